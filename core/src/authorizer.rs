@@ -1,0 +1,805 @@
+//! The authorizer: one snapshot of policies, one registry of agents, and the decision path.
+
+use crate::clock::{Clock, SystemClock};
+use crate::decision::{self, Decision, DenyCause, Hop, PolicyError};
+use crate::error::{cedar_text, user_text, Error, ReloadError, Result};
+use crate::registry::{self, Agent, AgentSpec, DelegationNode, MintOptions, Registry};
+use crate::request::Request;
+use crate::snapshot::{BuildOptions, ErrorMode, Snapshot, Validation};
+use crate::source::{Sources, TextSource};
+use arc_swap::ArcSwap;
+use cedar_policy::{Context, Effect, Entities, Entity, EntityTypeName, EntityUid, PolicySet};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Default for [`AuthorizerBuilder::max_delegation_depth`].
+pub const DEFAULT_MAX_DELEGATION_DEPTH: u32 = 8;
+/// Default for [`AuthorizerBuilder::purge_grace`]: expired or revoked agents stay known (and
+/// deny with `expired` / `revoked`) this many seconds before they are purged from memory.
+pub const DEFAULT_PURGE_GRACE_SECONDS: u64 = 300;
+
+/// Builds an [`Authorizer`]: where policies come from, and how strictly they are checked.
+#[derive(Debug)]
+pub struct AuthorizerBuilder {
+    sources: Sources,
+    validation: Validation,
+    error_mode: ErrorMode,
+    max_depth: u32,
+    clock: Arc<dyn Clock>,
+    agent_type: Option<String>,
+    purge_grace: u64,
+    inline: usize,
+}
+
+impl Default for AuthorizerBuilder {
+    fn default() -> Self {
+        Self {
+            sources: Sources::default(),
+            validation: Validation::Strict,
+            error_mode: ErrorMode::FailClosed,
+            max_depth: DEFAULT_MAX_DELEGATION_DEPTH,
+            clock: Arc::new(SystemClock),
+            agent_type: None,
+            purge_grace: DEFAULT_PURGE_GRACE_SECONDS,
+            inline: 0,
+        }
+    }
+}
+
+impl AuthorizerBuilder {
+    fn inline_name(&mut self, kind: &str) -> String {
+        self.inline += 1;
+        format!("<{kind}-{}>", self.inline)
+    }
+
+    /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `dir`.
+    #[must_use]
+    pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.sources.dirs.push(dir.as_ref().to_path_buf());
+        self
+    }
+    /// A schema in Cedar schema syntax (or JSON, if it parses as such is not assumed).
+    #[must_use]
+    pub fn schema_str(mut self, text: impl Into<String>) -> Self {
+        let name = self.inline_name("schema");
+        self.sources.schemas.push(TextSource::Inline { name, text: text.into() });
+        self
+    }
+    /// A schema file (`*.cedarschema`, or `*.cedarschema.json` for the JSON format).
+    #[must_use]
+    pub fn schema_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.sources.schemas.push(TextSource::File(path.as_ref().to_path_buf()));
+        self
+    }
+    /// Policy text. A single inline text keeps Cedar's positional ids (`policy0`, ...) for
+    /// policies without `@id`.
+    #[must_use]
+    pub fn policies_str(mut self, text: impl Into<String>) -> Self {
+        let name = self.inline_name("policies");
+        self.sources.policies.push(TextSource::Inline { name, text: text.into() });
+        self
+    }
+    /// A policy file; policies without `@id` get the id `<file name>#<n>`.
+    #[must_use]
+    pub fn policies_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.sources.policies.push(TextSource::File(path.as_ref().to_path_buf()));
+        self
+    }
+    /// Every `*.cedar` file in `dir`.
+    #[must_use]
+    pub fn policies_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.sources.policy_dirs.push(dir.as_ref().to_path_buf());
+        self
+    }
+    /// Static entities in Cedar's entity JSON format.
+    #[must_use]
+    pub fn entities_json(mut self, json: impl Into<String>) -> Self {
+        let name = self.inline_name("entities");
+        self.sources.entities = Some(TextSource::Inline { name, text: json.into() });
+        self
+    }
+    /// A static entities file in Cedar's entity JSON format.
+    #[must_use]
+    pub fn entities_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.sources.entities = Some(TextSource::File(path.as_ref().to_path_buf()));
+        self
+    }
+    /// Policy and request validation (default [`Validation::Strict`]).
+    #[must_use]
+    pub fn validation(mut self, validation: Validation) -> Self {
+        self.validation = validation;
+        self
+    }
+    /// What an erroring policy means (default [`ErrorMode::FailClosed`]).
+    #[must_use]
+    pub fn error_mode(mut self, mode: ErrorMode) -> Self {
+        self.error_mode = mode;
+        self
+    }
+    /// The longest delegation chain allowed, counted in delegations (default 8).
+    #[must_use]
+    pub fn max_delegation_depth(mut self, depth: u32) -> Self {
+        self.max_depth = depth;
+        self
+    }
+    /// The clock for expiry (default: the system clock). Tests inject a [`crate::ManualClock`].
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// The entity type of agents (default: the schema's one type named `Agent`).
+    #[must_use]
+    pub fn agent_type(mut self, type_name: impl Into<String>) -> Self {
+        self.agent_type = Some(type_name.into());
+        self
+    }
+    /// Seconds an expired or revoked agent is kept before it is purged (default 300).
+    #[must_use]
+    pub fn purge_grace(mut self, seconds: u64) -> Self {
+        self.purge_grace = seconds;
+        self
+    }
+
+    /// Reads, parses and validates everything, and builds the index.
+    ///
+    /// # Errors
+    /// `AMBIT_IO`, `AMBIT_EMPTY_SOURCE`, `AMBIT_POLICY_PARSE`, `AMBIT_DUPLICATE_POLICY_ID`,
+    /// `AMBIT_SCHEMA`, `AMBIT_VALIDATION` or `AMBIT_ENTITIES`, naming file and line.
+    pub fn build(self) -> Result<Authorizer> {
+        let agent_type = match &self.agent_type {
+            Some(t) => Some(t.parse::<EntityTypeName>().map_err(|_| {
+                Error::schema(format!("malformed agent type `{}`", user_text(t)), None)
+            })?),
+            None => None,
+        };
+        let config = Config {
+            validation: self.validation,
+            error_mode: self.error_mode,
+            max_depth: self.max_depth,
+            agent_type,
+            purge_grace: self.purge_grace,
+        };
+        let texts = self.sources.read()?;
+        let snapshot = Snapshot::build(
+            &texts,
+            &BuildOptions { validation: config.validation, agent_type: config.agent_type.as_ref(), generation: 1 },
+        )?;
+        Ok(Authorizer {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            registry: Registry::default(),
+            sources: Mutex::new(self.sources),
+            config,
+            clock: self.clock,
+            generation: AtomicU64::new(1),
+            cedar: cedar_policy::Authorizer::new(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Config {
+    validation: Validation,
+    error_mode: ErrorMode,
+    max_depth: u32,
+    agent_type: Option<EntityTypeName>,
+    purge_grace: u64,
+}
+
+/// What a successful reload produced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReloadOutcome {
+    /// The new policy version.
+    pub version: String,
+    /// The new generation.
+    pub generation: u64,
+}
+
+/// Decides requests against one snapshot of Cedar policies and a registry of live agents.
+///
+/// `Authorizer` is `Send + Sync`: share it in an `Arc` across threads. Decisions never block on
+/// reloads, mints or revocations.
+#[derive(Debug)]
+pub struct Authorizer {
+    snapshot: ArcSwap<Snapshot>,
+    registry: Registry,
+    /// Also serialises reloads.
+    sources: Mutex<Sources>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    generation: AtomicU64,
+    cedar: cedar_policy::Authorizer,
+}
+
+/// A request with every string parsed, ready for the decision path.
+struct Prepared {
+    principal: EntityUid,
+    action: EntityUid,
+    resource: EntityUid,
+    delegators: Vec<EntityUid>,
+    context: Context,
+    context_refs: Vec<EntityUid>,
+    entities: Vec<(Entity, Vec<EntityUid>)>,
+}
+
+impl Authorizer {
+    /// Starts a builder.
+    pub fn builder() -> AuthorizerBuilder {
+        AuthorizerBuilder::default()
+    }
+
+    /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `dir`, with the
+    /// defaults (strict validation, fail-closed errors, depth 8).
+    ///
+    /// # Errors
+    /// See [`AuthorizerBuilder::build`].
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().dir(dir).build()
+    }
+
+    /// Decides one request. A deny is `Ok(decision)` with `allowed() == false`.
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_REQUEST` (malformed uid, unknown action, wrong context) or
+    /// `AMBIT_ENTITIES` (malformed per-request entities): input that cannot be evaluated.
+    pub fn authorize(&self, request: &Request) -> Result<Decision> {
+        let snap = self.snapshot.load();
+        self.decide(&snap, request)
+    }
+
+    /// Decides many requests on one snapshot (one policy version for the batch). One bad
+    /// request does not fail the others.
+    pub fn authorize_batch(&self, requests: &[Request]) -> Vec<Result<Decision>> {
+        let snap = self.snapshot.load_full();
+        requests.iter().map(|r| self.decide(&snap, r)).collect()
+    }
+
+    /// Like [`Authorizer::authorize`], with any error turned into a denial: `true` only when
+    /// the request is well-formed and allowed.
+    pub fn check(&self, request: &Request) -> bool {
+        self.authorize(request).is_ok_and(|d| d.allowed())
+    }
+
+    /// Mints a just-in-time agent under a live parent, narrowed to the given scopes,
+    /// resources and lifetime.
+    ///
+    /// A lifetime beyond the parent's expiry is clamped to it.
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_DELEGATION` when the parent is unknown, revoked or expired, a scope or
+    /// resource exceeds the parent's, the depth limit is reached, or the agent does not fit
+    /// the schema; `AMBIT_INVALID_REQUEST` for a malformed uid.
+    pub fn mint_agent(&self, spec: &AgentSpec) -> Result<Agent> {
+        let snap = self.snapshot.load();
+        let now = self.clock.now();
+        self.registry.maybe_purge(now, self.config.purge_grace, self.config.purge_grace.max(1));
+        self.registry.mint(spec, &snap, &MintOptions { now, max_depth: self.config.max_depth })
+    }
+
+    /// Revokes `uid` and cuts off everything minted under it, effective for the very next
+    /// decision on any thread. Returns how many identities were newly cut off. A revoked
+    /// agent stays revoked; a revoked person or service can be [`Authorizer::reinstate`]d.
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_REQUEST` for a malformed uid.
+    pub fn revoke(&self, uid: &str) -> Result<usize> {
+        let uid = registry::parse_uid(uid, "revoked")?;
+        let agent_type = self.snapshot.load().agent_type.clone();
+        self.registry.revoke(&uid, &agent_type, self.clock.now())
+    }
+
+    /// Lifts the revocation of a person or service; returns whether it was revoked.
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_DELEGATION` for an agent (agent revocation is final),
+    /// `AMBIT_INVALID_REQUEST` for a malformed uid.
+    pub fn reinstate(&self, uid: &str) -> Result<bool> {
+        let uid = registry::parse_uid(uid, "reinstated")?;
+        let agent_type = self.snapshot.load().agent_type.clone();
+        self.registry.reinstate(&uid, &agent_type)
+    }
+
+    /// Removes agents that expired or were revoked more than the purge grace ago; returns how
+    /// many. Minting also purges on a schedule, so memory stays bounded without calling this.
+    pub fn purge_expired(&self) -> usize {
+        self.registry.purge(self.clock.now(), self.config.purge_grace)
+    }
+
+    /// Every agent in the registry (live, expired or revoked but not yet purged).
+    pub fn agents(&self) -> Vec<Agent> {
+        self.registry.agents()
+    }
+
+    /// The number of agents in the registry.
+    pub fn agent_count(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// The delegation tree under `root` (a person, service or agent).
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_REQUEST` for a malformed uid.
+    pub fn delegation_tree(&self, root: &str) -> Result<DelegationNode> {
+        let root = registry::parse_uid(root, "root")?;
+        self.registry.tree(&root)
+    }
+
+    /// The version (content hash) of the policies now serving.
+    pub fn policy_version(&self) -> String {
+        self.snapshot.load().version.clone()
+    }
+
+    /// The generation now serving; it grows by one with every successful reload.
+    pub fn generation(&self) -> u64 {
+        self.snapshot.load().generation
+    }
+
+    /// The ids of every loaded policy, sorted.
+    pub fn policy_ids(&self) -> Vec<String> {
+        let snap = self.snapshot.load();
+        let mut ids: Vec<String> = snap.policies.policies().map(|p| p.id().to_string()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Re-reads every source the authorizer was built from, builds and validates a new
+    /// snapshot off the read path, and swaps it in atomically. On any error the last good
+    /// snapshot keeps serving. Revocations and agents survive reloads.
+    ///
+    /// # Errors
+    /// `AMBIT_RELOAD`, whose cause is the underlying error (with file and line).
+    pub fn reload(&self) -> Result<ReloadOutcome> {
+        let sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
+        self.rebuild(&sources)
+    }
+
+    /// Replaces the policies with `text` (schema and entities stay), then reloads.
+    ///
+    /// # Errors
+    /// As [`Authorizer::reload`]; on error the sources are left unchanged too.
+    pub fn replace_policies(&self, text: &str) -> Result<ReloadOutcome> {
+        let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
+        let mut next = sources.clone();
+        next.replace_policies(text);
+        let outcome = self.rebuild(&next)?;
+        *sources = next;
+        Ok(outcome)
+    }
+
+    /// Replaces the static entities with `json` (schema and policies stay), then reloads.
+    ///
+    /// # Errors
+    /// As [`Authorizer::reload`]; on error the sources are left unchanged too.
+    pub fn replace_entities(&self, json: &str) -> Result<ReloadOutcome> {
+        let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
+        let mut next = sources.clone();
+        next.replace_entities(json);
+        let outcome = self.rebuild(&next)?;
+        *sources = next;
+        Ok(outcome)
+    }
+
+    /// The files and directories this authorizer reads (what `watch` follows).
+    pub fn source_paths(&self) -> Vec<std::path::PathBuf> {
+        self.sources.lock().map(|s| s.paths()).unwrap_or_default()
+    }
+
+    fn rebuild(&self, sources: &Sources) -> Result<ReloadOutcome> {
+        let generation = self.generation.load(Ordering::SeqCst) + 1;
+        let built = sources.read().and_then(|texts| {
+            Snapshot::build(
+                &texts,
+                &BuildOptions {
+                    validation: self.config.validation,
+                    agent_type: self.config.agent_type.as_ref(),
+                    generation,
+                },
+            )
+        });
+        let snapshot = built.map_err(|e| Error::from(ReloadError::new(e)))?;
+        let current = self.snapshot.load();
+        if snapshot.agent_type != current.agent_type {
+            return Err(ReloadError::new(Error::schema(
+                format!(
+                    "the agent type changed from `{}` to `{}`: live agents would be orphaned",
+                    current.agent_type, snapshot.agent_type
+                ),
+                None,
+            ))
+            .into());
+        }
+        let outcome = ReloadOutcome { version: snapshot.version.clone(), generation };
+        self.generation.store(generation, Ordering::SeqCst);
+        self.snapshot.store(Arc::new(snapshot));
+        Ok(outcome)
+    }
+
+    fn prepare(&self, snap: &Snapshot, request: &Request) -> Result<Prepared> {
+        let principal = registry::parse_uid(request.principal(), "principal")?;
+        let resource = registry::parse_uid(request.resource(), "resource")?;
+        let action = resolve_action(snap, request.action())?;
+        let delegators = request
+            .delegators()
+            .iter()
+            .map(|d| registry::parse_uid(d, "delegator"))
+            .collect::<Result<Vec<_>>>()?;
+        let context_json = match request.context() {
+            serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
+            v @ serde_json::Value::Object(_) => v.clone(),
+            _ => return Err(Error::invalid_request("context must be a JSON object")),
+        };
+        let mut context_refs = Vec::new();
+        crate::snapshot::collect_refs(&context_json, &mut context_refs);
+        let schema_action = snap
+            .schema
+            .as_ref()
+            .filter(|_| snap.actions.contains_key(&action))
+            .map(|s| (s, &action));
+        let context = Context::from_json_value(context_json, schema_action).map_err(|e| {
+            Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(&e)))
+        })?;
+        if snap.validation != Validation::Off {
+            if let Some((schema, action)) = schema_action_for_validation(snap, &action) {
+                context.validate(schema, action).map_err(|e| {
+                    Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(&e)))
+                })?;
+            }
+            if let Some(info) = snap.actions.get(&action) {
+                if let Some(allowed) = &info.resources {
+                    if !allowed.contains(resource.type_name()) {
+                        return Err(Error::invalid_request(format!(
+                            "resource type `{}` is not valid for action `{action}`",
+                            resource.type_name()
+                        )));
+                    }
+                }
+            }
+        }
+        let entities = request_entities(snap, request)?;
+        Ok(Prepared { principal, action, resource, delegators, context, context_refs, entities })
+    }
+
+    fn decide(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
+        let p = self.prepare(snap, request)?;
+        let now = self.clock.now();
+        let mut chain = p.delegators.clone();
+        let acting = if p.principal.type_name() == &snap.agent_type { self.registry.get(&p.principal) } else { None };
+        match &acting {
+            Some(record) => chain.extend(record.chain.iter().cloned()),
+            None => chain.push(p.principal.clone()),
+        }
+        let mut out = Outcome::new(snap, &p, &chain, now);
+
+        // 1. every agent on the chain is known; no cycle; not too deep
+        let mut hops = Vec::with_capacity(chain.len());
+        for (i, uid) in chain.iter().enumerate() {
+            if uid.type_name() == &snap.agent_type {
+                match self.registry.get(uid) {
+                    Some(r) => hops.push((uid.clone(), registry::Hop::Agent(r))),
+                    None => return Ok(out.deny(DenyCause::UnknownPrincipal, Some(i))),
+                }
+            } else {
+                hops.push((uid.clone(), registry::Hop::Static));
+            }
+        }
+        let mut seen = HashSet::with_capacity(chain.len());
+        if let Some(i) = chain.iter().position(|u| !seen.insert(u)) {
+            return Ok(out.deny(DenyCause::InvalidChain, Some(i)));
+        }
+        if chain.len().saturating_sub(1) > self.config.max_depth as usize {
+            return Ok(out.deny(DenyCause::DepthExceeded, None));
+        }
+        // 2. every hop is live
+        if let Some((cause, i)) = self.registry.check_live(&hops, now) {
+            return Ok(out.deny(cause, Some(i)));
+        }
+        // 3. the action is within every agent's scopes
+        let info = snap.actions.get(&p.action);
+        let own_name = [p.action.id().unescaped().to_owned()];
+        let names: &[String] = info.map_or(&own_name, |i| &i.scope_names);
+        for (i, (_, hop)) in hops.iter().enumerate() {
+            if let registry::Hop::Agent(a) = hop {
+                if !names.iter().any(|n| a.scopes.contains(n)) {
+                    return Ok(out.deny(DenyCause::OutOfScope, Some(i)));
+                }
+            }
+        }
+        if snap.validation != Validation::Off {
+            if let Some(allowed) = info.and_then(|i| i.principals.as_ref()) {
+                if let Some(uid) = chain.iter().find(|u| !allowed.contains(u.type_name())) {
+                    return Err(Error::invalid_request(format!(
+                        "principal type `{}` (of `{uid}` on the chain) is not valid for action `{}`",
+                        uid.type_name(),
+                        p.action
+                    )));
+                }
+            }
+        }
+        let slice = &snap.index.slices[info.map_or(crate::index::FULL, |i| i.slice)];
+        let entities = entity_slice(snap, &self.registry, &hops, &p, &slice.literals)?;
+        // 3b. the resource is within every agent's confinement
+        for (i, (_, hop)) in hops.iter().enumerate() {
+            if let registry::Hop::Agent(a) = hop {
+                if let Some(allowed) = &a.resources {
+                    let inside =
+                        allowed.iter().any(|r| r == &p.resource || entities.is_ancestor_of(r, &p.resource));
+                    if !inside {
+                        return Ok(out.deny(DenyCause::OutOfConfinement, Some(i)));
+                    }
+                }
+            }
+        }
+        // 4. Cedar decides each hop, root first
+        for (i, uid) in chain.iter().enumerate() {
+            let request =
+                cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
+                    .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
+            let response = self.cedar.is_authorized(&request, &slice.policies, &entities);
+            let hop = evaluate_hop(&slice.policies, &response, self.config.error_mode);
+            out.record_hop(i, hop.0);
+            if let Some(cause) = hop.1 {
+                return Ok(out.deny(cause, Some(i)));
+            }
+        }
+        // 5. a revocation that landed while Cedar was deciding still wins
+        if let Some((cause, i)) = self.registry.check_live(&hops, self.clock.now()) {
+            return Ok(out.deny(cause, Some(i)));
+        }
+        Ok(out.allow())
+    }
+}
+
+impl Sources {
+    fn replace_policies(&mut self, text: &str) {
+        // directories keep providing schema and entities, but not policies
+        for dir in std::mem::take(&mut self.dirs) {
+            self.schema_and_entities_from(&dir);
+        }
+        self.policy_dirs.clear();
+        self.policies = vec![TextSource::Inline { name: "<replaced-policies>".into(), text: text.to_owned() }];
+    }
+
+    fn replace_entities(&mut self, json: &str) {
+        for dir in std::mem::take(&mut self.dirs) {
+            self.policy_dirs.push(dir.clone());
+            self.schema_and_entities_from(&dir);
+        }
+        self.entities = Some(TextSource::Inline { name: "<replaced-entities>".into(), text: json.to_owned() });
+    }
+
+    fn schema_and_entities_from(&mut self, dir: &Path) {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.ends_with(".cedarschema") || name.ends_with(".cedarschema.json") {
+                self.schemas.push(TextSource::File(path));
+            } else if name == "entities.json" && self.entities.is_none() {
+                self.entities = Some(TextSource::File(path));
+            }
+        }
+    }
+}
+
+fn schema_action_for_validation<'a>(snap: &'a Snapshot, action: &'a EntityUid) -> Option<(&'a cedar_policy::Schema, &'a EntityUid)> {
+    snap.schema.as_ref().filter(|_| snap.actions.contains_key(action)).map(|s| (s, action))
+}
+
+fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
+    if text.contains("::") {
+        let uid = registry::parse_uid(text, "action")?;
+        if snap.validation != Validation::Off && !snap.actions.contains_key(&uid) {
+            return Err(Error::invalid_request(format!("unknown action `{}`", user_text(text))));
+        }
+        return Ok(uid);
+    }
+    match snap.action_names.get(text) {
+        Some(Some(uid)) => Ok(uid.clone()),
+        Some(None) => Err(Error::invalid_request(format!(
+            "action name `{}` is ambiguous across namespaces: give the full uid",
+            user_text(text)
+        ))),
+        None if snap.actions.is_empty() => {
+            let ty: EntityTypeName = "Action".parse().map_err(|_| Error::internal("cannot name `Action`"))?;
+            Ok(EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(text)))
+        }
+        None => Err(Error::invalid_request(format!("unknown action `{}`", user_text(text)))),
+    }
+}
+
+/// Per-request entities, checked: no agents, nothing that redefines a static entity.
+fn request_entities(snap: &Snapshot, request: &Request) -> Result<Vec<(Entity, Vec<EntityUid>)>> {
+    if request.entities().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(request.entities().len());
+    for json in request.entities() {
+        let entity = Entity::from_json_value(json.clone(), snap.schema.as_ref())
+            .map_err(|e| Error::entities(format!("request entity: {}", cedar_text(&e)), None))?;
+        let uid = entity.uid();
+        if uid.type_name() == &snap.agent_type {
+            return Err(Error::entities(
+                format!("request entity `{uid}` is an agent: agents come from the registry only"),
+                None,
+            ));
+        }
+        if snap.entities.get(&uid).is_some() {
+            return Err(Error::entities(
+                format!("request entity `{uid}` redefines a static entity"),
+                None,
+            ));
+        }
+        let mut refs = Vec::new();
+        if let Some(attrs) = json.get("attrs") {
+            crate::snapshot::collect_refs(attrs, &mut refs);
+        }
+        if let Some(parents) = json.get("parents").and_then(|p| p.as_array()) {
+            refs.extend(parents.iter().filter_map(|p| EntityUid::from_json(p.clone()).ok()));
+        }
+        out.push((entity, refs));
+    }
+    Ok(out)
+}
+
+/// The small set of entities one decision can reach: the chain, action, resource, context
+/// references, the slice's condition literals, and everything their attributes mention.
+fn entity_slice(
+    snap: &Snapshot,
+    registry: &Registry,
+    hops: &[(EntityUid, registry::Hop)],
+    p: &Prepared,
+    literals: &[EntityUid],
+) -> Result<Entities> {
+    let mut seen: HashSet<EntityUid> = HashSet::new();
+    let mut queue: Vec<EntityUid> = Vec::with_capacity(8 + literals.len());
+    let mut list: Vec<Entity> = Vec::new();
+    for (uid, hop) in hops {
+        if let registry::Hop::Agent(a) = hop {
+            if seen.insert(uid.clone()) {
+                list.push(a.entity.clone());
+                queue.extend(a.refs.iter().cloned());
+            }
+        } else {
+            queue.push(uid.clone());
+        }
+    }
+    for (entity, refs) in &p.entities {
+        if seen.insert(entity.uid()) {
+            list.push(entity.clone());
+            queue.extend(refs.iter().cloned());
+        }
+    }
+    queue.push(p.action.clone());
+    queue.push(p.resource.clone());
+    queue.extend(p.context_refs.iter().cloned());
+    queue.extend(literals.iter().cloned());
+    while let Some(uid) = queue.pop() {
+        if seen.contains(&uid) {
+            continue;
+        }
+        if let Some(e) = snap.entities.get(&uid) {
+            if let Some(refs) = snap.refs.get(&uid) {
+                queue.extend(refs.iter().cloned());
+            }
+            list.push(e.clone());
+        } else if uid.type_name() == &snap.agent_type {
+            if let Some(a) = registry.get(&uid) {
+                queue.extend(a.refs.iter().cloned());
+                queue.push(a.parent.clone());
+                list.push(a.entity.clone());
+            }
+        }
+        seen.insert(uid);
+    }
+    Entities::from_entities(list, None)
+        .map_err(|e| Error::entities(format!("cannot assemble the request's entities: {}", cedar_text(&e)), None))
+}
+
+/// Cedar's answer for one hop, with ambit's error mode applied.
+fn evaluate_hop(policies: &PolicySet, response: &cedar_policy::Response, mode: ErrorMode) -> (Hop, Option<DenyCause>) {
+    let mut reasons: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
+    reasons.sort();
+    let mut errors = Vec::new();
+    let mut erring_forbids = Vec::new();
+    for e in response.diagnostics().errors() {
+        let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
+        let id = e.policy_id();
+        errors.push(PolicyError { policy_id: id.to_string(), message: cedar_text(e.inner()) });
+        if policies.policy(id).is_some_and(|pol| pol.effect() == Effect::Forbid) {
+            erring_forbids.push(id.to_string());
+        }
+    }
+    errors.sort_by(|a, b| a.policy_id.cmp(&b.policy_id));
+    erring_forbids.sort();
+    let cedar_allows = response.decision() == cedar_policy::Decision::Allow;
+    let (allowed, cause) = if mode == ErrorMode::FailClosed && !erring_forbids.is_empty() {
+        reasons = erring_forbids;
+        (false, Some(DenyCause::EvaluationError))
+    } else if cedar_allows {
+        (true, None)
+    } else if reasons.is_empty() {
+        (false, Some(DenyCause::NoPermit))
+    } else {
+        (false, Some(DenyCause::Forbidden))
+    };
+    (Hop { principal: String::new(), allowed, evaluated: true, reasons, errors }, cause)
+}
+
+/// A decision under construction.
+struct Outcome {
+    decision: Decision,
+}
+
+impl Outcome {
+    fn new(snap: &Snapshot, p: &Prepared, chain: &[EntityUid], now: u64) -> Self {
+        let hops = chain
+            .iter()
+            .map(|u| Hop {
+                principal: u.to_string(),
+                allowed: false,
+                evaluated: false,
+                reasons: Vec::new(),
+                errors: Vec::new(),
+            })
+            .collect();
+        Self {
+            decision: Decision {
+                allowed: false,
+                decision_id: decision::new_decision_id(),
+                deny_cause: None,
+                deny_hop: None,
+                reasons: Vec::new(),
+                chain: chain.iter().map(ToString::to_string).collect(),
+                hops,
+                errors: Vec::new(),
+                action: p.action.to_string(),
+                resource: p.resource.to_string(),
+                policy_version: snap.version.clone(),
+                generation: snap.generation,
+                timestamp: now,
+            },
+        }
+    }
+
+    fn record_hop(&mut self, i: usize, mut hop: Hop) {
+        if let Some(slot) = self.decision.hops.get_mut(i) {
+            hop.principal = std::mem::take(&mut slot.principal);
+            self.decision.errors.extend(hop.errors.iter().cloned());
+            *slot = hop;
+        }
+    }
+
+    fn deny(mut self, cause: DenyCause, hop: Option<usize>) -> Decision {
+        self.decision.allowed = false;
+        self.decision.deny_cause = Some(cause);
+        self.decision.deny_hop = hop;
+        if matches!(cause, DenyCause::Forbidden | DenyCause::EvaluationError) {
+            if let Some(h) = hop.and_then(|i| self.decision.hops.get(i)) {
+                self.decision.reasons = h.reasons.clone();
+            }
+        }
+        self.decision
+    }
+
+    fn allow(mut self) -> Decision {
+        let mut reasons: Vec<String> = Vec::new();
+        for h in &self.decision.hops {
+            for r in &h.reasons {
+                if !reasons.contains(r) {
+                    reasons.push(r.clone());
+                }
+            }
+        }
+        self.decision.allowed = true;
+        self.decision.reasons = reasons;
+        self.decision
+    }
+}

@@ -1,0 +1,233 @@
+//! Decisions are values: an allow, or a deny with a stable cause.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a request was denied. [`DenyCause::code`] gives the stable string used in JSON, audit
+/// records, test vectors and every binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DenyCause {
+    /// An agent on the chain is not in the registry (never minted, or purged).
+    UnknownPrincipal,
+    /// The chain names the same identity twice (a delegation cycle).
+    InvalidChain,
+    /// The chain is longer than `max_delegation_depth`.
+    DepthExceeded,
+    /// An identity on the chain (or one it descends from) was revoked.
+    Revoked,
+    /// An agent on the chain has expired.
+    Expired,
+    /// The action is not within the scopes of an agent on the chain.
+    OutOfScope,
+    /// The resource is outside the confinement of an agent on the chain.
+    OutOfConfinement,
+    /// A `forbid` policy matched for a hop.
+    Forbidden,
+    /// No `permit` policy matched for a hop.
+    NoPermit,
+    /// A `forbid` policy erred for a hop; in fail-closed mode it counts as matched.
+    EvaluationError,
+}
+
+impl DenyCause {
+    /// Every cause, in the order ambit checks them.
+    pub const ALL: &'static [DenyCause] = &[
+        Self::UnknownPrincipal,
+        Self::InvalidChain,
+        Self::DepthExceeded,
+        Self::Revoked,
+        Self::Expired,
+        Self::OutOfScope,
+        Self::OutOfConfinement,
+        Self::Forbidden,
+        Self::NoPermit,
+        Self::EvaluationError,
+    ];
+
+    /// The stable string for this cause, e.g. `out_of_scope`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::UnknownPrincipal => "unknown_principal",
+            Self::InvalidChain => "invalid_chain",
+            Self::DepthExceeded => "depth_exceeded",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::OutOfScope => "out_of_scope",
+            Self::OutOfConfinement => "out_of_confinement",
+            Self::Forbidden => "forbidden",
+            Self::NoPermit => "no_permit",
+            Self::EvaluationError => "evaluation_error",
+        }
+    }
+
+    /// Parses a stable code back into a cause.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.code() == code)
+    }
+}
+
+impl fmt::Display for DenyCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A policy that erred while a hop was evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyError {
+    pub(crate) policy_id: String,
+    pub(crate) message: String,
+}
+
+impl PolicyError {
+    /// The id of the policy that erred.
+    pub fn policy_id(&self) -> &str {
+        &self.policy_id
+    }
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The outcome for one hop of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hop {
+    pub(crate) principal: String,
+    pub(crate) allowed: bool,
+    /// false when an earlier check (liveness, scope) or an earlier hop ended the decision.
+    pub(crate) evaluated: bool,
+    pub(crate) reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) errors: Vec<PolicyError>,
+}
+
+impl Hop {
+    /// The principal of this hop.
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+    /// Whether Cedar allowed this hop.
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+    /// Whether Cedar evaluated this hop at all.
+    pub fn evaluated(&self) -> bool {
+        self.evaluated
+    }
+    /// The determining policy ids for this hop, sorted.
+    pub fn reasons(&self) -> &[String] {
+        &self.reasons
+    }
+    /// Policies that erred for this hop.
+    pub fn errors(&self) -> &[PolicyError] {
+        &self.errors
+    }
+}
+
+/// The answer to a [`crate::Request`].
+///
+/// `allowed` is true only when every hop of the chain is live, in scope, and allowed by Cedar.
+/// Its JSON form is ambit's decision wire format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub(crate) allowed: bool,
+    pub(crate) decision_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) deny_cause: Option<DenyCause>,
+    /// index into `chain` of the hop that ended a deny, when one hop is to blame
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) deny_hop: Option<usize>,
+    pub(crate) reasons: Vec<String>,
+    pub(crate) chain: Vec<String>,
+    pub(crate) hops: Vec<Hop>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) errors: Vec<PolicyError>,
+    pub(crate) action: String,
+    pub(crate) resource: String,
+    pub(crate) policy_version: String,
+    pub(crate) generation: u64,
+    pub(crate) timestamp: u64,
+}
+
+impl Decision {
+    /// Whether the request is allowed.
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+    /// A unique, time-ordered id (UUID v7 text) for this decision.
+    pub fn decision_id(&self) -> &str {
+        &self.decision_id
+    }
+    /// Why the request was denied; `None` when allowed.
+    pub fn deny_cause(&self) -> Option<DenyCause> {
+        self.deny_cause
+    }
+    /// Index into [`Decision::chain`] of the hop that ended a deny.
+    pub fn deny_hop(&self) -> Option<usize> {
+        self.deny_hop
+    }
+    /// Policy ids behind the decision: for an allow, the permits of every hop; for a
+    /// `forbidden` or `evaluation_error` deny, the forbids of the hop that ended it.
+    pub fn reasons(&self) -> &[String] {
+        &self.reasons
+    }
+    /// The chain, root first, ending with the acting principal.
+    pub fn chain(&self) -> &[String] {
+        &self.chain
+    }
+    /// Per-hop outcomes, in chain order.
+    pub fn hops(&self) -> &[Hop] {
+        &self.hops
+    }
+    /// Every policy error seen on any evaluated hop.
+    pub fn errors(&self) -> &[PolicyError] {
+        &self.errors
+    }
+    /// The resolved action uid.
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+    /// The resource uid.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+    /// Content hash of the schema, policies and static entities that decided.
+    pub fn policy_version(&self) -> &str {
+        &self.policy_version
+    }
+    /// The snapshot generation that decided; grows by one with every successful reload.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+    /// Seconds since the epoch, from the authorizer's clock, when the decision was made.
+    pub fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+    /// The JSON wire form.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A UUID v7: millisecond timestamp first (time-ordered), then a per-process random seed mixed
+/// with a counter (unique). Decision ids need not be secret, so no randomness per call.
+pub(crate) fn new_decision_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static SEED: OnceLock<[u8; 16]> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED.get_or_init(|| *uuid::Uuid::new_v4().as_bytes());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut bytes = [0u8; 10];
+    bytes[..2].copy_from_slice(&seed[..2]);
+    let mut mix = [0u8; 8];
+    mix.copy_from_slice(&seed[2..10]);
+    bytes[2..].copy_from_slice(&n.wrapping_add(u64::from_be_bytes(mix)).to_be_bytes());
+    uuid::Builder::from_unix_timestamp_millis(crate::clock::system_millis(), &bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}

@@ -1,0 +1,435 @@
+//! Errors returned by ambit's public API.
+//!
+//! One enum, [`Error`], with a stable machine-readable [`Error::code`] per variant. Each variant
+//! wraps a struct with private fields and accessors, so details can grow without breaking
+//! callers. A deny is never an error: it is a [`crate::Decision`] with `allowed() == false`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Errors returned by ambit's public API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory could not be read.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A policy source holds no policies at all.
+    #[error(transparent)]
+    EmptySource(#[from] EmptySourceError),
+    /// Policy text does not parse, or uses a construct ambit does not support.
+    #[error(transparent)]
+    PolicyParse(#[from] PolicyParseError),
+    /// Two policies claim the same id.
+    #[error(transparent)]
+    DuplicatePolicyId(#[from] DuplicatePolicyIdError),
+    /// The schema does not parse or is inconsistent.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// Policies fail validation against the schema.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// Static or per-request entities are malformed or do not match the schema.
+    #[error(transparent)]
+    Entities(#[from] EntitiesError),
+    /// A request cannot be evaluated (malformed uid, unknown action, wrong context type, ...).
+    #[error(transparent)]
+    InvalidRequest(#[from] InvalidRequestError),
+    /// A mint, revoke or reinstate would break the delegation rules.
+    #[error(transparent)]
+    InvalidDelegation(#[from] InvalidDelegationError),
+    /// A reload failed; the last good policies keep serving.
+    #[error(transparent)]
+    Reload(#[from] ReloadError),
+    /// A request or input exceeds a configured limit.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// An audit sink or audit log failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// Something ambit did not expect; the operation failed closed.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl Error {
+    /// Every code [`Error::code`] can return, in declaration order.
+    pub const CODES: &'static [&'static str] = &[
+        "AMBIT_IO",
+        "AMBIT_EMPTY_SOURCE",
+        "AMBIT_POLICY_PARSE",
+        "AMBIT_DUPLICATE_POLICY_ID",
+        "AMBIT_SCHEMA",
+        "AMBIT_VALIDATION",
+        "AMBIT_ENTITIES",
+        "AMBIT_INVALID_REQUEST",
+        "AMBIT_INVALID_DELEGATION",
+        "AMBIT_RELOAD",
+        "AMBIT_LIMIT",
+        "AMBIT_AUDIT",
+        "AMBIT_INTERNAL",
+    ];
+
+    /// The stable code of this error, e.g. `AMBIT_POLICY_PARSE`. Codes never change meaning.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Io(_) => "AMBIT_IO",
+            Self::EmptySource(_) => "AMBIT_EMPTY_SOURCE",
+            Self::PolicyParse(_) => "AMBIT_POLICY_PARSE",
+            Self::DuplicatePolicyId(_) => "AMBIT_DUPLICATE_POLICY_ID",
+            Self::Schema(_) => "AMBIT_SCHEMA",
+            Self::Validation(_) => "AMBIT_VALIDATION",
+            Self::Entities(_) => "AMBIT_ENTITIES",
+            Self::InvalidRequest(_) => "AMBIT_INVALID_REQUEST",
+            Self::InvalidDelegation(_) => "AMBIT_INVALID_DELEGATION",
+            Self::Reload(_) => "AMBIT_RELOAD",
+            Self::Limit(_) => "AMBIT_LIMIT",
+            Self::Audit(_) => "AMBIT_AUDIT",
+            Self::Internal(_) => "AMBIT_INTERNAL",
+        }
+    }
+
+    /// Where in a source file the error is, when it comes from policy, schema or entity text.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Self::PolicyParse(e) => e.0.location.as_ref(),
+            Self::DuplicatePolicyId(e) => e.0.location.as_ref(),
+            Self::Schema(e) => e.0.location.as_ref(),
+            Self::Validation(e) => e.0.location.as_ref(),
+            Self::Entities(e) => e.0.location.as_ref(),
+            Self::Reload(e) => e.cause.location(),
+            _ => None,
+        }
+    }
+
+    /// The message without the location prefix.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Io(e) => &e.message,
+            Self::EmptySource(e) => &e.0.message,
+            Self::PolicyParse(e) => &e.0.message,
+            Self::DuplicatePolicyId(e) => &e.0.message,
+            Self::Schema(e) => &e.0.message,
+            Self::Validation(e) => &e.0.message,
+            Self::Entities(e) => &e.0.message,
+            Self::InvalidRequest(e) => &e.0.message,
+            Self::InvalidDelegation(e) => &e.0.message,
+            Self::Reload(e) => e.cause.message(),
+            Self::Limit(e) => &e.0.message,
+            Self::Audit(e) => &e.0.message,
+            Self::Internal(e) => &e.0.message,
+        }
+    }
+
+    pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
+        InvalidRequestError(Detail::new(message)).into()
+    }
+
+    pub(crate) fn invalid_delegation(message: impl Into<String>) -> Self {
+        InvalidDelegationError(Detail::new(message)).into()
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        InternalError(Detail::new(message)).into()
+    }
+
+    pub(crate) fn entities(message: impl Into<String>, location: Option<Location>) -> Self {
+        EntitiesError(Detail::located(message, location)).into()
+    }
+
+    pub(crate) fn schema(message: impl Into<String>, location: Option<Location>) -> Self {
+        SchemaError(Detail::located(message, location)).into()
+    }
+
+    pub(crate) fn policy_parse(message: impl Into<String>, location: Option<Location>) -> Self {
+        PolicyParseError(Detail::located(message, location)).into()
+    }
+
+    pub(crate) fn limit(message: impl Into<String>) -> Self {
+        LimitError(Detail::new(message)).into()
+    }
+
+    pub(crate) fn audit(message: impl Into<String>) -> Self {
+        AuditError(Detail::new(message)).into()
+    }
+
+    pub(crate) fn io(path: &Path, err: &std::io::Error) -> Self {
+        IoError {
+            path: path.to_path_buf(),
+            message: format!("cannot read `{}`: {}", path.display(), io_reason(err)),
+        }
+        .into()
+    }
+}
+
+fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => err.to_string().to_lowercase(),
+    }
+}
+
+/// A position in a source file: path (or a name for inline text), 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) excerpt: String,
+}
+
+impl Location {
+    /// Builds a location from a byte offset into `text`.
+    pub(crate) fn from_offset(file: &str, text: &str, offset: usize) -> Self {
+        let offset = offset.min(text.len());
+        let before = text.get(..offset).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = text.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
+        let excerpt = text
+            .get(line_start..)
+            .and_then(|rest| rest.lines().next())
+            .unwrap_or("")
+            .to_owned();
+        Self { file: file.to_owned(), line, column, excerpt }
+    }
+
+    /// The file path, or the name given to inline text.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+    /// 1-based line.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+    /// 1-based column, in characters.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+    /// The source line the error points into, for a caret display.
+    pub fn excerpt(&self) -> &str {
+        &self.excerpt
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// The shared body of most error structs: a message and an optional location.
+#[derive(Debug, Clone)]
+struct Detail {
+    message: String,
+    location: Option<Location>,
+}
+
+impl Detail {
+    fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), location: None }
+    }
+    fn located(message: impl Into<String>, location: Option<Location>) -> Self {
+        Self { message: message.into(), location }
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(loc) => write!(f, "{loc}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+macro_rules! detail_error {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(Detail);
+
+        impl $name {
+            /// The message, without location.
+            pub fn message(&self) -> &str {
+                &self.0.message
+            }
+            /// The source location, when the error comes from a file.
+            pub fn location(&self) -> Option<&Location> {
+                self.0.location.as_ref()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+}
+
+detail_error!(
+    /// A policy source holds no policies (`AMBIT_EMPTY_SOURCE`).
+    EmptySourceError
+);
+detail_error!(
+    /// Policy text does not parse (`AMBIT_POLICY_PARSE`).
+    PolicyParseError
+);
+detail_error!(
+    /// Two policies claim the same id (`AMBIT_DUPLICATE_POLICY_ID`).
+    DuplicatePolicyIdError
+);
+detail_error!(
+    /// The schema does not parse or is inconsistent (`AMBIT_SCHEMA`).
+    SchemaError
+);
+detail_error!(
+    /// Policies fail validation against the schema (`AMBIT_VALIDATION`).
+    ValidationError
+);
+detail_error!(
+    /// Entities are malformed or do not match the schema (`AMBIT_ENTITIES`).
+    EntitiesError
+);
+detail_error!(
+    /// A request cannot be evaluated (`AMBIT_INVALID_REQUEST`).
+    InvalidRequestError
+);
+detail_error!(
+    /// A delegation rule would be broken (`AMBIT_INVALID_DELEGATION`).
+    InvalidDelegationError
+);
+detail_error!(
+    /// An input exceeds a configured limit (`AMBIT_LIMIT`).
+    LimitError
+);
+detail_error!(
+    /// An audit sink or log failed (`AMBIT_AUDIT`).
+    AuditError
+);
+detail_error!(
+    /// An internal surprise; the operation failed closed (`AMBIT_INTERNAL`).
+    InternalError
+);
+
+impl EmptySourceError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(Detail::new(message))
+    }
+}
+
+impl DuplicatePolicyIdError {
+    pub(crate) fn new(message: impl Into<String>, location: Option<Location>) -> Self {
+        Self(Detail::located(message, location))
+    }
+}
+
+impl ValidationError {
+    pub(crate) fn new(message: impl Into<String>, location: Option<Location>) -> Self {
+        Self(Detail::located(message, location))
+    }
+}
+
+/// A file or directory could not be read (`AMBIT_IO`).
+#[derive(Debug, Clone)]
+pub struct IoError {
+    path: PathBuf,
+    message: String,
+}
+
+impl IoError {
+    /// The path that could not be read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for IoError {}
+
+/// A reload failed and the last good snapshot keeps serving (`AMBIT_RELOAD`).
+#[derive(Debug)]
+pub struct ReloadError {
+    cause: Box<Error>,
+}
+
+impl ReloadError {
+    pub(crate) fn new(cause: Error) -> Self {
+        Self { cause: Box::new(cause) }
+    }
+
+    /// The error that made the new policies unusable (parse, schema, validation, ...).
+    pub fn cause(&self) -> &Error {
+        &self.cause
+    }
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reload rejected, last good policies kept: {}", self.cause)
+    }
+}
+
+impl std::error::Error for ReloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
+}
+
+/// Result alias for ambit's API.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Turns a Cedar diagnostic (parse, schema or validation error) into message and location.
+pub(crate) fn diagnostic_parts(
+    diag: &dyn miette::Diagnostic,
+    display: &str,
+    file: &str,
+    text: &str,
+) -> (String, Option<Location>) {
+    let offset = diag.labels().and_then(|mut labels| labels.next()).map(|l| l.offset());
+    let mut message = display.trim_end_matches('.').to_owned();
+    if let Some(help) = diag.help() {
+        message = format!("{message}: {}", help.to_string().trim_end_matches('.'));
+    }
+    let message = first_lower(&message.replace('\n', " "));
+    let location = offset.map(|o| Location::from_offset(file, text, o));
+    let location = location.or_else(|| {
+        Some(Location { file: file.to_owned(), line: 1, column: 1, excerpt: String::new() })
+            .filter(|_| !file.is_empty())
+    });
+    (message, location)
+}
+
+fn first_lower(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_uppercase() && !chars.next().is_some_and(char::is_uppercase) => {
+            c.to_lowercase().chain(s.chars().skip(1)).collect()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+/// User input quoted in a message: control characters escaped, long input cut.
+pub(crate) fn user_text(s: &str) -> String {
+    const MAX: usize = 120;
+    let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
+    if s.chars().count() > MAX {
+        out.push_str("...");
+    }
+    out
+}
+
+/// A Cedar error's text in ambit's message style: one line, lowercase start, no final period.
+pub(crate) fn cedar_text(e: &dyn std::fmt::Display) -> String {
+    first_lower(e.to_string().replace('\n', " ").trim_end_matches('.'))
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod authorizer;
+mod clock;
+mod decision;
+pub mod error;
+mod index;
+mod registry;
+mod request;
+mod snapshot;
+mod source;
+pub mod vector;
+pub mod wire;
+
+pub use authorizer::{
+    Authorizer, AuthorizerBuilder, ReloadOutcome, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_PURGE_GRACE_SECONDS,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use decision::{Decision, DenyCause, Hop, PolicyError};
+pub use error::{Error, Result};
+pub use registry::{Agent, AgentSpec, DelegationNode, RESERVED_AGENT_ATTRIBUTES};
+pub use request::Request;
+pub use snapshot::{ErrorMode, Validation};

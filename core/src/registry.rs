@@ -1,0 +1,585 @@
+//! The registry of live agents: just-in-time minting with attenuation, cascading revocation,
+//! expiry and purging.
+//!
+//! Reads (every decision) go through a lock-free map (`papaya`); only writers (mint, revoke,
+//! purge) take the small mutex that guards the parent -> children index.
+
+use crate::decision::DenyCause;
+use crate::error::{Error, Result};
+use crate::snapshot::Snapshot;
+use cedar_policy::{Entity, EntityUid};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Attribute names ambit sets on every agent; application attributes may not reuse them.
+pub const RESERVED_AGENT_ATTRIBUTES: &[&str] = &["owner", "task", "scopes", "depth", "created_at", "expires_at"];
+
+/// What to mint: the delegator, the task, and the (narrower) authority the agent gets.
+///
+/// Its JSON form is the mint wire format (`parent`, `task`, `scopes`, `ttl_seconds`,
+/// `resources`, `attributes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    parent: String,
+    #[serde(default)]
+    task: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(alias = "ttl")]
+    ttl_seconds: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    attributes: Map<String, Value>,
+}
+
+impl AgentSpec {
+    /// An agent of `parent` for `task`, with no scopes and a lifetime of `ttl_seconds`.
+    pub fn new(parent: impl Into<String>, task: impl Into<String>, ttl_seconds: u64) -> Self {
+        Self {
+            parent: parent.into(),
+            task: task.into(),
+            scopes: Vec::new(),
+            ttl_seconds,
+            resources: Vec::new(),
+            attributes: Map::new(),
+        }
+    }
+
+    /// The action names (or action group names) the agent may use; a subset of its parent's.
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Confines the agent to these resources (each, and everything in it).
+    #[must_use]
+    pub fn resources<I, S>(mut self, resources: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.resources = resources.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Application attributes, in Cedar's entity-attribute JSON format.
+    #[must_use]
+    pub fn attributes(mut self, attributes: Map<String, Value>) -> Self {
+        self.attributes = attributes;
+        self
+    }
+}
+
+/// A minted agent, as the registry sees it. Its JSON form is the agent wire format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    uid: String,
+    parent: String,
+    owner: String,
+    chain: Vec<String>,
+    task: String,
+    scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
+    depth: u32,
+    created_at: u64,
+    expires_at: u64,
+    revoked: bool,
+}
+
+impl Agent {
+    /// The agent's entity uid, e.g. `Helpdesk::Agent::"0193..."`.
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+    /// The delegator that minted it.
+    pub fn parent(&self) -> &str {
+        &self.parent
+    }
+    /// The human or service at the root of its chain.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+    /// The chain, root first, ending with this agent.
+    pub fn chain(&self) -> &[String] {
+        &self.chain
+    }
+    /// The task it was minted for.
+    pub fn task(&self) -> &str {
+        &self.task
+    }
+    /// Its scopes, sorted.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+    /// Its confinement; empty when unconfined.
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
+    /// 1 for an agent minted by a human or service, parent depth + 1 below that.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+    /// Seconds since the epoch when minted.
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    /// Seconds since the epoch when it stops being live.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+    /// Whether it (itself) was revoked.
+    pub fn revoked(&self) -> bool {
+        self.revoked
+    }
+}
+
+/// A live node of the delegation tree, as returned by `delegation_tree`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelegationNode {
+    uid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent: Option<Agent>,
+    revoked: bool,
+    children: Vec<DelegationNode>,
+}
+
+impl DelegationNode {
+    /// The identity at this node.
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+    /// The agent's details; `None` for a static principal at the root.
+    pub fn agent(&self) -> Option<&Agent> {
+        self.agent.as_ref()
+    }
+    /// Whether this identity is revoked.
+    pub fn revoked(&self) -> bool {
+        self.revoked
+    }
+    /// Agents minted by this identity.
+    pub fn children(&self) -> &[DelegationNode] {
+        &self.children
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct AgentRecord {
+    pub(crate) uid: EntityUid,
+    pub(crate) parent: EntityUid,
+    /// Root first, ending with this agent.
+    pub(crate) chain: Vec<EntityUid>,
+    pub(crate) task: String,
+    pub(crate) scopes: HashSet<String>,
+    pub(crate) resources: Option<Vec<EntityUid>>,
+    pub(crate) depth: u32,
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+    pub(crate) revoked: AtomicBool,
+    revoked_at: AtomicU64,
+    /// The Cedar entity policies see (attributes; parent = delegator).
+    pub(crate) entity: Entity,
+    /// Entity uids its attributes mention.
+    pub(crate) refs: Vec<EntityUid>,
+}
+
+impl AgentRecord {
+    pub(crate) fn is_revoked(&self) -> bool {
+        self.revoked.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn to_agent(&self) -> Agent {
+        let mut scopes: Vec<String> = self.scopes.iter().cloned().collect();
+        scopes.sort();
+        Agent {
+            uid: self.uid.to_string(),
+            parent: self.parent.to_string(),
+            owner: self.chain.first().map(ToString::to_string).unwrap_or_default(),
+            chain: self.chain.iter().map(ToString::to_string).collect(),
+            task: self.task.clone(),
+            scopes,
+            resources: self.resources.iter().flatten().map(ToString::to_string).collect(),
+            depth: self.depth,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked: self.is_revoked(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    agents: papaya::HashMap<EntityUid, Arc<AgentRecord>>,
+    /// Revoked static principals (humans, services), until reinstated.
+    revoked: papaya::HashMap<EntityUid, ()>,
+    /// parent -> agents it minted; writers only.
+    children: Mutex<HashMap<EntityUid, Vec<EntityUid>>>,
+    last_purge: AtomicU64,
+}
+
+/// A live identity on a chain, as a decision sees it.
+pub(crate) enum Hop {
+    Static,
+    Agent(Arc<AgentRecord>),
+}
+
+pub(crate) struct MintOptions {
+    pub(crate) now: u64,
+    pub(crate) max_depth: u32,
+}
+
+impl Registry {
+    pub(crate) fn get(&self, uid: &EntityUid) -> Option<Arc<AgentRecord>> {
+        self.agents.pin().get(uid).cloned()
+    }
+
+    pub(crate) fn is_static_revoked(&self, uid: &EntityUid) -> bool {
+        self.revoked.pin().contains_key(uid)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// Liveness of a chain: the first problem, root first, as (cause, hop index).
+    pub(crate) fn check_live(&self, hops: &[(EntityUid, Hop)], now: u64) -> Option<(DenyCause, usize)> {
+        for (i, (uid, hop)) in hops.iter().enumerate() {
+            let revoked = match hop {
+                Hop::Static => self.is_static_revoked(uid),
+                Hop::Agent(a) => a.is_revoked(),
+            };
+            if revoked {
+                return Some((DenyCause::Revoked, i));
+            }
+        }
+        for (i, (_, hop)) in hops.iter().enumerate() {
+            if let Hop::Agent(a) = hop {
+                if a.expires_at <= now {
+                    return Some((DenyCause::Expired, i));
+                }
+            }
+        }
+        None
+    }
+
+    pub(crate) fn mint(&self, spec: &AgentSpec, snap: &Snapshot, opts: &MintOptions) -> Result<Agent> {
+        let now = opts.now;
+        let parent = parse_uid(&spec.parent, "parent")?;
+        if spec.ttl_seconds == 0 {
+            return Err(Error::invalid_delegation("`ttl_seconds` must be at least 1"));
+        }
+        let parent_record = if parent.type_name() == &snap.agent_type {
+            let record = self
+                .get(&parent)
+                .ok_or_else(|| Error::invalid_delegation(format!("unknown parent agent `{parent}`")))?;
+            Some(record)
+        } else {
+            if snap.entities.get(&parent).is_none() {
+                return Err(Error::invalid_delegation(format!(
+                    "unknown parent `{parent}`: it is neither a live agent nor a known entity"
+                )));
+            }
+            None
+        };
+        // the parent's whole chain must be live
+        let parent_chain: Vec<EntityUid> = match &parent_record {
+            Some(r) => r.chain.clone(),
+            None => vec![parent.clone()],
+        };
+        let hops = self.resolve(&parent_chain, snap)?;
+        if let Some((cause, i)) = self.check_live(&hops, now) {
+            let who = &parent_chain[i];
+            return Err(Error::invalid_delegation(format!(
+                "parent `{parent}` is not live: `{who}` is {}",
+                match cause {
+                    DenyCause::Expired => "expired",
+                    _ => "revoked",
+                }
+            )));
+        }
+        let depth = parent_record.as_ref().map_or(1, |r| r.depth + 1);
+        if depth > opts.max_depth {
+            return Err(Error::invalid_delegation(format!(
+                "delegation depth {depth} exceeds the maximum of {}",
+                opts.max_depth
+            )));
+        }
+        let scopes = self.check_scopes(spec, snap, parent_record.as_deref())?;
+        let resources = check_resources(spec, snap, parent_record.as_deref())?;
+        let mut expires_at = now.saturating_add(spec.ttl_seconds);
+        if let Some(p) = &parent_record {
+            // clamped, never extended: a child lives no longer than its parent
+            expires_at = expires_at.min(p.expires_at);
+        }
+        let id = uuid::Uuid::new_v4();
+        let uid = EntityUid::from_type_name_and_id(snap.agent_type.clone(), cedar_policy::EntityId::new(id.to_string()));
+        let mut chain = parent_chain;
+        chain.push(uid.clone());
+        let (entity, refs) = build_entity(spec, snap, &uid, &parent, &chain, &scopes, depth, now, expires_at)?;
+        let record = Arc::new(AgentRecord {
+            uid: uid.clone(),
+            parent: parent.clone(),
+            chain,
+            task: spec.task.clone(),
+            scopes: scopes.into_iter().collect(),
+            resources,
+            depth,
+            created_at: now,
+            expires_at,
+            revoked: AtomicBool::new(false),
+            revoked_at: AtomicU64::new(0),
+            entity,
+            refs,
+        });
+        let agent = record.to_agent();
+        {
+            let mut children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
+            children.entry(parent).or_default().push(uid.clone());
+            self.agents.pin().insert(uid, record);
+        }
+        Ok(agent)
+    }
+
+    fn check_scopes(&self, spec: &AgentSpec, snap: &Snapshot, parent: Option<&AgentRecord>) -> Result<BTreeSet<String>> {
+        let _ = self;
+        let known: HashSet<&str> =
+            snap.actions.values().flat_map(|a| a.scope_names.iter().map(String::as_str)).collect();
+        let mut out = BTreeSet::new();
+        for scope in &spec.scopes {
+            if !known.is_empty() && !known.contains(scope.as_str()) {
+                return Err(Error::invalid_delegation(format!(
+                    "unknown scope `{scope}`: it names no action or action group"
+                )));
+            }
+            if let Some(p) = parent {
+                if !p.scopes.contains(scope) {
+                    return Err(Error::invalid_delegation(format!(
+                        "scope `{scope}` is not held by parent `{}`: a child's scopes must be a subset of its parent's",
+                        p.uid
+                    )));
+                }
+            }
+            out.insert(scope.clone());
+        }
+        Ok(out)
+    }
+
+    /// Every hop of a chain, looked up: agents in the registry, anything else static.
+    pub(crate) fn resolve(&self, chain: &[EntityUid], snap: &Snapshot) -> Result<Vec<(EntityUid, Hop)>> {
+        chain
+            .iter()
+            .map(|uid| {
+                if uid.type_name() == &snap.agent_type {
+                    self.get(uid)
+                        .map(|r| (uid.clone(), Hop::Agent(r)))
+                        .ok_or_else(|| Error::invalid_delegation(format!("unknown agent `{uid}` on the chain")))
+                } else {
+                    Ok((uid.clone(), Hop::Static))
+                }
+            })
+            .collect()
+    }
+
+    /// Revokes `uid` and cuts off everything minted under it; returns how many identities
+    /// were newly cut off.
+    pub(crate) fn revoke(&self, uid: &EntityUid, agent_type: &cedar_policy::EntityTypeName, now: u64) -> Result<usize> {
+        let children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
+        let mut count = 0;
+        if uid.type_name() == agent_type {
+            let Some(record) = self.get(uid) else { return Ok(0) };
+            if record.revoked.swap(true, Ordering::SeqCst) {
+                return Ok(0);
+            }
+            record.revoked_at.store(now, Ordering::SeqCst);
+            count += 1;
+        } else {
+            if self.revoked.pin().insert(uid.clone(), ()).is_some() {
+                return Ok(0);
+            }
+            count += 1;
+        }
+        // Agents under it are revoked for good; a later reinstate of a static root does not
+        // bring them back only if they were revoked here, so mark agent subtrees only when the
+        // root is itself an agent. Under a static root, the chain check cuts them off.
+        let agent_root = uid.type_name() == agent_type;
+        let mut stack: Vec<EntityUid> = children.get(uid).cloned().unwrap_or_default();
+        let guard = self.agents.pin();
+        while let Some(child) = stack.pop() {
+            if let Some(record) = guard.get(&child) {
+                let live = !record.is_revoked() && record.expires_at > now;
+                if agent_root {
+                    if !record.revoked.swap(true, Ordering::SeqCst) {
+                        record.revoked_at.store(now, Ordering::SeqCst);
+                    }
+                }
+                if live {
+                    count += 1;
+                }
+            }
+            if let Some(grand) = children.get(&child) {
+                stack.extend(grand.iter().cloned());
+            }
+        }
+        Ok(count)
+    }
+
+    /// Lifts the revocation of a static principal; agents cannot be reinstated.
+    pub(crate) fn reinstate(&self, uid: &EntityUid, agent_type: &cedar_policy::EntityTypeName) -> Result<bool> {
+        if uid.type_name() == agent_type {
+            return Err(Error::invalid_delegation(format!(
+                "`{uid}` is an agent: revoked agents cannot be reinstated, mint a new one"
+            )));
+        }
+        Ok(self.revoked.pin().remove(uid).is_some())
+    }
+
+    /// Removes agents that expired or were revoked more than `grace` seconds ago.
+    pub(crate) fn purge(&self, now: u64, grace: u64) -> usize {
+        let Ok(mut children) = self.children.lock() else { return 0 };
+        self.last_purge.store(now, Ordering::Relaxed);
+        let guard = self.agents.pin();
+        let dead: Vec<(EntityUid, EntityUid)> = guard
+            .iter()
+            .filter(|(_, r)| {
+                let gone_at = if r.is_revoked() { r.revoked_at.load(Ordering::SeqCst).min(r.expires_at) } else { r.expires_at };
+                gone_at.saturating_add(grace) <= now
+            })
+            .map(|(k, r)| (k.clone(), r.parent.clone()))
+            .collect();
+        for (uid, parent) in &dead {
+            guard.remove(uid);
+            children.remove(uid);
+            if let Some(siblings) = children.get_mut(parent) {
+                siblings.retain(|c| c != uid);
+                if siblings.is_empty() {
+                    children.remove(parent);
+                }
+            }
+        }
+        dead.len()
+    }
+
+    /// Purges if the last purge is more than `interval` seconds old.
+    pub(crate) fn maybe_purge(&self, now: u64, grace: u64, interval: u64) {
+        let last = self.last_purge.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= interval {
+            self.purge(now, grace);
+        }
+    }
+
+    pub(crate) fn agents(&self) -> Vec<Agent> {
+        let guard = self.agents.pin();
+        let mut out: Vec<Agent> = guard.iter().map(|(_, r)| r.to_agent()).collect();
+        out.sort_by(|a, b| (a.created_at, &a.uid).cmp(&(b.created_at, &b.uid)));
+        out
+    }
+
+    pub(crate) fn tree(&self, root: &EntityUid) -> Result<DelegationNode> {
+        let children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
+        let guard = self.agents.pin();
+        let node = |uid: &EntityUid| -> DelegationNode {
+            let agent = guard.get(uid).map(|r| r.to_agent());
+            let revoked = agent.as_ref().map_or_else(|| self.is_static_revoked(uid), |a| a.revoked);
+            DelegationNode { uid: uid.to_string(), agent, revoked, children: Vec::new() }
+        };
+        fn build(
+            uid: &EntityUid,
+            children: &HashMap<EntityUid, Vec<EntityUid>>,
+            node: &dyn Fn(&EntityUid) -> DelegationNode,
+            depth: usize,
+        ) -> DelegationNode {
+            let mut n = node(uid);
+            if depth < 64 {
+                for c in children.get(uid).into_iter().flatten() {
+                    n.children.push(build(c, children, node, depth + 1));
+                }
+            }
+            n
+        }
+        Ok(build(root, &children, &node, 0))
+    }
+}
+
+pub(crate) fn parse_uid(text: &str, what: &str) -> Result<EntityUid> {
+    text.parse::<EntityUid>().map_err(|_| {
+        Error::invalid_request(format!(
+            "malformed {what} uid `{}`: expected `Type::\"id\"`",
+            crate::error::user_text(text)
+        ))
+    })
+}
+
+fn check_resources(spec: &AgentSpec, snap: &Snapshot, parent: Option<&AgentRecord>) -> Result<Option<Vec<EntityUid>>> {
+    let wanted: Vec<EntityUid> =
+        spec.resources.iter().map(|r| parse_uid(r, "resource")).collect::<Result<_>>()?;
+    let inherited = parent.and_then(|p| p.resources.clone());
+    if wanted.is_empty() {
+        return Ok(inherited);
+    }
+    if let Some(allowed) = &inherited {
+        for r in &wanted {
+            let inside = allowed.iter().any(|a| a == r || snap.entities.is_ancestor_of(a, r));
+            if !inside {
+                return Err(Error::invalid_delegation(format!(
+                    "resource `{r}` is outside the parent's confinement: a child's resources must be within its parent's"
+                )));
+            }
+        }
+    }
+    Ok(Some(wanted))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_entity(
+    spec: &AgentSpec,
+    snap: &Snapshot,
+    uid: &EntityUid,
+    parent: &EntityUid,
+    chain: &[EntityUid],
+    scopes: &BTreeSet<String>,
+    depth: u32,
+    now: u64,
+    expires_at: u64,
+) -> Result<(Entity, Vec<EntityUid>)> {
+    let mut attrs = Map::new();
+    for (k, v) in &spec.attributes {
+        if RESERVED_AGENT_ATTRIBUTES.contains(&k.as_str()) {
+            return Err(Error::invalid_delegation(format!(
+                "attribute `{k}` is set by ambit and cannot be given"
+            )));
+        }
+        attrs.insert(k.clone(), v.clone());
+    }
+    let owner = chain.first().map(ToString::to_string).unwrap_or_default();
+    attrs.insert("owner".into(), json!(owner));
+    attrs.insert("task".into(), json!(spec.task));
+    attrs.insert("scopes".into(), json!(scopes));
+    attrs.insert("depth".into(), json!(depth));
+    attrs.insert("created_at".into(), json!(now));
+    attrs.insert("expires_at".into(), json!(expires_at));
+    let mut refs = Vec::new();
+    crate::snapshot::collect_refs(&Value::Object(spec.attributes.clone()), &mut refs);
+    let value = json!({
+        "uid": { "type": uid.type_name().to_string(), "id": uid.id().unescaped() },
+        "attrs": attrs,
+        "parents": [ { "type": parent.type_name().to_string(), "id": parent.id().unescaped() } ],
+    });
+    let entity = Entity::from_json_value(value, snap.schema.as_ref()).map_err(|e| {
+        Error::invalid_delegation(format!(
+            "agent does not fit the schema's `{}` type: {}",
+            snap.agent_type,
+            crate::error::cedar_text(&e)
+        ))
+    })?;
+    Ok((entity, refs))
+}

@@ -1,0 +1,433 @@
+//! One immutable, fully validated view of schema, policies, index and static entities.
+//!
+//! A snapshot is built off the read path and swapped in whole; a decision loads one snapshot and
+//! never mixes two versions.
+
+use crate::error::{diagnostic_parts, DuplicatePolicyIdError, Error, Location, Result, ValidationError};
+use crate::index::Index;
+use crate::source::{Text, Texts};
+use cedar_policy::{
+    Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Schema, SchemaFragment, ValidationMode, Validator,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+/// How strictly policies are checked against the schema at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Validation {
+    /// Cedar's strict validation (the default). Requests are validated against the schema too.
+    #[default]
+    Strict,
+    /// Cedar's permissive validation. Requests are validated against the schema too.
+    Permissive,
+    /// No policy or request validation: for migrating unvalidated Cedar. A schema, when
+    /// given, is still used to parse entities and contexts.
+    Off,
+}
+
+impl Validation {
+    /// The stable name: `strict`, `permissive` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Permissive => "permissive",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl FromStr for Validation {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "strict" => Ok(Self::Strict),
+            "permissive" => Ok(Self::Permissive),
+            "off" => Ok(Self::Off),
+            other => Err(Error::invalid_request(format!(
+                "unknown validation mode `{other}`: expected `strict`, `permissive` or `off`"
+            ))),
+        }
+    }
+}
+
+/// What to do when a policy's condition errors during evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ErrorMode {
+    /// An erroring `forbid` counts as matched: the hop is denied with `evaluation_error`
+    /// (the default). An erroring `permit` is skipped, as in Cedar.
+    #[default]
+    FailClosed,
+    /// Cedar's exact semantics: an erroring policy is skipped, whatever its effect.
+    Cedar,
+}
+
+impl ErrorMode {
+    /// The stable name: `fail_closed` or `cedar`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FailClosed => "fail_closed",
+            Self::Cedar => "cedar",
+        }
+    }
+}
+
+impl FromStr for ErrorMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fail_closed" | "failClosed" => Ok(Self::FailClosed),
+            "cedar" => Ok(Self::Cedar),
+            other => Err(Error::invalid_request(format!(
+                "unknown error mode `{other}`: expected `fail_closed` or `cedar`"
+            ))),
+        }
+    }
+}
+
+/// Facts about one action known at load.
+#[derive(Debug)]
+pub(crate) struct ActionInfo {
+    /// The action's own name and the names of every action group it is in: an agent scope
+    /// naming any of them covers the action.
+    pub(crate) scope_names: Vec<String>,
+    /// Index of the action's policy slice in `Index::slices`.
+    pub(crate) slice: usize,
+    /// Principal types the schema allows for the action (`None` without a schema entry).
+    pub(crate) principals: Option<HashSet<EntityTypeName>>,
+    /// Resource types the schema allows for the action.
+    pub(crate) resources: Option<HashSet<EntityTypeName>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) schema: Option<Schema>,
+    pub(crate) policies: PolicySet,
+    pub(crate) index: Index,
+    pub(crate) entities: Entities,
+    /// For each static entity, the entity uids its attributes and tags mention.
+    pub(crate) refs: HashMap<EntityUid, Vec<EntityUid>>,
+    pub(crate) actions: HashMap<EntityUid, ActionInfo>,
+    /// Bare action name -> uid; `None` when the name is ambiguous across namespaces.
+    pub(crate) action_names: HashMap<String, Option<EntityUid>>,
+    pub(crate) agent_type: EntityTypeName,
+    pub(crate) version: String,
+    pub(crate) generation: u64,
+    pub(crate) validation: Validation,
+}
+
+pub(crate) struct BuildOptions<'a> {
+    pub(crate) validation: Validation,
+    pub(crate) agent_type: Option<&'a EntityTypeName>,
+    pub(crate) generation: u64,
+}
+
+impl Snapshot {
+    pub(crate) fn build(texts: &Texts, opts: &BuildOptions<'_>) -> Result<Self> {
+        let schema = parse_schema(&texts.schemas)?;
+        let (policies, origins) = parse_policies(&texts.policies, texts.positional_ids)?;
+        if opts.validation != Validation::Off {
+            match &schema {
+                Some(schema) => validate(schema, &policies, &origins, &texts.policies, opts.validation)?,
+                None => {
+                    return Err(Error::schema(
+                        "validation is on but no schema was given: add a `*.cedarschema` file or set validation to `off`",
+                        None,
+                    ))
+                }
+            }
+        }
+        let agent_type = match opts.agent_type {
+            Some(t) => t.clone(),
+            None => detect_agent_type(schema.as_ref())?,
+        };
+        let entities = parse_entities(texts.entities.as_ref(), schema.as_ref(), &agent_type)?;
+        let refs = entity_refs(&entities)?;
+        let (actions, action_names, index) = index_actions(schema.as_ref(), &entities, &policies);
+        let version = version(texts);
+        Ok(Self {
+            schema,
+            policies,
+            index,
+            entities,
+            refs,
+            actions,
+            action_names,
+            agent_type,
+            version,
+            generation: opts.generation,
+            validation: opts.validation,
+        })
+    }
+}
+
+fn parse_schema(texts: &[Text]) -> Result<Option<Schema>> {
+    if texts.is_empty() {
+        return Ok(None);
+    }
+    let mut fragments = Vec::with_capacity(texts.len());
+    for t in texts {
+        let fragment = if t.name.ends_with(".json") {
+            SchemaFragment::from_json_str(&t.content).map_err(|e| {
+                let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
+                Error::schema(m, l)
+            })?
+        } else {
+            SchemaFragment::from_cedarschema_str(&t.content)
+                .map_err(|e| {
+                    let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
+                    Error::schema(m, l)
+                })?
+                .0
+        };
+        fragments.push(fragment);
+    }
+    Schema::from_schema_fragments(fragments).map(Some).map_err(|e| {
+        let names: Vec<&str> = texts.iter().map(|t| t.name.as_str()).collect();
+        let (m, _) = diagnostic_parts(&e, &e.to_string(), "", "");
+        Error::schema(format!("{m} (in schema {})", names.join(", ")), None)
+    })
+}
+
+/// Where each policy came from: index into the policy texts.
+type Origins = HashMap<PolicyId, usize>;
+
+fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origins)> {
+    let mut all = Vec::new();
+    let mut origins = Origins::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (i, t) in texts.iter().enumerate() {
+        let set = PolicySet::from_str(&t.content).map_err(|e| {
+            let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
+            Error::policy_parse(m, l)
+        })?;
+        if let Some(template) = set.templates().next() {
+            let needle = template.annotation("id").map_or_else(|| "?principal".to_owned(), |id| format!("@id(\"{id}\")"));
+            let loc = find_offset(&t.content, &needle)
+                .or_else(|| find_offset(&t.content, "?resource"))
+                .map(|o| Location::from_offset(&t.name, &t.content, o));
+            return Err(Error::policy_parse(
+                "templates are not supported: write a static policy per principal or resource instead",
+                loc.or_else(|| Some(Location::from_offset(&t.name, &t.content, 0))),
+            ));
+        }
+        let mut policies: Vec<_> = set.policies().cloned().collect();
+        policies.sort_by_key(|p| positional_number(p.id()));
+        for p in policies {
+            let id = match p.annotation("id") {
+                Some(id) => id.to_owned(),
+                None if positional => p.id().to_string(),
+                None => format!("{}#{}", t.id_stem, positional_number(p.id())),
+            };
+            if id.is_empty() {
+                return Err(Error::policy_parse(
+                    "empty `@id` annotation: give the policy a name",
+                    find_offset(&t.content, "@id(\"\")").map(|o| Location::from_offset(&t.name, &t.content, o)),
+                ));
+            }
+            if let Some(first) = seen.get(&id) {
+                let loc = nth_offset(&t.content, &format!("@id(\"{id}\")"), usize::from(first == &t.name))
+                    .map(|o| Location::from_offset(&t.name, &t.content, o));
+                return Err(DuplicatePolicyIdError::new(
+                    format!("duplicate policy id `{id}`: first defined in `{first}`"),
+                    loc,
+                )
+                .into());
+            }
+            seen.insert(id.clone(), t.name.clone());
+            let pid = PolicyId::new(&id);
+            origins.insert(pid.clone(), i);
+            all.push(p.new_id(pid));
+        }
+    }
+    let set = PolicySet::from_policies(all).map_err(|e| Error::internal(format!("cannot assemble policies: {e}")))?;
+    Ok((set, origins))
+}
+
+fn positional_number(id: &PolicyId) -> usize {
+    id.to_string().strip_prefix("policy").and_then(|n| n.parse().ok()).unwrap_or(usize::MAX)
+}
+
+fn find_offset(text: &str, needle: &str) -> Option<usize> {
+    text.find(needle)
+}
+
+fn nth_offset(text: &str, needle: &str, n: usize) -> Option<usize> {
+    text.match_indices(needle).nth(n).or_else(|| text.match_indices(needle).next()).map(|(o, _)| o)
+}
+
+fn validate(schema: &Schema, policies: &PolicySet, origins: &Origins, texts: &[Text], mode: Validation) -> Result<()> {
+    let mode = match mode {
+        Validation::Permissive => ValidationMode::Permissive,
+        _ => ValidationMode::Strict,
+    };
+    let result = Validator::new(schema.clone()).validate(policies, mode);
+    if result.validation_passed() {
+        return Ok(());
+    }
+    let errors: Vec<_> = result.validation_errors().collect();
+    let first = errors.first().ok_or_else(|| Error::internal("validation failed without an error"))?;
+    let (file, text) = origins
+        .get(first.policy_id())
+        .and_then(|i| texts.get(*i))
+        .map_or(("", ""), |t| (t.name.as_str(), t.content.as_str()));
+    let (mut message, location) = diagnostic_parts(*first, &first.to_string(), file, text);
+    message = format!("policy `{}`: {message}", first.policy_id());
+    if errors.len() > 1 {
+        message = format!("{message} (and {} more validation errors)", errors.len() - 1);
+    }
+    Err(ValidationError::new(message, location).into())
+}
+
+/// The agent entity type: given explicitly, else the one schema type named `Agent`, else `Agent`.
+fn detect_agent_type(schema: Option<&Schema>) -> Result<EntityTypeName> {
+    let candidates: Vec<&EntityTypeName> = schema
+        .map(|s| s.entity_types().filter(|t| t.basename() == "Agent").collect())
+        .unwrap_or_default();
+    match candidates.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => EntityTypeName::from_str("Agent").map_err(|e| Error::internal(e.to_string())),
+        many => Err(Error::schema(
+            format!(
+                "several entity types are named `Agent` ({}): choose one with `agent_type`",
+                many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            None,
+        )),
+    }
+}
+
+fn parse_entities(text: Option<&Text>, schema: Option<&Schema>, agent_type: &EntityTypeName) -> Result<Entities> {
+    let entities = match text {
+        Some(t) => Entities::from_json_str(&t.content, schema).map_err(|e| {
+            let (m, _) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
+            Error::entities(m, Some(Location::from_offset(&t.name, &t.content, 0)))
+        })?,
+        None => match schema {
+            Some(s) => s.action_entities().map_err(|e| Error::schema(e.to_string(), None))?,
+            None => Entities::empty(),
+        },
+    };
+    if let Some(agent) = entities.iter().find(|e| e.uid().type_name() == agent_type) {
+        let name = text.map_or("entities", |t| t.name.as_str());
+        return Err(Error::entities(
+            format!(
+                "`{}` is an agent: agents are minted at run time with `mint_agent`, not listed in `{name}`",
+                agent.uid()
+            ),
+            None,
+        ));
+    }
+    Ok(entities)
+}
+
+/// For each entity, the uids its attributes and tags mention, so a decision's entity slice can
+/// follow every reference a policy could dereference.
+fn entity_refs(entities: &Entities) -> Result<HashMap<EntityUid, Vec<EntityUid>>> {
+    let json = entities.to_json_value().map_err(|e| Error::internal(format!("cannot inspect entities: {e}")))?;
+    let mut out = HashMap::new();
+    for e in json.as_array().into_iter().flatten() {
+        let Some(uid) = e.get("uid").and_then(|u| EntityUid::from_json(u.clone()).ok()) else { continue };
+        let mut found = Vec::new();
+        if let Some(attrs) = e.get("attrs") {
+            collect_refs(attrs, &mut found);
+        }
+        if let Some(tags) = e.get("tags") {
+            collect_refs(tags, &mut found);
+        }
+        if !found.is_empty() {
+            found.sort_by_key(ToString::to_string);
+            found.dedup();
+            out.insert(uid, found);
+        }
+    }
+    Ok(out)
+}
+
+/// Collects entity references (`{"__entity": {...}}`, or `{"type", "id"}` in contexts) from JSON.
+pub(crate) fn collect_refs(v: &serde_json::Value, out: &mut Vec<EntityUid>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if let Some(inner) = map.get("__entity") {
+                if let Ok(uid) = EntityUid::from_json(inner.clone()) {
+                    out.push(uid);
+                }
+                return;
+            }
+            if map.len() == 2 && map.get("type").is_some_and(serde_json::Value::is_string) {
+                if let Ok(uid) = EntityUid::from_json(v.clone()) {
+                    out.push(uid);
+                }
+            }
+            for value in map.values() {
+                collect_refs(value, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                collect_refs(item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+type ActionTables = (HashMap<EntityUid, ActionInfo>, HashMap<String, Option<EntityUid>>, Index);
+
+fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &PolicySet) -> ActionTables {
+    let mut uids: Vec<EntityUid> = Vec::new();
+    let mut seen = HashSet::new();
+    let from_schema = schema.into_iter().flat_map(Schema::actions).cloned();
+    let from_entities = entities.iter().map(|e| e.uid()).filter(|u| u.type_name().basename() == "Action");
+    for uid in from_schema.chain(from_entities) {
+        if seen.insert(uid.clone()) {
+            uids.push(uid);
+        }
+    }
+    uids.sort_by_key(ToString::to_string);
+    let mut index = Index::new(policies);
+    let mut actions = HashMap::new();
+    let mut names: HashMap<String, Option<EntityUid>> = HashMap::new();
+    for uid in uids {
+        let ancestors: Vec<EntityUid> =
+            entities.ancestors(&uid).map(|it| it.cloned().collect()).unwrap_or_default();
+        let mut scope_names = vec![uid.id().unescaped().to_owned()];
+        scope_names.extend(ancestors.iter().map(|a| a.id().unescaped().to_owned()));
+        let slice = index.add_action(&uid, &ancestors, policies);
+        names
+            .entry(uid.id().unescaped().to_owned())
+            .and_modify(|v| {
+                if v.as_ref() != Some(&uid) {
+                    *v = None;
+                }
+            })
+            .or_insert_with(|| Some(uid.clone()));
+        let principals = schema.and_then(|s| s.principals_for_action(&uid)).map(|it| it.cloned().collect());
+        let resources = schema.and_then(|s| s.resources_for_action(&uid)).map(|it| it.cloned().collect());
+        actions.insert(uid, ActionInfo { scope_names, slice, principals, resources });
+    }
+    (actions, names, index)
+}
+
+fn version(texts: &Texts) -> String {
+    let mut h = Sha256::new();
+    for (kind, list) in [("schema", &texts.schemas), ("policies", &texts.policies)] {
+        for t in list {
+            h.update(kind.as_bytes());
+            h.update([0]);
+            h.update(t.id_stem.as_bytes());
+            h.update([0]);
+            h.update(t.content.as_bytes());
+            h.update([0]);
+        }
+    }
+    if let Some(t) = &texts.entities {
+        h.update(b"entities\0");
+        h.update(t.content.as_bytes());
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}

@@ -1,0 +1,289 @@
+//! Language-neutral decision vectors: the format, and the Rust runner (used by the tests and
+//! by `ambit test`). The Python and Node runners read the same files through their bindings.
+//!
+//! A vector file names a policy fixture directory, optional authorizer options, and cases.
+//! Each case starts from a fresh authorizer with a manual clock, runs its setup steps (mint,
+//! revoke, reinstate, advance the clock, replace policies) and checks one request.
+
+use crate::{AgentSpec, Authorizer, ErrorMode, ManualClock, Request, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Clock start for every case unless the file says otherwise (2027-01-15).
+pub const DEFAULT_NOW: u64 = 1_800_000_000;
+
+/// One vector file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorFile {
+    /// Name of the scenario.
+    pub name: String,
+    /// Fixture directory, relative to the repository root.
+    pub policies: String,
+    /// Authorizer options.
+    #[serde(default)]
+    pub options: VectorOptions,
+    /// Clock start (epoch seconds).
+    #[serde(default)]
+    pub now: Option<u64>,
+    /// The cases.
+    pub cases: Vec<VectorCase>,
+}
+
+/// Authorizer options a vector file may set; names as in the builder.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorOptions {
+    /// `strict`, `permissive` or `off`.
+    #[serde(default)]
+    pub validation: Option<String>,
+    /// `fail_closed` or `cedar`.
+    #[serde(default)]
+    pub error_mode: Option<String>,
+    /// Maximum delegation depth.
+    #[serde(default)]
+    pub max_delegation_depth: Option<u32>,
+}
+
+/// One case: setup steps, then a request and what to expect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorCase {
+    /// What the case shows.
+    pub description: String,
+    /// Steps run before the request, in order.
+    #[serde(default)]
+    pub setup: Vec<Step>,
+    /// The request; `$name` strings refer to agents minted in setup.
+    pub request: Request,
+    /// The expected outcome.
+    pub expect: Expect,
+}
+
+/// A setup step. Exactly one action field is set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Mint an agent; `as` names it for `$name` references.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mint: Option<MintStep>,
+    /// Revoke a uid (or `$name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke: Option<String>,
+    /// Reinstate a uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reinstate: Option<String>,
+    /// Move the clock forward by this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advance: Option<u64>,
+    /// Replace the policies with this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_policies: Option<String>,
+    /// The step must fail with this error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_error: Option<String>,
+    /// For `revoke`: the number of identities it must cut off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_count: Option<usize>,
+}
+
+/// A mint step: an [`AgentSpec`] plus the name to refer to it by.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MintStep {
+    /// Name for `$name` references.
+    #[serde(rename = "as")]
+    pub name: String,
+    /// The spec (its `parent` may be `$name`).
+    #[serde(flatten)]
+    pub spec: Value,
+}
+
+/// What a case expects. Only the fields given are checked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Allowed or denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<bool>,
+    /// The deny cause code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_cause: Option<String>,
+    /// Exact reasons (policy ids), in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<String>>,
+    /// Index of the hop that ended a deny.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_hop: Option<usize>,
+    /// Ids of policies that erred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<String>>,
+    /// The request must fail with this error code instead of deciding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseResult {
+    /// `<file name>: <description>`.
+    pub name: String,
+    /// `None` when the case passed; what differed otherwise.
+    pub failure: Option<String>,
+}
+
+/// Every `*.json` vector file under `dir`, sorted.
+///
+/// # Errors
+/// `AMBIT_IO` when the directory cannot be read.
+pub fn find_files(dir: &Path) -> crate::Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, &e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs every case of a vector file; fixture paths are relative to `root`.
+///
+/// # Errors
+/// `AMBIT_IO` or `AMBIT_INVALID_REQUEST` when the file cannot be read or parsed.
+pub fn run_file(path: &Path, root: &Path) -> crate::Result<Vec<CaseResult>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, &e))?;
+    let file: VectorFile = serde_json::from_str(&text).map_err(|e| {
+        crate::Error::invalid_request(format!("vector file `{}`: {e}", path.display()))
+    })?;
+    let label = path.file_name().map_or_else(|| file.name.clone(), |n| n.to_string_lossy().into_owned());
+    Ok(file
+        .cases
+        .iter()
+        .map(|case| CaseResult {
+            name: format!("{label}: {}", case.description),
+            failure: run_case(&file, case, root).err(),
+        })
+        .collect())
+}
+
+fn build(file: &VectorFile, root: &Path, clock: &ManualClock) -> Result<Authorizer, String> {
+    let mut b = Authorizer::builder().dir(root.join(&file.policies)).clock(Arc::new(clock.clone()));
+    if let Some(v) = &file.options.validation {
+        b = b.validation(v.parse::<Validation>().map_err(|e| e.to_string())?);
+    }
+    if let Some(m) = &file.options.error_mode {
+        b = b.error_mode(m.parse::<ErrorMode>().map_err(|e| e.to_string())?);
+    }
+    if let Some(d) = file.options.max_delegation_depth {
+        b = b.max_delegation_depth(d);
+    }
+    b.build().map_err(|e| format!("fixture `{}` does not load: {} ({e})", file.policies, e.code()))
+}
+
+fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), String> {
+    let clock = ManualClock::new(file.now.unwrap_or(DEFAULT_NOW));
+    let authz = build(file, root, &clock)?;
+    let mut names: HashMap<String, String> = HashMap::new();
+    let sub = |s: &str, names: &HashMap<String, String>| -> String {
+        s.strip_prefix('$').and_then(|n| names.get(n)).cloned().unwrap_or_else(|| s.to_owned())
+    };
+    for (i, step) in case.setup.iter().enumerate() {
+        let outcome: Result<Option<usize>, crate::Error> = if let Some(m) = &step.mint {
+            let mut spec = m.spec.clone();
+            if let Some(parent) = spec.get("parent").and_then(Value::as_str) {
+                spec["parent"] = Value::String(sub(parent, &names));
+            }
+            let spec: AgentSpec =
+                serde_json::from_value(spec).map_err(|e| format!("setup step {i}: bad mint spec: {e}"))?;
+            authz.mint_agent(&spec).map(|a| {
+                names.insert(m.name.clone(), a.uid().to_owned());
+                None
+            })
+        } else if let Some(uid) = &step.revoke {
+            authz.revoke(&sub(uid, &names)).map(Some)
+        } else if let Some(uid) = &step.reinstate {
+            authz.reinstate(&sub(uid, &names)).map(|_| None)
+        } else if let Some(secs) = step.advance {
+            clock.advance(secs);
+            Ok(None)
+        } else if let Some(text) = &step.replace_policies {
+            authz.replace_policies(text).map(|_| None)
+        } else {
+            return Err(format!("setup step {i} does nothing"));
+        };
+        match (outcome, &step.expect_error) {
+            (Ok(count), None) => {
+                if let (Some(want), Some(got)) = (step.expect_count, count) {
+                    if want != got {
+                        return Err(format!("setup step {i}: revoke cut off {got}, expected {want}"));
+                    }
+                }
+            }
+            (Ok(_), Some(code)) => return Err(format!("setup step {i}: expected error {code}, got success")),
+            (Err(e), None) => return Err(format!("setup step {i}: unexpected error {}: {e}", e.code())),
+            (Err(e), Some(code)) if e.code() != code => {
+                return Err(format!("setup step {i}: expected error {code}, got {}: {e}", e.code()))
+            }
+            (Err(_), Some(_)) => {}
+        }
+    }
+    let mut request = serde_json::to_value(&case.request).map_err(|e| e.to_string())?;
+    for key in ["principal", "resource"] {
+        if let Some(s) = request.get(key).and_then(Value::as_str) {
+            request[key] = Value::String(sub(s, &names));
+        }
+    }
+    if let Some(list) = request.get_mut("on_behalf_of").and_then(Value::as_array_mut) {
+        for v in list.iter_mut() {
+            if let Some(s) = v.as_str() {
+                *v = Value::String(sub(s, &names));
+            }
+        }
+    }
+    let request: Request = serde_json::from_value(request).map_err(|e| e.to_string())?;
+    check(&case.expect, authz.authorize(&request))
+}
+
+fn check(expect: &Expect, got: crate::Result<crate::Decision>) -> Result<(), String> {
+    let d = match (got, &expect.error) {
+        (Err(e), Some(code)) if e.code() == code => return Ok(()),
+        (Err(e), _) => return Err(format!("unexpected error {}: {e}", e.code())),
+        (Ok(d), Some(code)) => return Err(format!("expected error {code}, got a decision: {}", d.to_json())),
+        (Ok(d), None) => d,
+    };
+    let mut diffs = Vec::new();
+    if let Some(a) = expect.allowed {
+        if a != d.allowed() {
+            diffs.push(format!("allowed: expected {a}, got {}", d.allowed()));
+        }
+    }
+    if let Some(c) = &expect.deny_cause {
+        let got = d.deny_cause().map(|c| c.code());
+        if got != Some(c.as_str()) {
+            diffs.push(format!("deny_cause: expected {c}, got {got:?}"));
+        }
+    }
+    if let Some(r) = &expect.reasons {
+        if r.as_slice() != d.reasons() {
+            diffs.push(format!("reasons: expected {r:?}, got {:?}", d.reasons()));
+        }
+    }
+    if let Some(h) = expect.deny_hop {
+        if Some(h) != d.deny_hop() {
+            diffs.push(format!("deny_hop: expected {h}, got {:?}", d.deny_hop()));
+        }
+    }
+    if let Some(errs) = &expect.errors {
+        let got: Vec<&str> = d.errors().iter().map(crate::PolicyError::policy_id).collect();
+        if errs.iter().map(String::as_str).collect::<Vec<_>>() != got {
+            diffs.push(format!("errors: expected {errs:?}, got {got:?}"));
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("; "))
+    }
+}
