@@ -1,0 +1,146 @@
+//! The per-action index and the per-request entity slice never change a decision: ambit
+//! (validation off, Cedar error mode, one-hop chain) against raw `cedar_policy::Authorizer`
+//! over the whole policy set and every entity, on random many-policy sets and requests.
+
+use ambit::{Authorizer, ErrorMode, Request, Validation};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+const USERS: usize = 4;
+const DOCS: usize = 4;
+const ACTIONS: usize = 5;
+
+/// Users in groups, docs in folders (nested), each with attributes pointing at other entities,
+/// and actions in two action groups.
+fn entities_json() -> String {
+    let mut out = Vec::new();
+    out.push(r#"{"uid":{"type":"Group","id":"g0"},"attrs":{},"parents":[{"type":"Group","id":"g1"}]}"#.to_owned());
+    out.push(r#"{"uid":{"type":"Group","id":"g1"},"attrs":{},"parents":[]}"#.to_owned());
+    out.push(r#"{"uid":{"type":"Folder","id":"f0"},"attrs":{"level":3},"parents":[{"type":"Folder","id":"f1"}]}"#.to_owned());
+    out.push(r#"{"uid":{"type":"Folder","id":"f1"},"attrs":{"level":1},"parents":[]}"#.to_owned());
+    for u in 0..USERS {
+        out.push(format!(
+            r#"{{"uid":{{"type":"User","id":"u{u}"}},"attrs":{{"level":{u},"manager":{{"__entity":{{"type":"User","id":"u{}"}}}}}},"parents":[{{"type":"Group","id":"g{}"}}]}}"#,
+            (u + 1) % USERS,
+            u % 2
+        ));
+    }
+    for d in 0..DOCS {
+        out.push(format!(
+            r#"{{"uid":{{"type":"Doc","id":"d{d}"}},"attrs":{{"owner":{{"__entity":{{"type":"User","id":"u{}"}}}},"folder":{{"__entity":{{"type":"Folder","id":"f{}"}}}}}},"parents":[{{"type":"Folder","id":"f{}"}}]}}"#,
+            d % USERS,
+            d % 2,
+            d % 2
+        ));
+    }
+    for a in 0..ACTIONS {
+        let group = if a < 2 { r#"[{"type":"Action","id":"grp0"}]"# } else if a < 4 { r#"[{"type":"Action","id":"grp1"}]"# } else { "[]" };
+        out.push(format!(r#"{{"uid":{{"type":"Action","id":"a{a}"}},"attrs":{{}},"parents":{group}}}"#));
+    }
+    out.push(r#"{"uid":{"type":"Action","id":"grp0"},"attrs":{},"parents":[]}"#.to_owned());
+    out.push(r#"{"uid":{"type":"Action","id":"grp1"},"attrs":{},"parents":[]}"#.to_owned());
+    format!("[{}]", out.join(","))
+}
+
+fn principal_scope() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("principal".to_owned()),
+        (0..USERS).prop_map(|u| format!("principal == User::\"u{u}\"")),
+        (0..2usize).prop_map(|g| format!("principal in Group::\"g{g}\"")),
+        Just("principal is User".to_owned()),
+        (0..2usize).prop_map(|g| format!("principal is User in Group::\"g{g}\"")),
+    ]
+}
+
+fn action_scope() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("action".to_owned()),
+        (0..ACTIONS).prop_map(|a| format!("action == Action::\"a{a}\"")),
+        (0..2usize).prop_map(|g| format!("action in Action::\"grp{g}\"")),
+        (0..ACTIONS, 0..ACTIONS).prop_map(|(a, b)| format!("action in [Action::\"a{a}\", Action::\"a{b}\"]")),
+        (0..2usize, 0..ACTIONS).prop_map(|(g, a)| format!("action in [Action::\"grp{g}\", Action::\"a{a}\"]")),
+    ]
+}
+
+fn resource_scope() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("resource".to_owned()),
+        (0..DOCS).prop_map(|d| format!("resource == Doc::\"d{d}\"")),
+        (0..2usize).prop_map(|f| format!("resource in Folder::\"f{f}\"")),
+        Just("resource is Doc".to_owned()),
+    ]
+}
+
+fn condition() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        (0..4i64).prop_map(|n| format!("when {{ principal.level > {n} }}")),
+        Just("when { resource.owner == principal }".to_owned()),
+        Just("when { resource.owner.manager == principal }".to_owned()),
+        Just("unless { resource.folder.level > 2 }".to_owned()),
+        (0..USERS).prop_map(|u| format!("when {{ User::\"u{u}\".level > 1 }}")),
+        (0..USERS).prop_map(|u| format!("when {{ User::\"u{u}\" in Group::\"g1\" }}")),
+        (0..3i64).prop_map(|n| format!("when {{ context.n > {n} }}")),
+        Just("when { context.n * 4611686018427387904 > 1 }".to_owned()),
+        Just("when { principal.manager.manager.level < 3 }".to_owned()),
+        Just("when { resource in principal.manager }".to_owned()),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = String> {
+    (any::<bool>(), principal_scope(), action_scope(), resource_scope(), condition()).prop_map(|(permit, p, a, r, c)| {
+        format!("{}({p}, {a}, {r}) {c};", if permit { "permit" } else { "forbid" })
+    })
+}
+
+fn request() -> impl Strategy<Value = (String, String, String, i64)> {
+    (
+        prop_oneof![(0..USERS + 1).prop_map(|u| format!("User::\"u{u}\"")), (0..2usize).prop_map(|g| format!("Group::\"g{g}\""))],
+        (0..ACTIONS + 1).prop_map(|a| format!("Action::\"a{a}\"")),
+        prop_oneof![(0..DOCS + 1).prop_map(|d| format!("Doc::\"d{d}\"")), (0..2usize).prop_map(|f| format!("Folder::\"f{f}\""))],
+        0..4i64,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn index_and_slice_never_change_a_decision(
+        policies in prop::collection::vec(policy(), 1..40),
+        requests in prop::collection::vec(request(), 1..12),
+    ) {
+        let text = policies.join("\n");
+        let entities = entities_json();
+        let ambit = Authorizer::builder()
+            .policies_str(&text)
+            .entities_json(&entities)
+            .validation(Validation::Off)
+            .error_mode(ErrorMode::Cedar)
+            .build()
+            .unwrap();
+        let pset = cedar_policy::PolicySet::from_str(&text).unwrap();
+        let all = cedar_policy::Entities::from_json_str(&entities, None).unwrap();
+        let cedar = cedar_policy::Authorizer::new();
+        for (p, a, r, n) in requests {
+            let context = serde_json::json!({ "n": n });
+            let raw_req = cedar_policy::Request::new(
+                p.parse().unwrap(), a.parse().unwrap(), r.parse().unwrap(),
+                cedar_policy::Context::from_json_value(context.clone(), None).unwrap(), None,
+            ).unwrap();
+            let raw = cedar.is_authorized(&raw_req, &pset, &all);
+            let d = ambit.authorize(&Request::new(&p, &a, &r).with_context(context)).unwrap();
+            let raw_reasons: BTreeSet<String> = raw.diagnostics().reason().map(ToString::to_string).collect();
+            let raw_errors: BTreeSet<String> = raw.diagnostics().errors().map(|e| {
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
+                e.policy_id().to_string()
+            }).collect();
+            let reasons: BTreeSet<String> = d.reasons().iter().cloned().collect();
+            let errors: BTreeSet<String> = d.errors().iter().map(|e| e.policy_id().to_owned()).collect();
+            prop_assert_eq!(d.allowed(), raw.decision() == cedar_policy::Decision::Allow, "{} {} {}\n{}", p, a, r, text);
+            prop_assert_eq!(reasons, raw_reasons, "{} {} {}\n{}", p, a, r, text);
+            prop_assert_eq!(errors, raw_errors, "{} {} {}\n{}", p, a, r, text);
+        }
+    }
+}

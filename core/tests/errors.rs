@@ -1,0 +1,270 @@
+//! Bad input gets a clear error with a stable code (and file:line for policies and schemas);
+//! nothing panics. Tests assert codes and locations, never message text.
+
+use ambit::{Authorizer, DenyCause, ErrorMode, Request, Validation};
+use serde_json::json;
+use std::path::PathBuf;
+
+const SCHEMA: &str = r#"
+entity User = { level: Long };
+entity Doc;
+entity Agent in [User, Agent] = {
+  owner: String, task: String, scopes: Set<String>, depth: Long, created_at: Long, expires_at: Long,
+};
+action read appliesTo { principal: [User, Agent], resource: Doc, context: { n: Long } };
+"#;
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ambit-errors-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn err_of(b: ambit::AuthorizerBuilder) -> ambit::Error {
+    b.build().expect_err("build must fail")
+}
+
+#[test]
+fn malformed_policy_text_names_file_and_line() {
+    let dir = tmp_dir("parse");
+    std::fs::write(dir.join("s.cedarschema"), SCHEMA).unwrap();
+    std::fs::write(dir.join("p.cedar"), "permit(principal, action, resource);\n\npermit(principal, action resource);\n")
+        .unwrap();
+    let e = err_of(Authorizer::builder().dir(&dir));
+    assert_eq!(e.code(), "AMBIT_POLICY_PARSE");
+    let loc = e.location().expect("a location");
+    assert!(loc.file().ends_with("p.cedar"));
+    assert_eq!(loc.line(), 3);
+    assert!(loc.column() > 1);
+    assert!(e.to_string().starts_with(&format!("{}:3:", loc.file())));
+}
+
+#[test]
+fn schema_errors_name_file_and_line() {
+    let dir = tmp_dir("schema");
+    std::fs::write(dir.join("s.cedarschema"), "entity User;\nentity Doc = { x: Lon g };\n").unwrap();
+    std::fs::write(dir.join("p.cedar"), "permit(principal, action, resource);").unwrap();
+    let e = err_of(Authorizer::builder().dir(&dir));
+    assert_eq!(e.code(), "AMBIT_SCHEMA");
+    assert_eq!(e.location().expect("a location").line(), 2);
+}
+
+#[test]
+fn schema_referencing_undeclared_type_is_a_schema_error() {
+    let e = err_of(
+        Authorizer::builder()
+            .schema_str("entity Doc = { owner: Nobody };")
+            .policies_str("permit(principal, action, resource);"),
+    );
+    assert_eq!(e.code(), "AMBIT_SCHEMA");
+}
+
+#[test]
+fn validation_errors_name_policy_file_and_line() {
+    let dir = tmp_dir("validation");
+    std::fs::write(dir.join("s.cedarschema"), SCHEMA).unwrap();
+    std::fs::write(
+        dir.join("p.cedar"),
+        "@id(\"ok\")\npermit(principal, action, resource);\n@id(\"typo\")\npermit(principal is User, action, resource)\nwhen { principal.levle > 1 };\n",
+    )
+    .unwrap();
+    let e = err_of(Authorizer::builder().dir(&dir));
+    assert_eq!(e.code(), "AMBIT_VALIDATION");
+    let loc = e.location().expect("a location");
+    assert!(loc.file().ends_with("p.cedar"));
+    assert_eq!(loc.line(), 5);
+    // the same set loads with validation off
+    assert!(Authorizer::builder().dir(&dir).validation(Validation::Off).build().is_ok());
+}
+
+#[test]
+fn duplicate_policy_ids_are_rejected() {
+    let e = err_of(
+        Authorizer::builder()
+            .schema_str(SCHEMA)
+            .policies_str("@id(\"a\")\npermit(principal, action, resource);\n@id(\"a\")\nforbid(principal, action, resource);"),
+    );
+    assert_eq!(e.code(), "AMBIT_DUPLICATE_POLICY_ID");
+    assert_eq!(e.location().expect("a location").line(), 3);
+}
+
+#[test]
+fn duplicate_ids_across_files_are_rejected() {
+    let dir = tmp_dir("dup-files");
+    std::fs::write(dir.join("s.cedarschema"), SCHEMA).unwrap();
+    std::fs::write(dir.join("a.cedar"), "@id(\"x\") permit(principal, action, resource);").unwrap();
+    std::fs::write(dir.join("b.cedar"), "@id(\"x\") forbid(principal, action, resource);").unwrap();
+    assert_eq!(err_of(Authorizer::builder().dir(&dir)).code(), "AMBIT_DUPLICATE_POLICY_ID");
+}
+
+#[test]
+fn policy_ids_follow_annotation_then_file_position() {
+    let dir = tmp_dir("ids");
+    std::fs::write(dir.join("s.cedarschema"), SCHEMA).unwrap();
+    std::fs::write(
+        dir.join("rules.cedar"),
+        "permit(principal, action, resource);\n@id(\"named\") permit(principal, action, resource);\npermit(principal, action, resource);",
+    )
+    .unwrap();
+    let a = Authorizer::builder().dir(&dir).build().unwrap();
+    assert_eq!(a.policy_ids(), vec!["named", "rules.cedar#0", "rules.cedar#2"]);
+    let single = Authorizer::builder()
+        .schema_str(SCHEMA)
+        .policies_str("permit(principal, action, resource);\npermit(principal, action, resource);")
+        .build()
+        .unwrap();
+    assert_eq!(single.policy_ids(), vec!["policy0", "policy1"]);
+}
+
+#[test]
+fn templates_are_refused_clearly() {
+    let e = err_of(
+        Authorizer::builder()
+            .schema_str(SCHEMA)
+            .policies_str("permit(principal == ?principal, action, resource);"),
+    );
+    assert_eq!(e.code(), "AMBIT_POLICY_PARSE");
+}
+
+#[test]
+fn malformed_entities_json_is_an_entities_error() {
+    for bad in ["[ {", r#"[{"uid": {"type": "User", "id": "a"}, "attrs": {"level": "high"}, "parents": []}]"#, "{}"] {
+        let e = err_of(
+            Authorizer::builder()
+                .schema_str(SCHEMA)
+                .policies_str("permit(principal, action, resource);")
+                .entities_json(bad),
+        );
+        assert_eq!(e.code(), "AMBIT_ENTITIES", "for {bad}");
+    }
+}
+
+#[test]
+fn static_agents_are_refused() {
+    let e = err_of(
+        Authorizer::builder().schema_str(SCHEMA).policies_str("permit(principal, action, resource);").entities_json(
+            r#"[{"uid": {"type": "Agent", "id": "a"}, "attrs": {"owner": "", "task": "", "scopes": [], "depth": 1, "created_at": 0, "expires_at": 0}, "parents": []}]"#,
+        ),
+    );
+    assert_eq!(e.code(), "AMBIT_ENTITIES");
+}
+
+#[test]
+fn missing_and_empty_directories_have_their_own_codes() {
+    let missing = std::env::temp_dir().join("ambit-errors-does-not-exist");
+    assert_eq!(Authorizer::from_dir(&missing).unwrap_err().code(), "AMBIT_IO");
+    let empty = tmp_dir("empty");
+    assert_eq!(Authorizer::from_dir(&empty).unwrap_err().code(), "AMBIT_EMPTY_SOURCE");
+}
+
+#[test]
+fn validation_without_schema_is_a_schema_error() {
+    let e = err_of(Authorizer::builder().policies_str("permit(principal, action, resource);"));
+    assert_eq!(e.code(), "AMBIT_SCHEMA");
+    assert!(Authorizer::builder()
+        .policies_str("permit(principal, action, resource);")
+        .validation(Validation::Off)
+        .build()
+        .is_ok());
+}
+
+fn simple() -> Authorizer {
+    Authorizer::builder()
+        .schema_str(SCHEMA)
+        .policies_str("@id(\"p\") permit(principal, action, resource) when { context.n > 0 };")
+        .entities_json(r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"level": 1}, "parents": []}]"#)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn bad_requests_are_invalid_request_errors() {
+    let a = simple();
+    let cases = [
+        Request::new("u", "read", "Doc::\"d\""),
+        Request::new("User::\"u\"", "read", "Doc::d"),
+        Request::new("User::\"u\"", "write", "Doc::\"d\""),
+        Request::new("User::\"u\"", "Action::\"write\"", "Doc::\"d\""),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": "one"})),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({})),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!([1])),
+        Request::new("User::\"u\"", "read", "User::\"u\"").with_context(json!({"n": 1})),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 1})).on_behalf_of(["nope"]),
+        Request::new("", "", ""),
+        Request::new("User::\"u\0\"\"", "read\0", "Doc::\"\u{202e}\""),
+    ];
+    for r in cases {
+        let e = a.authorize(&r).expect_err("must be an error");
+        assert_eq!(e.code(), "AMBIT_INVALID_REQUEST", "{r:?}");
+        assert!(!a.check(&r), "check() turns errors into a denial");
+    }
+    let ok = Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 1}));
+    assert!(a.authorize(&ok).unwrap().allowed());
+    assert!(a.check(&ok));
+}
+
+#[test]
+fn malformed_request_entities_are_entities_errors() {
+    let a = simple();
+    let r = Request::new("User::\"u\"", "read", "Doc::\"d\"")
+        .with_context(json!({"n": 1}))
+        .with_entities(vec![json!({"uid": {"type": "Doc"}, "attrs": {}, "parents": []})]);
+    assert_eq!(a.authorize(&r).unwrap_err().code(), "AMBIT_ENTITIES");
+}
+
+const ERRING: &str = r#"
+@id("allow-all") permit(principal, action, resource);
+@id("deny-overflow") forbid(principal, action, resource) when { context.n * 1000000000000 > 5 };
+"#;
+
+#[test]
+fn an_erroring_forbid_denies_in_fail_closed_mode_only() {
+    let build = |mode| {
+        Authorizer::builder()
+            .schema_str(SCHEMA)
+            .policies_str(ERRING)
+            .error_mode(mode)
+            .build()
+            .unwrap()
+    };
+    let overflow = Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 9_000_000_000_i64}));
+    let fc = build(ErrorMode::FailClosed).authorize(&overflow).unwrap();
+    assert!(!fc.allowed());
+    assert_eq!(fc.deny_cause(), Some(DenyCause::EvaluationError));
+    assert_eq!(fc.reasons(), ["deny-overflow"]);
+    assert_eq!(fc.errors()[0].policy_id(), "deny-overflow");
+    let cedar = build(ErrorMode::Cedar).authorize(&overflow).unwrap();
+    assert!(cedar.allowed(), "Cedar skips the erroring forbid");
+    assert_eq!(cedar.errors()[0].policy_id(), "deny-overflow");
+    // without the error, both modes agree
+    let small = Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 0}));
+    assert!(build(ErrorMode::FailClosed).authorize(&small).unwrap().allowed());
+}
+
+#[test]
+fn an_erroring_permit_is_only_reported() {
+    let a = Authorizer::builder()
+        .schema_str(SCHEMA)
+        .policies_str(r#"@id("p") permit(principal, action, resource) when { context.n * 1000000000000 > 5 };"#)
+        .build()
+        .unwrap();
+    let d = a
+        .authorize(&Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 9_000_000_000_i64})))
+        .unwrap();
+    assert!(!d.allowed());
+    assert_eq!(d.deny_cause(), Some(DenyCause::NoPermit));
+    assert_eq!(d.errors().len(), 1);
+}
+
+#[test]
+fn every_error_code_is_distinct_and_stable() {
+    let mut codes = ambit::Error::CODES.to_vec();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), ambit::Error::CODES.len());
+    assert!(codes.iter().all(|c| c.starts_with("AMBIT_")));
+    for cause in DenyCause::ALL {
+        assert_eq!(DenyCause::from_code(cause.code()), Some(*cause));
+    }
+}
