@@ -64,13 +64,18 @@ impl AuthorizerBuilder {
     #[must_use]
     pub fn schema_str(mut self, text: impl Into<String>) -> Self {
         let name = self.inline_name("schema");
-        self.sources.schemas.push(TextSource::Inline { name, text: text.into() });
+        self.sources.schemas.push(TextSource::Inline {
+            name,
+            text: text.into(),
+        });
         self
     }
     /// A schema file (`*.cedarschema`, or `*.cedarschema.json` for the JSON format).
     #[must_use]
     pub fn schema_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.sources.schemas.push(TextSource::File(path.as_ref().to_path_buf()));
+        self.sources
+            .schemas
+            .push(TextSource::File(path.as_ref().to_path_buf()));
         self
     }
     /// Policy text. A single inline text keeps Cedar's positional ids (`policy0`, ...) for
@@ -78,13 +83,18 @@ impl AuthorizerBuilder {
     #[must_use]
     pub fn policies_str(mut self, text: impl Into<String>) -> Self {
         let name = self.inline_name("policies");
-        self.sources.policies.push(TextSource::Inline { name, text: text.into() });
+        self.sources.policies.push(TextSource::Inline {
+            name,
+            text: text.into(),
+        });
         self
     }
     /// A policy file; policies without `@id` get the id `<file name>#<n>`.
     #[must_use]
     pub fn policies_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.sources.policies.push(TextSource::File(path.as_ref().to_path_buf()));
+        self.sources
+            .policies
+            .push(TextSource::File(path.as_ref().to_path_buf()));
         self
     }
     /// Every `*.cedar` file in `dir`.
@@ -97,7 +107,10 @@ impl AuthorizerBuilder {
     #[must_use]
     pub fn entities_json(mut self, json: impl Into<String>) -> Self {
         let name = self.inline_name("entities");
-        self.sources.entities = Some(TextSource::Inline { name, text: json.into() });
+        self.sources.entities = Some(TextSource::Inline {
+            name,
+            text: json.into(),
+        });
         self
     }
     /// A static entities file in Cedar's entity JSON format.
@@ -165,7 +178,11 @@ impl AuthorizerBuilder {
         let texts = self.sources.read()?;
         let snapshot = Snapshot::build(
             &texts,
-            &BuildOptions { validation: config.validation, agent_type: config.agent_type.as_ref(), generation: 1 },
+            &BuildOptions {
+                validation: config.validation,
+                agent_type: config.agent_type.as_ref(),
+                generation: 1,
+            },
         )?;
         Ok(Authorizer {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -274,8 +291,16 @@ impl Authorizer {
     pub fn mint_agent(&self, spec: &AgentSpec) -> Result<Agent> {
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        self.registry.maybe_purge(now, self.config.purge_grace, self.config.purge_grace.max(1));
-        self.registry.mint(spec, &snap, &MintOptions { now, max_depth: self.config.max_depth })
+        self.registry
+            .maybe_purge(now, self.config.purge_grace, self.config.purge_grace.max(1));
+        self.registry.mint(
+            spec,
+            &snap,
+            &MintOptions {
+                now,
+                max_depth: self.config.max_depth,
+            },
+        )
     }
 
     /// Revokes `uid` and cuts off everything minted under it, effective for the very next
@@ -304,7 +329,8 @@ impl Authorizer {
     /// Removes agents that expired or were revoked more than the purge grace ago; returns how
     /// many. Minting also purges on a schedule, so memory stays bounded without calling this.
     pub fn purge_expired(&self) -> usize {
-        self.registry.purge(self.clock.now(), self.config.purge_grace)
+        self.registry
+            .purge(self.clock.now(), self.config.purge_grace)
     }
 
     /// Every agent in the registry (live, expired or revoked but not yet purged).
@@ -339,7 +365,11 @@ impl Authorizer {
     /// The ids of every loaded policy, sorted.
     pub fn policy_ids(&self) -> Vec<String> {
         let snap = self.snapshot.load();
-        let mut ids: Vec<String> = snap.policies.policies().map(|p| p.id().to_string()).collect();
+        let mut ids: Vec<String> = snap
+            .policies
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect();
         ids.sort();
         ids
     }
@@ -351,7 +381,10 @@ impl Authorizer {
     /// # Errors
     /// `AMBIT_RELOAD`, whose cause is the underlying error (with file and line).
     pub fn reload(&self) -> Result<ReloadOutcome> {
-        let sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
+        let sources = self
+            .sources
+            .lock()
+            .map_err(|_| Error::internal("reload lock poisoned"))?;
         self.rebuild(&sources)
     }
 
@@ -360,7 +393,10 @@ impl Authorizer {
     /// # Errors
     /// As [`Authorizer::reload`]; on error the sources are left unchanged too.
     pub fn replace_policies(&self, text: &str) -> Result<ReloadOutcome> {
-        let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
+        let mut sources = self
+            .sources
+            .lock()
+            .map_err(|_| Error::internal("reload lock poisoned"))?;
         let mut next = sources.clone();
         next.replace_policies(text);
         let outcome = self.rebuild(&next)?;
@@ -373,7 +409,10 @@ impl Authorizer {
     /// # Errors
     /// As [`Authorizer::reload`]; on error the sources are left unchanged too.
     pub fn replace_entities(&self, json: &str) -> Result<ReloadOutcome> {
-        let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
+        let mut sources = self
+            .sources
+            .lock()
+            .map_err(|_| Error::internal("reload lock poisoned"))?;
         let mut next = sources.clone();
         next.replace_entities(json);
         let outcome = self.rebuild(&next)?;
@@ -410,13 +449,16 @@ impl Authorizer {
             ))
             .into());
         }
-        let outcome = ReloadOutcome { version: snapshot.version.clone(), generation };
+        let outcome = ReloadOutcome {
+            version: snapshot.version.clone(),
+            generation,
+        };
         self.generation.store(generation, Ordering::SeqCst);
         self.snapshot.store(Arc::new(snapshot));
         Ok(outcome)
     }
 
-    fn prepare(&self, snap: &Snapshot, request: &Request) -> Result<Prepared> {
+    fn prepare(snap: &Snapshot, request: &Request) -> Result<Prepared> {
         let principal = registry::parse_uid(request.principal(), "principal")?;
         let resource = registry::parse_uid(request.resource(), "resource")?;
         let action = resolve_action(snap, request.action())?;
@@ -438,12 +480,18 @@ impl Authorizer {
             .filter(|_| snap.actions.contains_key(&action))
             .map(|s| (s, &action));
         let context = Context::from_json_value(context_json, schema_action).map_err(|e| {
-            Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(&e)))
+            Error::invalid_request(format!(
+                "context does not fit action `{action}`: {}",
+                cedar_text(&e)
+            ))
         })?;
         if snap.validation != Validation::Off {
             if let Some((schema, action)) = schema_action_for_validation(snap, &action) {
                 context.validate(schema, action).map_err(|e| {
-                    Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(&e)))
+                    Error::invalid_request(format!(
+                        "context does not fit action `{action}`: {}",
+                        cedar_text(&e)
+                    ))
                 })?;
             }
             if let Some(info) = snap.actions.get(&action) {
@@ -458,14 +506,26 @@ impl Authorizer {
             }
         }
         let entities = request_entities(snap, request)?;
-        Ok(Prepared { principal, action, resource, delegators, context, context_refs, entities })
+        Ok(Prepared {
+            principal,
+            action,
+            resource,
+            delegators,
+            context,
+            context_refs,
+            entities,
+        })
     }
 
     fn decide(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
-        let p = self.prepare(snap, request)?;
+        let p = Self::prepare(snap, request)?;
         let now = self.clock.now();
         let mut chain = p.delegators.clone();
-        let acting = if p.principal.type_name() == &snap.agent_type { self.registry.get(&p.principal) } else { None };
+        let acting = if p.principal.type_name() == &snap.agent_type {
+            self.registry.get(&p.principal)
+        } else {
+            None
+        };
         match &acting {
             Some(record) => chain.extend(record.chain.iter().cloned()),
             None => chain.push(p.principal.clone()),
@@ -523,8 +583,9 @@ impl Authorizer {
         for (i, (_, hop)) in hops.iter().enumerate() {
             if let registry::Hop::Agent(a) = hop {
                 if let Some(allowed) = &a.resources {
-                    let inside =
-                        allowed.iter().any(|r| r == &p.resource || entities.is_ancestor_of(r, &p.resource));
+                    let inside = allowed
+                        .iter()
+                        .any(|r| r == &p.resource || entities.is_ancestor_of(r, &p.resource));
                     if !inside {
                         return Ok(out.deny(DenyCause::OutOfConfinement, Some(i)));
                     }
@@ -533,10 +594,17 @@ impl Authorizer {
         }
         // 4. Cedar decides each hop, root first
         for (i, uid) in chain.iter().enumerate() {
-            let request =
-                cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
-                    .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
-            let response = self.cedar.is_authorized(&request, &slice.policies, &entities);
+            let request = cedar_policy::Request::new(
+                uid.clone(),
+                p.action.clone(),
+                p.resource.clone(),
+                p.context.clone(),
+                None,
+            )
+            .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
+            let response = self
+                .cedar
+                .is_authorized(&request, &slice.policies, &entities);
             let hop = evaluate_hop(&slice.policies, &response, self.config.error_mode);
             out.record_hop(i, hop.0);
             if let Some(cause) = hop.1 {
@@ -558,7 +626,10 @@ impl Sources {
             self.schema_and_entities_from(&dir);
         }
         self.policy_dirs.clear();
-        self.policies = vec![TextSource::Inline { name: "<replaced-policies>".into(), text: text.to_owned() }];
+        self.policies = vec![TextSource::Inline {
+            name: "<replaced-policies>".into(),
+            text: text.to_owned(),
+        }];
     }
 
     fn replace_entities(&mut self, json: &str) {
@@ -566,7 +637,10 @@ impl Sources {
             self.policy_dirs.push(dir.clone());
             self.schema_and_entities_from(&dir);
         }
-        self.entities = Some(TextSource::Inline { name: "<replaced-entities>".into(), text: json.to_owned() });
+        self.entities = Some(TextSource::Inline {
+            name: "<replaced-entities>".into(),
+            text: json.to_owned(),
+        });
     }
 
     fn schema_and_entities_from(&mut self, dir: &Path) {
@@ -579,7 +653,10 @@ impl Sources {
             .collect();
         files.sort();
         for path in files {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if name.ends_with(".cedarschema") || name.ends_with(".cedarschema.json") {
                 self.schemas.push(TextSource::File(path));
             } else if name == "entities.json" && self.entities.is_none() {
@@ -589,15 +666,24 @@ impl Sources {
     }
 }
 
-fn schema_action_for_validation<'a>(snap: &'a Snapshot, action: &'a EntityUid) -> Option<(&'a cedar_policy::Schema, &'a EntityUid)> {
-    snap.schema.as_ref().filter(|_| snap.actions.contains_key(action)).map(|s| (s, action))
+fn schema_action_for_validation<'a>(
+    snap: &'a Snapshot,
+    action: &'a EntityUid,
+) -> Option<(&'a cedar_policy::Schema, &'a EntityUid)> {
+    snap.schema
+        .as_ref()
+        .filter(|_| snap.actions.contains_key(action))
+        .map(|s| (s, action))
 }
 
 fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
     if text.contains("::") {
         let uid = registry::parse_uid(text, "action")?;
         if snap.validation != Validation::Off && !snap.actions.contains_key(&uid) {
-            return Err(Error::invalid_request(format!("unknown action `{}`", user_text(text))));
+            return Err(Error::invalid_request(format!(
+                "unknown action `{}`",
+                user_text(text)
+            )));
         }
         return Ok(uid);
     }
@@ -608,10 +694,18 @@ fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
             user_text(text)
         ))),
         None if snap.actions.is_empty() => {
-            let ty: EntityTypeName = "Action".parse().map_err(|_| Error::internal("cannot name `Action`"))?;
-            Ok(EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(text)))
+            let ty: EntityTypeName = "Action"
+                .parse()
+                .map_err(|_| Error::internal("cannot name `Action`"))?;
+            Ok(EntityUid::from_type_name_and_id(
+                ty,
+                cedar_policy::EntityId::new(text),
+            ))
         }
-        None => Err(Error::invalid_request(format!("unknown action `{}`", user_text(text)))),
+        None => Err(Error::invalid_request(format!(
+            "unknown action `{}`",
+            user_text(text)
+        ))),
     }
 }
 
@@ -642,7 +736,11 @@ fn request_entities(snap: &Snapshot, request: &Request) -> Result<Vec<(Entity, V
             crate::snapshot::collect_refs(attrs, &mut refs);
         }
         if let Some(parents) = json.get("parents").and_then(|p| p.as_array()) {
-            refs.extend(parents.iter().filter_map(|p| EntityUid::from_json(p.clone()).ok()));
+            refs.extend(
+                parents
+                    .iter()
+                    .filter_map(|p| EntityUid::from_json(p.clone()).ok()),
+            );
         }
         out.push((entity, refs));
     }
@@ -699,21 +797,39 @@ fn entity_slice(
         }
         seen.insert(uid);
     }
-    Entities::from_entities(list, None)
-        .map_err(|e| Error::entities(format!("cannot assemble the request's entities: {}", cedar_text(&e)), None))
+    Entities::from_entities(list, None).map_err(|e| {
+        Error::entities(
+            format!("cannot assemble the request's entities: {}", cedar_text(&e)),
+            None,
+        )
+    })
 }
 
 /// Cedar's answer for one hop, with ambit's error mode applied.
-fn evaluate_hop(policies: &PolicySet, response: &cedar_policy::Response, mode: ErrorMode) -> (Hop, Option<DenyCause>) {
-    let mut reasons: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
+fn evaluate_hop(
+    policies: &PolicySet,
+    response: &cedar_policy::Response,
+    mode: ErrorMode,
+) -> (Hop, Option<DenyCause>) {
+    let mut reasons: Vec<String> = response
+        .diagnostics()
+        .reason()
+        .map(ToString::to_string)
+        .collect();
     reasons.sort();
     let mut errors = Vec::new();
     let mut erring_forbids = Vec::new();
     for e in response.diagnostics().errors() {
         let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
         let id = e.policy_id();
-        errors.push(PolicyError { policy_id: id.to_string(), message: cedar_text(e.inner()) });
-        if policies.policy(id).is_some_and(|pol| pol.effect() == Effect::Forbid) {
+        errors.push(PolicyError {
+            policy_id: id.to_string(),
+            message: cedar_text(e.inner()),
+        });
+        if policies
+            .policy(id)
+            .is_some_and(|pol| pol.effect() == Effect::Forbid)
+        {
             erring_forbids.push(id.to_string());
         }
     }
@@ -730,7 +846,16 @@ fn evaluate_hop(policies: &PolicySet, response: &cedar_policy::Response, mode: E
     } else {
         (false, Some(DenyCause::Forbidden))
     };
-    (Hop { principal: String::new(), allowed, evaluated: true, reasons, errors }, cause)
+    (
+        Hop {
+            principal: String::new(),
+            allowed,
+            evaluated: true,
+            reasons,
+            errors,
+        },
+        cause,
+    )
 }
 
 /// A decision under construction.

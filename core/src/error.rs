@@ -145,20 +145,8 @@ impl Error {
         PolicyParseError(Detail::located(message, location)).into()
     }
 
-    pub(crate) fn limit(message: impl Into<String>) -> Self {
-        LimitError(Detail::new(message)).into()
-    }
-
-    pub(crate) fn audit(message: impl Into<String>) -> Self {
-        AuditError(Detail::new(message)).into()
-    }
-
     pub(crate) fn io(path: &Path, err: &std::io::Error) -> Self {
-        IoError {
-            path: path.to_path_buf(),
-            message: format!("cannot read `{}`: {}", path.display(), io_reason(err)),
-        }
-        .into()
+        IoError::new(path, err).into()
     }
 }
 
@@ -186,13 +174,20 @@ impl Location {
         let before = text.get(..offset).unwrap_or(text);
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = text.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
+        let column = text
+            .get(line_start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
         let excerpt = text
             .get(line_start..)
             .and_then(|rest| rest.lines().next())
             .unwrap_or("")
             .to_owned();
-        Self { file: file.to_owned(), line, column, excerpt }
+        Self {
+            file: file.to_owned(),
+            line,
+            column,
+            excerpt,
+        }
     }
 
     /// The file path, or the name given to inline text.
@@ -228,10 +223,16 @@ struct Detail {
 
 impl Detail {
     fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), location: None }
+        Self {
+            message: message.into(),
+            location: None,
+        }
     }
     fn located(message: impl Into<String>, location: Option<Location>) -> Self {
-        Self { message: message.into(), location }
+        Self {
+            message: message.into(),
+            location,
+        }
     }
 }
 
@@ -342,6 +343,22 @@ pub struct IoError {
 }
 
 impl IoError {
+    /// An error reading `path`.
+    pub fn new(path: &Path, err: &std::io::Error) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            message: format!("cannot read `{}`: {}", path.display(), io_reason(err)),
+        }
+    }
+
+    /// An error reading standard input.
+    pub fn stdin(err: &std::io::Error) -> Self {
+        Self {
+            path: PathBuf::from("-"),
+            message: format!("cannot read standard input: {}", io_reason(err)),
+        }
+    }
+
     /// The path that could not be read.
     pub fn path(&self) -> &Path {
         &self.path
@@ -364,7 +381,9 @@ pub struct ReloadError {
 
 impl ReloadError {
     pub(crate) fn new(cause: Error) -> Self {
-        Self { cause: Box::new(cause) }
+        Self {
+            cause: Box::new(cause),
+        }
     }
 
     /// The error that made the new policies unusable (parse, schema, validation, ...).
@@ -375,7 +394,11 @@ impl ReloadError {
 
 impl fmt::Display for ReloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "reload rejected, last good policies kept: {}", self.cause)
+        write!(
+            f,
+            "reload rejected, last good policies kept: {}",
+            self.cause
+        )
     }
 }
 
@@ -395,7 +418,10 @@ pub(crate) fn diagnostic_parts(
     file: &str,
     text: &str,
 ) -> (String, Option<Location>) {
-    let offset = diag.labels().and_then(|mut labels| labels.next()).map(|l| l.offset());
+    let offset = diag
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|l| l.offset());
     let mut message = display.trim_end_matches('.').to_owned();
     if let Some(help) = diag.help() {
         message = format!("{message}: {}", help.to_string().trim_end_matches('.'));
@@ -403,8 +429,13 @@ pub(crate) fn diagnostic_parts(
     let message = first_lower(&message.replace('\n', " "));
     let location = offset.map(|o| Location::from_offset(file, text, o));
     let location = location.or_else(|| {
-        Some(Location { file: file.to_owned(), line: 1, column: 1, excerpt: String::new() })
-            .filter(|_| !file.is_empty())
+        Some(Location {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            excerpt: String::new(),
+        })
+        .filter(|_| !file.is_empty())
     });
     (message, location)
 }

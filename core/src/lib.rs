@@ -15,7 +15,8 @@ pub mod vector;
 pub mod wire;
 
 pub use authorizer::{
-    Authorizer, AuthorizerBuilder, ReloadOutcome, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_PURGE_GRACE_SECONDS,
+    Authorizer, AuthorizerBuilder, ReloadOutcome, DEFAULT_MAX_DELEGATION_DEPTH,
+    DEFAULT_PURGE_GRACE_SECONDS,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, DenyCause, Hop, PolicyError};

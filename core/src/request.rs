@@ -29,7 +29,11 @@ fn empty_object() -> Value {
 
 impl Request {
     /// A request with an empty context, no extra entities and no explicit delegators.
-    pub fn new(principal: impl Into<String>, action: impl Into<String>, resource: impl Into<String>) -> Self {
+    pub fn new(
+        principal: impl Into<String>,
+        action: impl Into<String>,
+        resource: impl Into<String>,
+    ) -> Self {
         Self {
             principal: principal.into(),
             action: action.into(),
@@ -66,6 +70,15 @@ impl Request {
     {
         self.on_behalf_of = chain.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// Parses the request wire format (JSON).
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_REQUEST` when the text is not a request.
+    pub fn from_json(text: &str) -> crate::Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|e| crate::Error::invalid_request(format!("malformed request json: {e}")))
     }
 
     /// The acting principal.

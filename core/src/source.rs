@@ -46,7 +46,12 @@ impl Sources {
     /// Whether any source is a file or directory (so `reload()` and `watch()` make sense).
     pub(crate) fn paths(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.dirs.iter().chain(&self.policy_dirs).cloned().collect();
-        for s in self.schemas.iter().chain(&self.policies).chain(&self.entities) {
+        for s in self
+            .schemas
+            .iter()
+            .chain(&self.policies)
+            .chain(&self.entities)
+        {
             if let TextSource::File(p) = s {
                 out.push(p.clone());
             }
@@ -61,9 +66,9 @@ impl Sources {
             let mut policies = 0;
             for path in files {
                 let name = file_name(&path);
-                if name.ends_with(".cedarschema") || name.ends_with(".cedarschema.json") {
+                if has_suffix(&name, ".cedarschema") || has_suffix(&name, ".cedarschema.json") {
                     texts.schemas.push(read_file(&path)?);
-                } else if name.ends_with(".cedar") {
+                } else if has_suffix(&name, ".cedar") {
                     texts.policies.push(read_file(&path)?);
                     policies += 1;
                 } else if name == "entities.json" {
@@ -81,7 +86,7 @@ impl Sources {
         for dir in &self.policy_dirs {
             let mut policies = 0;
             for path in list_dir(dir)? {
-                if file_name(&path).ends_with(".cedar") {
+                if has_suffix(&file_name(&path), ".cedar") {
                     texts.policies.push(read_file(&path)?);
                     policies += 1;
                 }
@@ -116,22 +121,38 @@ impl Sources {
     }
 }
 
+/// Whether `name` ends with `suffix`, ignoring ASCII case (`.CEDAR` is a policy file too).
+pub(crate) fn has_suffix(name: &str, suffix: &str) -> bool {
+    name.len() >= suffix.len()
+        && name
+            .get(name.len() - suffix.len()..)
+            .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+}
+
 fn read(source: &TextSource) -> Result<Text> {
     match source {
-        TextSource::Inline { name, text } => {
-            Ok(Text { name: name.clone(), id_stem: name.clone(), content: text.clone() })
-        }
+        TextSource::Inline { name, text } => Ok(Text {
+            name: name.clone(),
+            id_stem: name.clone(),
+            content: text.clone(),
+        }),
         TextSource::File(path) => read_file(path),
     }
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn read_file(path: &Path) -> Result<Text> {
     let content = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
-    Ok(Text { name: path.display().to_string(), id_stem: file_name(path), content })
+    Ok(Text {
+        name: path.display().to_string(),
+        id_stem: file_name(path),
+        content,
+    })
 }
 
 /// Regular files of a directory, sorted by name so ids and versions are deterministic.

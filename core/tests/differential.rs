@@ -2,6 +2,13 @@
 //! (validation off, Cedar error mode, one-hop chain) against raw `cedar_policy::Authorizer`
 //! over the whole policy set and every entity, on random many-policy sets and requests.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly on a broken fixture"
+)]
+
 use ambit::{Authorizer, ErrorMode, Request, Validation};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -14,11 +21,12 @@ const ACTIONS: usize = 5;
 /// Users in groups, docs in folders (nested), each with attributes pointing at other entities,
 /// and actions in two action groups.
 fn entities_json() -> String {
-    let mut out = Vec::new();
-    out.push(r#"{"uid":{"type":"Group","id":"g0"},"attrs":{},"parents":[{"type":"Group","id":"g1"}]}"#.to_owned());
-    out.push(r#"{"uid":{"type":"Group","id":"g1"},"attrs":{},"parents":[]}"#.to_owned());
-    out.push(r#"{"uid":{"type":"Folder","id":"f0"},"attrs":{"level":3},"parents":[{"type":"Folder","id":"f1"}]}"#.to_owned());
-    out.push(r#"{"uid":{"type":"Folder","id":"f1"},"attrs":{"level":1},"parents":[]}"#.to_owned());
+    let mut out = vec![
+        r#"{"uid":{"type":"Group","id":"g0"},"attrs":{},"parents":[{"type":"Group","id":"g1"}]}"#.to_owned(),
+        r#"{"uid":{"type":"Group","id":"g1"},"attrs":{},"parents":[]}"#.to_owned(),
+        r#"{"uid":{"type":"Folder","id":"f0"},"attrs":{"level":3},"parents":[{"type":"Folder","id":"f1"}]}"#.to_owned(),
+        r#"{"uid":{"type":"Folder","id":"f1"},"attrs":{"level":1},"parents":[]}"#.to_owned(),
+    ];
     for u in 0..USERS {
         out.push(format!(
             r#"{{"uid":{{"type":"User","id":"u{u}"}},"attrs":{{"level":{u},"manager":{{"__entity":{{"type":"User","id":"u{}"}}}}}},"parents":[{{"type":"Group","id":"g{}"}}]}}"#,
@@ -35,8 +43,16 @@ fn entities_json() -> String {
         ));
     }
     for a in 0..ACTIONS {
-        let group = if a < 2 { r#"[{"type":"Action","id":"grp0"}]"# } else if a < 4 { r#"[{"type":"Action","id":"grp1"}]"# } else { "[]" };
-        out.push(format!(r#"{{"uid":{{"type":"Action","id":"a{a}"}},"attrs":{{}},"parents":{group}}}"#));
+        let group = if a < 2 {
+            r#"[{"type":"Action","id":"grp0"}]"#
+        } else if a < 4 {
+            r#"[{"type":"Action","id":"grp1"}]"#
+        } else {
+            "[]"
+        };
+        out.push(format!(
+            r#"{{"uid":{{"type":"Action","id":"a{a}"}},"attrs":{{}},"parents":{group}}}"#
+        ));
     }
     out.push(r#"{"uid":{"type":"Action","id":"grp0"},"attrs":{},"parents":[]}"#.to_owned());
     out.push(r#"{"uid":{"type":"Action","id":"grp1"},"attrs":{},"parents":[]}"#.to_owned());
@@ -58,8 +74,10 @@ fn action_scope() -> impl Strategy<Value = String> {
         Just("action".to_owned()),
         (0..ACTIONS).prop_map(|a| format!("action == Action::\"a{a}\"")),
         (0..2usize).prop_map(|g| format!("action in Action::\"grp{g}\"")),
-        (0..ACTIONS, 0..ACTIONS).prop_map(|(a, b)| format!("action in [Action::\"a{a}\", Action::\"a{b}\"]")),
-        (0..2usize, 0..ACTIONS).prop_map(|(g, a)| format!("action in [Action::\"grp{g}\", Action::\"a{a}\"]")),
+        (0..ACTIONS, 0..ACTIONS)
+            .prop_map(|(a, b)| format!("action in [Action::\"a{a}\", Action::\"a{b}\"]")),
+        (0..2usize, 0..ACTIONS)
+            .prop_map(|(g, a)| format!("action in [Action::\"grp{g}\", Action::\"a{a}\"]")),
     ]
 }
 
@@ -89,16 +107,32 @@ fn condition() -> impl Strategy<Value = String> {
 }
 
 fn policy() -> impl Strategy<Value = String> {
-    (any::<bool>(), principal_scope(), action_scope(), resource_scope(), condition()).prop_map(|(permit, p, a, r, c)| {
-        format!("{}({p}, {a}, {r}) {c};", if permit { "permit" } else { "forbid" })
-    })
+    (
+        any::<bool>(),
+        principal_scope(),
+        action_scope(),
+        resource_scope(),
+        condition(),
+    )
+        .prop_map(|(permit, p, a, r, c)| {
+            format!(
+                "{}({p}, {a}, {r}) {c};",
+                if permit { "permit" } else { "forbid" }
+            )
+        })
 }
 
 fn request() -> impl Strategy<Value = (String, String, String, i64)> {
     (
-        prop_oneof![(0..USERS + 1).prop_map(|u| format!("User::\"u{u}\"")), (0..2usize).prop_map(|g| format!("Group::\"g{g}\""))],
+        prop_oneof![
+            (0..USERS + 1).prop_map(|u| format!("User::\"u{u}\"")),
+            (0..2usize).prop_map(|g| format!("Group::\"g{g}\""))
+        ],
         (0..ACTIONS + 1).prop_map(|a| format!("Action::\"a{a}\"")),
-        prop_oneof![(0..DOCS + 1).prop_map(|d| format!("Doc::\"d{d}\"")), (0..2usize).prop_map(|f| format!("Folder::\"f{f}\""))],
+        prop_oneof![
+            (0..DOCS + 1).prop_map(|d| format!("Doc::\"d{d}\"")),
+            (0..2usize).prop_map(|f| format!("Folder::\"f{f}\""))
+        ],
         0..4i64,
     )
 }

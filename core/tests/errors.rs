@@ -1,18 +1,25 @@
-//! Bad input gets a clear error with a stable code (and file:line for policies and schemas);
+//! Bad input gets a clear error with a stable code (and `file:line` for policies and schemas);
 //! nothing panics. Tests assert codes and locations, never message text.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly on a broken fixture"
+)]
 
 use ambit::{Authorizer, DenyCause, ErrorMode, Request, Validation};
 use serde_json::json;
 use std::path::PathBuf;
 
-const SCHEMA: &str = r#"
+const SCHEMA: &str = r"
 entity User = { level: Long };
 entity Doc;
 entity Agent in [User, Agent] = {
   owner: String, task: String, scopes: Set<String>, depth: Long, created_at: Long, expires_at: Long,
 };
 action read appliesTo { principal: [User, Agent], resource: Doc, context: { n: Long } };
-"#;
+";
 
 fn tmp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ambit-errors-{name}-{}", std::process::id()));
@@ -29,8 +36,11 @@ fn err_of(b: ambit::AuthorizerBuilder) -> ambit::Error {
 fn malformed_policy_text_names_file_and_line() {
     let dir = tmp_dir("parse");
     std::fs::write(dir.join("s.cedarschema"), SCHEMA).unwrap();
-    std::fs::write(dir.join("p.cedar"), "permit(principal, action, resource);\n\npermit(principal, action resource);\n")
-        .unwrap();
+    std::fs::write(
+        dir.join("p.cedar"),
+        "permit(principal, action, resource);\n\npermit(principal, action resource);\n",
+    )
+    .unwrap();
     let e = err_of(Authorizer::builder().dir(&dir));
     assert_eq!(e.code(), "AMBIT_POLICY_PARSE");
     let loc = e.location().expect("a location");
@@ -43,7 +53,11 @@ fn malformed_policy_text_names_file_and_line() {
 #[test]
 fn schema_errors_name_file_and_line() {
     let dir = tmp_dir("schema");
-    std::fs::write(dir.join("s.cedarschema"), "entity User;\nentity Doc = { x: Lon g };\n").unwrap();
+    std::fs::write(
+        dir.join("s.cedarschema"),
+        "entity User;\nentity Doc = { x: Lon g };\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("p.cedar"), "permit(principal, action, resource);").unwrap();
     let e = err_of(Authorizer::builder().dir(&dir));
     assert_eq!(e.code(), "AMBIT_SCHEMA");
@@ -75,7 +89,11 @@ fn validation_errors_name_policy_file_and_line() {
     assert!(loc.file().ends_with("p.cedar"));
     assert_eq!(loc.line(), 5);
     // the same set loads with validation off
-    assert!(Authorizer::builder().dir(&dir).validation(Validation::Off).build().is_ok());
+    assert!(Authorizer::builder()
+        .dir(&dir)
+        .validation(Validation::Off)
+        .build()
+        .is_ok());
 }
 
 #[test]
@@ -93,9 +111,20 @@ fn duplicate_policy_ids_are_rejected() {
 fn duplicate_ids_across_files_are_rejected() {
     let dir = tmp_dir("dup-files");
     std::fs::write(dir.join("s.cedarschema"), SCHEMA).unwrap();
-    std::fs::write(dir.join("a.cedar"), "@id(\"x\") permit(principal, action, resource);").unwrap();
-    std::fs::write(dir.join("b.cedar"), "@id(\"x\") forbid(principal, action, resource);").unwrap();
-    assert_eq!(err_of(Authorizer::builder().dir(&dir)).code(), "AMBIT_DUPLICATE_POLICY_ID");
+    std::fs::write(
+        dir.join("a.cedar"),
+        "@id(\"x\") permit(principal, action, resource);",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.cedar"),
+        "@id(\"x\") forbid(principal, action, resource);",
+    )
+    .unwrap();
+    assert_eq!(
+        err_of(Authorizer::builder().dir(&dir)).code(),
+        "AMBIT_DUPLICATE_POLICY_ID"
+    );
 }
 
 #[test]
@@ -108,7 +137,10 @@ fn policy_ids_follow_annotation_then_file_position() {
     )
     .unwrap();
     let a = Authorizer::builder().dir(&dir).build().unwrap();
-    assert_eq!(a.policy_ids(), vec!["named", "rules.cedar#0", "rules.cedar#2"]);
+    assert_eq!(
+        a.policy_ids(),
+        vec!["named", "rules.cedar#0", "rules.cedar#2"]
+    );
     let single = Authorizer::builder()
         .schema_str(SCHEMA)
         .policies_str("permit(principal, action, resource);\npermit(principal, action, resource);")
@@ -129,7 +161,11 @@ fn templates_are_refused_clearly() {
 
 #[test]
 fn malformed_entities_json_is_an_entities_error() {
-    for bad in ["[ {", r#"[{"uid": {"type": "User", "id": "a"}, "attrs": {"level": "high"}, "parents": []}]"#, "{}"] {
+    for bad in [
+        "[ {",
+        r#"[{"uid": {"type": "User", "id": "a"}, "attrs": {"level": "high"}, "parents": []}]"#,
+        "{}",
+    ] {
         let e = err_of(
             Authorizer::builder()
                 .schema_str(SCHEMA)
@@ -153,9 +189,15 @@ fn static_agents_are_refused() {
 #[test]
 fn missing_and_empty_directories_have_their_own_codes() {
     let missing = std::env::temp_dir().join("ambit-errors-does-not-exist");
-    assert_eq!(Authorizer::from_dir(&missing).unwrap_err().code(), "AMBIT_IO");
+    assert_eq!(
+        Authorizer::from_dir(&missing).unwrap_err().code(),
+        "AMBIT_IO"
+    );
     let empty = tmp_dir("empty");
-    assert_eq!(Authorizer::from_dir(&empty).unwrap_err().code(), "AMBIT_EMPTY_SOURCE");
+    assert_eq!(
+        Authorizer::from_dir(&empty).unwrap_err().code(),
+        "AMBIT_EMPTY_SOURCE"
+    );
 }
 
 #[test]
@@ -173,7 +215,9 @@ fn simple() -> Authorizer {
     Authorizer::builder()
         .schema_str(SCHEMA)
         .policies_str("@id(\"p\") permit(principal, action, resource) when { context.n > 0 };")
-        .entities_json(r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"level": 1}, "parents": []}]"#)
+        .entities_json(
+            r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"level": 1}, "parents": []}]"#,
+        )
         .build()
         .unwrap()
 }
@@ -190,7 +234,9 @@ fn bad_requests_are_invalid_request_errors() {
         Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({})),
         Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!([1])),
         Request::new("User::\"u\"", "read", "User::\"u\"").with_context(json!({"n": 1})),
-        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 1})).on_behalf_of(["nope"]),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"")
+            .with_context(json!({"n": 1}))
+            .on_behalf_of(["nope"]),
         Request::new("", "", ""),
         Request::new("User::\"u\0\"\"", "read\0", "Doc::\"\u{202e}\""),
     ];
@@ -209,7 +255,9 @@ fn malformed_request_entities_are_entities_errors() {
     let a = simple();
     let r = Request::new("User::\"u\"", "read", "Doc::\"d\"")
         .with_context(json!({"n": 1}))
-        .with_entities(vec![json!({"uid": {"type": "Doc"}, "attrs": {}, "parents": []})]);
+        .with_entities(vec![
+            json!({"uid": {"type": "Doc"}, "attrs": {}, "parents": []}),
+        ]);
     assert_eq!(a.authorize(&r).unwrap_err().code(), "AMBIT_ENTITIES");
 }
 
@@ -228,7 +276,8 @@ fn an_erroring_forbid_denies_in_fail_closed_mode_only() {
             .build()
             .unwrap()
     };
-    let overflow = Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 9_000_000_000_i64}));
+    let overflow = Request::new("User::\"u\"", "read", "Doc::\"d\"")
+        .with_context(json!({"n": 9_000_000_000_i64}));
     let fc = build(ErrorMode::FailClosed).authorize(&overflow).unwrap();
     assert!(!fc.allowed());
     assert_eq!(fc.deny_cause(), Some(DenyCause::EvaluationError));
@@ -239,7 +288,10 @@ fn an_erroring_forbid_denies_in_fail_closed_mode_only() {
     assert_eq!(cedar.errors()[0].policy_id(), "deny-overflow");
     // without the error, both modes agree
     let small = Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 0}));
-    assert!(build(ErrorMode::FailClosed).authorize(&small).unwrap().allowed());
+    assert!(build(ErrorMode::FailClosed)
+        .authorize(&small)
+        .unwrap()
+        .allowed());
 }
 
 #[test]
@@ -250,7 +302,10 @@ fn an_erroring_permit_is_only_reported() {
         .build()
         .unwrap();
     let d = a
-        .authorize(&Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 9_000_000_000_i64})))
+        .authorize(
+            &Request::new("User::\"u\"", "read", "Doc::\"d\"")
+                .with_context(json!({"n": 9_000_000_000_i64})),
+        )
         .unwrap();
     assert!(!d.allowed());
     assert_eq!(d.deny_cause(), Some(DenyCause::NoPermit));
