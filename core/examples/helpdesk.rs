@@ -7,6 +7,10 @@ use ambit::{AgentSpec, Authorizer, Decision, Request};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "a demo script reads best top to bottom"
+)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk");
     // Work on a copy so the live policy edit below leaves the repository alone.

@@ -41,12 +41,6 @@ pub enum Error {
     /// A reload failed; the last good policies keep serving.
     #[error(transparent)]
     Reload(#[from] ReloadError),
-    /// A request or input exceeds a configured limit.
-    #[error(transparent)]
-    Limit(#[from] LimitError),
-    /// An audit sink or audit log failed.
-    #[error(transparent)]
-    Audit(#[from] AuditError),
     /// Something ambit did not expect; the operation failed closed.
     #[error(transparent)]
     Internal(#[from] InternalError),
@@ -65,8 +59,6 @@ impl Error {
         "AMBIT_INVALID_REQUEST",
         "AMBIT_INVALID_DELEGATION",
         "AMBIT_RELOAD",
-        "AMBIT_LIMIT",
-        "AMBIT_AUDIT",
         "AMBIT_INTERNAL",
     ];
 
@@ -83,8 +75,6 @@ impl Error {
             Self::InvalidRequest(_) => "AMBIT_INVALID_REQUEST",
             Self::InvalidDelegation(_) => "AMBIT_INVALID_DELEGATION",
             Self::Reload(_) => "AMBIT_RELOAD",
-            Self::Limit(_) => "AMBIT_LIMIT",
-            Self::Audit(_) => "AMBIT_AUDIT",
             Self::Internal(_) => "AMBIT_INTERNAL",
         }
     }
@@ -115,8 +105,6 @@ impl Error {
             Self::InvalidRequest(e) => &e.0.message,
             Self::InvalidDelegation(e) => &e.0.message,
             Self::Reload(e) => e.cause.message(),
-            Self::Limit(e) => &e.0.message,
-            Self::Audit(e) => &e.0.message,
             Self::Internal(e) => &e.0.message,
         }
     }
@@ -303,14 +291,6 @@ detail_error!(
 detail_error!(
     /// A delegation rule would be broken (`AMBIT_INVALID_DELEGATION`).
     InvalidDelegationError
-);
-detail_error!(
-    /// An input exceeds a configured limit (`AMBIT_LIMIT`).
-    LimitError
-);
-detail_error!(
-    /// An audit sink or log failed (`AMBIT_AUDIT`).
-    AuditError
 );
 detail_error!(
     /// An internal surprise; the operation failed closed (`AMBIT_INTERNAL`).

@@ -12,6 +12,8 @@ mod request;
 mod snapshot;
 mod source;
 pub mod vector;
+#[cfg(feature = "watch")]
+mod watch;
 pub mod wire;
 
 pub use authorizer::{
@@ -24,3 +26,5 @@ pub use error::{Error, Result};
 pub use registry::{Agent, AgentSpec, DelegationNode, RESERVED_AGENT_ATTRIBUTES};
 pub use request::Request;
 pub use snapshot::{ErrorMode, Validation};
+#[cfg(feature = "watch")]
+pub use watch::{ReloadCallback, WatchStatus, Watcher, DEFAULT_DEBOUNCE};
