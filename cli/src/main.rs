@@ -20,9 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Parse and validate a policy directory (schema, policies, entities)
-    #[command(
-        after_help = "Example:\n  ambit validate policies/helpdesk\n\nExit code 0 when valid, 1 otherwise."
-    )]
+    #[command(after_help = "Example:\n  ambit validate policies/helpdesk\n\nExit code 0 when valid, 1 otherwise.")]
     Validate {
         /// Directory with *.cedarschema, *.cedar and an optional entities.json
         dir: PathBuf,
@@ -61,11 +59,7 @@ fn main() -> ExitCode {
             eprintln!("error[{}]: {e}", e.code());
             if let Some(loc) = e.location() {
                 if !loc.excerpt().is_empty() {
-                    eprintln!(
-                        "  {}\n  {}^",
-                        loc.excerpt(),
-                        " ".repeat(loc.column().saturating_sub(1))
-                    );
+                    eprintln!("  {}\n  {}^", loc.excerpt(), " ".repeat(loc.column().saturating_sub(1)));
                 }
             }
             ExitCode::from(1)
@@ -89,15 +83,8 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
             let authz = Authorizer::from_dir(&dir)?;
             let request = read_request(&request)?;
             let decision = authz.authorize(&request)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&decision.to_json()).unwrap_or_default()
-            );
-            Ok(if decision.allowed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            println!("{}", serde_json::to_string_pretty(&decision.to_json()).unwrap_or_default());
+            Ok(if decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         Command::Test { paths, root } => run_vectors(&paths, &root, color),
     }
@@ -106,9 +93,7 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
 fn read_request(source: &str) -> ambit::Result<Request> {
     let text = if source == "-" {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| ambit::Error::from(ambit::error::IoError::stdin(&e)))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| ambit::Error::from(ambit::error::IoError::stdin(&e)))?;
         s
     } else {
         std::fs::read_to_string(source)
@@ -126,11 +111,7 @@ fn run_vectors(paths: &[PathBuf], root: &Path, color: bool) -> ambit::Result<Exi
             files.push(p.clone());
         }
     }
-    let (green, red, reset) = if color {
-        ("\x1b[32m", "\x1b[31m", "\x1b[0m")
-    } else {
-        ("", "", "")
-    };
+    let (green, red, reset) = if color { ("\x1b[32m", "\x1b[31m", "\x1b[0m") } else { ("", "", "") };
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         for result in ambit::vector::run_file(file, root)? {
@@ -151,9 +132,5 @@ fn run_vectors(paths: &[PathBuf], root: &Path, color: bool) -> ambit::Result<Exi
         eprintln!("error: no vector cases found");
         return Ok(ExitCode::from(1));
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

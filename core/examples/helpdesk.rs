@@ -7,10 +7,7 @@ use ambit::{AgentSpec, Authorizer, Decision, Request};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "a demo script reads best top to bottom"
-)]
+#[expect(clippy::too_many_lines, reason = "a demo script reads best top to bottom")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk");
     // Work on a copy so the live policy edit below leaves the repository alone.
@@ -31,19 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .resources([r#"Helpdesk::Ticket::"4711""#])
             .attributes(acme.clone()),
     )?;
-    println!(
-        "minted {} (scopes {:?}, expires at {})\n",
-        agent.uid(),
-        agent.scopes(),
-        agent.expires_at()
-    );
+    println!("minted {} (scopes {:?}, expires at {})\n", agent.uid(), agent.scopes(), agent.expires_at());
 
     let ticket = r#"Helpdesk::Ticket::"4711""#;
-    show(
-        &authz,
-        "agent reads its ticket",
-        &Request::new(agent.uid(), "read_ticket", ticket),
-    )?;
+    show(&authz, "agent reads its ticket", &Request::new(agent.uid(), "read_ticket", ticket))?;
     show(
         &authz,
         "agent refunds 120",
@@ -62,22 +50,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     show(
         &authz,
         "a manager refunds 2000 herself",
-        &Request::new(r#"Helpdesk::User::"alice""#, "issue_refund", ticket)
-            .with_context(json!({ "amount": 2000 })),
+        &Request::new(r#"Helpdesk::User::"alice""#, "issue_refund", ticket).with_context(json!({ "amount": 2000 })),
     )?;
 
     println!("== the agent delegates drafting a reply to a sub-agent (narrower scopes)");
     let sub = authz.mint_agent(
-        &AgentSpec::new(agent.uid(), "draft-reply", 300)
-            .scopes(["reply_ticket"])
-            .attributes(acme.clone()),
+        &AgentSpec::new(agent.uid(), "draft-reply", 300).scopes(["reply_ticket"]).attributes(acme.clone()),
     )?;
     println!("minted {} under {}\n", sub.uid(), agent.uid());
-    show(
-        &authz,
-        "sub-agent replies",
-        &Request::new(sub.uid(), "reply_ticket", ticket),
-    )?;
+    show(&authz, "sub-agent replies", &Request::new(sub.uid(), "reply_ticket", ticket))?;
     show(
         &authz,
         "sub-agent tries a refund it was never given",
@@ -89,20 +70,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("== who delegated what to whom");
-    print_tree(
-        &authz.delegation_tree(r#"Helpdesk::Service::"helpdesk""#)?,
-        0,
-    );
+    print_tree(&authz.delegation_tree(r#"Helpdesk::Service::"helpdesk""#)?, 0);
     println!();
 
     println!("== the ticket agent misbehaves: revoke it mid-task");
     let cut = authz.revoke(agent.uid())?;
     println!("revoked {cut} identities (the agent and its sub-agent)\n");
-    show(
-        &authz,
-        "sub-agent replies after revocation",
-        &Request::new(sub.uid(), "reply_ticket", ticket),
-    )?;
+    show(&authz, "sub-agent replies after revocation", &Request::new(sub.uid(), "reply_ticket", ticket))?;
 
     println!("== policy change picked up live: agent refund cap lowered from 500 to 100");
     let fresh = authz.mint_agent(
@@ -110,31 +84,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .scopes(["issue_refund"])
             .attributes(acme),
     )?;
-    let refund =
-        Request::new(fresh.uid(), "issue_refund", ticket).with_context(json!({ "amount": 120 }));
+    let refund = Request::new(fresh.uid(), "issue_refund", ticket).with_context(json!({ "amount": 120 }));
     show(&authz, "new agent refunds 120 (cap 500)", &refund)?;
     let refunds = dir.join("refunds.cedar");
-    let text =
-        std::fs::read_to_string(&refunds)?.replace("context.amount > 500", "context.amount > 100");
+    let text = std::fs::read_to_string(&refunds)?.replace("context.amount > 500", "context.amount > 100");
     std::fs::write(&refunds, text)?;
     let outcome = authz.reload()?;
-    println!(
-        "reloaded: version {} (generation {})\n",
-        outcome.version, outcome.generation
-    );
+    println!("reloaded: version {} (generation {})\n", outcome.version, outcome.generation);
     show(&authz, "new agent refunds 120 (cap 100)", &refund)?;
 
-    std::fs::write(
-        dir.join("broken.cedar"),
-        "permit(principal, action resource);",
-    )?;
+    std::fs::write(dir.join("broken.cedar"), "permit(principal, action resource);")?;
     match authz.reload() {
         Ok(_) => println!("UNEXPECTED: a broken policy file loaded"),
-        Err(e) => println!(
-            "a broken edit is rejected ({}), still serving {}:\n  {e}\n",
-            e.code(),
-            authz.policy_version()
-        ),
+        Err(e) => {
+            println!("a broken edit is rejected ({}), still serving {}:\n  {e}\n", e.code(), authz.policy_version())
+        }
     }
     std::fs::remove_dir_all(&dir)?;
     Ok(())
@@ -143,13 +107,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn print_tree(node: &ambit::DelegationNode, depth: usize) {
     let pad = "  ".repeat(depth);
     match node.agent() {
-        Some(a) => println!(
-            "{pad}{} task={} scopes={:?} expires_at={}",
-            node.uid(),
-            a.task(),
-            a.scopes(),
-            a.expires_at()
-        ),
+        Some(a) => {
+            println!("{pad}{} task={} scopes={:?} expires_at={}", node.uid(), a.task(), a.scopes(), a.expires_at())
+        }
         None => println!("{pad}{}", node.uid()),
     }
     for child in node.children() {
@@ -159,10 +119,7 @@ fn print_tree(node: &ambit::DelegationNode, depth: usize) {
 
 fn tenant(id: &str) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert(
-        "tenant".into(),
-        json!({ "__entity": { "type": "Helpdesk::Tenant", "id": id } }),
-    );
+    m.insert("tenant".into(), json!({ "__entity": { "type": "Helpdesk::Tenant", "id": id } }));
     m
 }
 
@@ -172,20 +129,13 @@ fn show(authz: &Authorizer, what: &str, request: &Request) -> Result<Decision, a
     println!("{verdict} {what}");
     println!("      chain:   {}", d.chain().join(" -> "));
     if let Some(cause) = d.deny_cause() {
-        let hop = d
-            .deny_hop()
-            .and_then(|i| d.chain().get(i))
-            .map_or(String::new(), |h| format!(" at {h}"));
+        let hop = d.deny_hop().and_then(|i| d.chain().get(i)).map_or(String::new(), |h| format!(" at {h}"));
         println!("      cause:   {cause}{hop}");
     }
     if !d.reasons().is_empty() {
         println!("      reasons: {}", d.reasons().join(", "));
     }
-    println!(
-        "      policy:  {}  decision {}\n",
-        d.policy_version(),
-        d.decision_id()
-    );
+    println!("      policy:  {}  decision {}\n", d.policy_version(), d.decision_id());
     Ok(d)
 }
 

@@ -1,5 +1,6 @@
 //! The authorizer: one snapshot of policies, one registry of agents, and the decision path.
 
+use crate::audit::{Audit, AuditEvent};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{self, Decision, DenyCause, Hop, PolicyError};
 use crate::error::{cedar_text, user_text, Error, ReloadError, Result};
@@ -31,6 +32,7 @@ pub struct AuthorizerBuilder {
     agent_type: Option<String>,
     purge_grace: u64,
     inline: usize,
+    audit: Option<Audit>,
 }
 
 impl Default for AuthorizerBuilder {
@@ -44,6 +46,7 @@ impl Default for AuthorizerBuilder {
             agent_type: None,
             purge_grace: DEFAULT_PURGE_GRACE_SECONDS,
             inline: 0,
+            audit: None,
         }
     }
 }
@@ -64,18 +67,13 @@ impl AuthorizerBuilder {
     #[must_use]
     pub fn schema_str(mut self, text: impl Into<String>) -> Self {
         let name = self.inline_name("schema");
-        self.sources.schemas.push(TextSource::Inline {
-            name,
-            text: text.into(),
-        });
+        self.sources.schemas.push(TextSource::Inline { name, text: text.into() });
         self
     }
     /// A schema file (`*.cedarschema`, or `*.cedarschema.json` for the JSON format).
     #[must_use]
     pub fn schema_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.sources
-            .schemas
-            .push(TextSource::File(path.as_ref().to_path_buf()));
+        self.sources.schemas.push(TextSource::File(path.as_ref().to_path_buf()));
         self
     }
     /// Policy text. A single inline text keeps Cedar's positional ids (`policy0`, ...) for
@@ -83,18 +81,13 @@ impl AuthorizerBuilder {
     #[must_use]
     pub fn policies_str(mut self, text: impl Into<String>) -> Self {
         let name = self.inline_name("policies");
-        self.sources.policies.push(TextSource::Inline {
-            name,
-            text: text.into(),
-        });
+        self.sources.policies.push(TextSource::Inline { name, text: text.into() });
         self
     }
     /// A policy file; policies without `@id` get the id `<file name>#<n>`.
     #[must_use]
     pub fn policies_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.sources
-            .policies
-            .push(TextSource::File(path.as_ref().to_path_buf()));
+        self.sources.policies.push(TextSource::File(path.as_ref().to_path_buf()));
         self
     }
     /// Every `*.cedar` file in `dir`.
@@ -107,10 +100,7 @@ impl AuthorizerBuilder {
     #[must_use]
     pub fn entities_json(mut self, json: impl Into<String>) -> Self {
         let name = self.inline_name("entities");
-        self.sources.entities = Some(TextSource::Inline {
-            name,
-            text: json.into(),
-        });
+        self.sources.entities = Some(TextSource::Inline { name, text: json.into() });
         self
     }
     /// A static entities file in Cedar's entity JSON format.
@@ -156,6 +146,13 @@ impl AuthorizerBuilder {
         self
     }
 
+    /// Records every decision and lifecycle event in `audit` (see [`crate::audit`]).
+    #[must_use]
+    pub fn audit(mut self, audit: Audit) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
     /// Reads, parses and validates everything, and builds the index.
     ///
     /// # Errors
@@ -163,9 +160,10 @@ impl AuthorizerBuilder {
     /// `AMBIT_SCHEMA`, `AMBIT_VALIDATION` or `AMBIT_ENTITIES`, naming file and line.
     pub fn build(self) -> Result<Authorizer> {
         let agent_type = match &self.agent_type {
-            Some(t) => Some(t.parse::<EntityTypeName>().map_err(|_| {
-                Error::schema(format!("malformed agent type `{}`", user_text(t)), None)
-            })?),
+            Some(t) => Some(
+                t.parse::<EntityTypeName>()
+                    .map_err(|_| Error::schema(format!("malformed agent type `{}`", user_text(t)), None))?,
+            ),
             None => None,
         };
         let config = Config {
@@ -178,11 +176,7 @@ impl AuthorizerBuilder {
         let texts = self.sources.read()?;
         let snapshot = Snapshot::build(
             &texts,
-            &BuildOptions {
-                validation: config.validation,
-                agent_type: config.agent_type.as_ref(),
-                generation: 1,
-            },
+            &BuildOptions { validation: config.validation, agent_type: config.agent_type.as_ref(), generation: 1 },
         )?;
         Ok(Authorizer {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -192,15 +186,16 @@ impl AuthorizerBuilder {
             clock: self.clock,
             generation: AtomicU64::new(1),
             cedar: cedar_policy::Authorizer::new(),
+            audit: self.audit,
         })
     }
 }
 
 #[derive(Debug)]
-struct Config {
+pub(crate) struct Config {
     validation: Validation,
     error_mode: ErrorMode,
-    max_depth: u32,
+    pub(crate) max_depth: u32,
     agent_type: Option<EntityTypeName>,
     purge_grace: u64,
 }
@@ -220,25 +215,26 @@ pub struct ReloadOutcome {
 /// reloads, mints or revocations.
 #[derive(Debug)]
 pub struct Authorizer {
-    snapshot: ArcSwap<Snapshot>,
-    registry: Registry,
+    pub(crate) snapshot: ArcSwap<Snapshot>,
+    pub(crate) registry: Registry,
     /// Also serialises reloads.
     sources: Mutex<Sources>,
-    config: Config,
-    clock: Arc<dyn Clock>,
+    pub(crate) config: Config,
+    pub(crate) clock: Arc<dyn Clock>,
     generation: AtomicU64,
-    cedar: cedar_policy::Authorizer,
+    pub(crate) cedar: cedar_policy::Authorizer,
+    audit: Option<Audit>,
 }
 
 /// A request with every string parsed, ready for the decision path.
-struct Prepared {
-    principal: EntityUid,
-    action: EntityUid,
-    resource: EntityUid,
-    delegators: Vec<EntityUid>,
-    context: Context,
-    context_refs: Vec<EntityUid>,
-    entities: Vec<(Entity, Vec<EntityUid>)>,
+pub(crate) struct Prepared {
+    pub(crate) principal: EntityUid,
+    pub(crate) action: EntityUid,
+    pub(crate) resource: EntityUid,
+    pub(crate) delegators: Vec<EntityUid>,
+    pub(crate) context: Context,
+    pub(crate) context_refs: Vec<EntityUid>,
+    pub(crate) entities: Vec<(Entity, Vec<EntityUid>)>,
 }
 
 impl Authorizer {
@@ -263,14 +259,32 @@ impl Authorizer {
     /// `AMBIT_ENTITIES` (malformed per-request entities): input that cannot be evaluated.
     pub fn authorize(&self, request: &Request) -> Result<Decision> {
         let snap = self.snapshot.load();
-        self.decide(&snap, request)
+        let decision = self.decide(&snap, request)?;
+        if let Some(audit) = &self.audit {
+            audit.decision(&decision, request.context());
+        }
+        Ok(decision)
+    }
+
+    /// The audit trail, when one was configured.
+    pub fn audit(&self) -> Option<&Audit> {
+        self.audit.as_ref()
     }
 
     /// Decides many requests on one snapshot (one policy version for the batch). One bad
     /// request does not fail the others.
     pub fn authorize_batch(&self, requests: &[Request]) -> Vec<Result<Decision>> {
         let snap = self.snapshot.load_full();
-        requests.iter().map(|r| self.decide(&snap, r)).collect()
+        requests
+            .iter()
+            .map(|r| {
+                let decision = self.decide(&snap, r)?;
+                if let Some(audit) = &self.audit {
+                    audit.decision(&decision, r.context());
+                }
+                Ok(decision)
+            })
+            .collect()
     }
 
     /// Like [`Authorizer::authorize`], with any error turned into a denial: `true` only when
@@ -291,16 +305,18 @@ impl Authorizer {
     pub fn mint_agent(&self, spec: &AgentSpec) -> Result<Agent> {
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        self.registry
-            .maybe_purge(now, self.config.purge_grace, self.config.purge_grace.max(1));
-        self.registry.mint(
-            spec,
-            &snap,
-            &MintOptions {
-                now,
-                max_depth: self.config.max_depth,
-            },
-        )
+        self.registry.maybe_purge(now, self.config.purge_grace, self.config.purge_grace.max(1));
+        let agent = self.registry.mint(spec, &snap, &MintOptions { now, max_depth: self.config.max_depth })?;
+        if let Some(audit) = &self.audit {
+            audit.event(AuditEvent::AgentMinted {
+                uid: agent.uid().to_owned(),
+                parent: agent.parent().to_owned(),
+                task: agent.task().to_owned(),
+                scopes: agent.scopes().to_vec(),
+                expires_at: agent.expires_at(),
+            });
+        }
+        Ok(agent)
     }
 
     /// Revokes `uid` and cuts off everything minted under it, effective for the very next
@@ -312,7 +328,11 @@ impl Authorizer {
     pub fn revoke(&self, uid: &str) -> Result<usize> {
         let uid = registry::parse_uid(uid, "revoked")?;
         let agent_type = self.snapshot.load().agent_type.clone();
-        self.registry.revoke(&uid, &agent_type, self.clock.now())
+        let count = self.registry.revoke(&uid, &agent_type, self.clock.now())?;
+        if let Some(audit) = &self.audit {
+            audit.event(AuditEvent::Revoked { uid: uid.to_string(), count });
+        }
+        Ok(count)
     }
 
     /// Lifts the revocation of a person or service; returns whether it was revoked.
@@ -323,14 +343,17 @@ impl Authorizer {
     pub fn reinstate(&self, uid: &str) -> Result<bool> {
         let uid = registry::parse_uid(uid, "reinstated")?;
         let agent_type = self.snapshot.load().agent_type.clone();
-        self.registry.reinstate(&uid, &agent_type)
+        let was = self.registry.reinstate(&uid, &agent_type)?;
+        if let (Some(audit), true) = (&self.audit, was) {
+            audit.event(AuditEvent::Reinstated { uid: uid.to_string() });
+        }
+        Ok(was)
     }
 
     /// Removes agents that expired or were revoked more than the purge grace ago; returns how
     /// many. Minting also purges on a schedule, so memory stays bounded without calling this.
     pub fn purge_expired(&self) -> usize {
-        self.registry
-            .purge(self.clock.now(), self.config.purge_grace)
+        self.registry.purge(self.clock.now(), self.config.purge_grace)
     }
 
     /// Every agent in the registry (live, expired or revoked but not yet purged).
@@ -365,11 +388,7 @@ impl Authorizer {
     /// The ids of every loaded policy, sorted.
     pub fn policy_ids(&self) -> Vec<String> {
         let snap = self.snapshot.load();
-        let mut ids: Vec<String> = snap
-            .policies
-            .policies()
-            .map(|p| p.id().to_string())
-            .collect();
+        let mut ids: Vec<String> = snap.policies.policies().map(|p| p.id().to_string()).collect();
         ids.sort();
         ids
     }
@@ -381,10 +400,7 @@ impl Authorizer {
     /// # Errors
     /// `AMBIT_RELOAD`, whose cause is the underlying error (with file and line).
     pub fn reload(&self) -> Result<ReloadOutcome> {
-        let sources = self
-            .sources
-            .lock()
-            .map_err(|_| Error::internal("reload lock poisoned"))?;
+        let sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
         self.rebuild(&sources)
     }
 
@@ -393,10 +409,7 @@ impl Authorizer {
     /// # Errors
     /// As [`Authorizer::reload`]; on error the sources are left unchanged too.
     pub fn replace_policies(&self, text: &str) -> Result<ReloadOutcome> {
-        let mut sources = self
-            .sources
-            .lock()
-            .map_err(|_| Error::internal("reload lock poisoned"))?;
+        let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
         let mut next = sources.clone();
         next.replace_policies(text);
         let outcome = self.rebuild(&next)?;
@@ -409,10 +422,7 @@ impl Authorizer {
     /// # Errors
     /// As [`Authorizer::reload`]; on error the sources are left unchanged too.
     pub fn replace_entities(&self, json: &str) -> Result<ReloadOutcome> {
-        let mut sources = self
-            .sources
-            .lock()
-            .map_err(|_| Error::internal("reload lock poisoned"))?;
+        let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
         let mut next = sources.clone();
         next.replace_entities(json);
         let outcome = self.rebuild(&next)?;
@@ -426,6 +436,17 @@ impl Authorizer {
     }
 
     fn rebuild(&self, sources: &Sources) -> Result<ReloadOutcome> {
+        let outcome = self.rebuild_inner(sources);
+        if let Some(audit) = &self.audit {
+            audit.event(match &outcome {
+                Ok(o) => AuditEvent::ReloadSucceeded { version: o.version.clone(), generation: o.generation },
+                Err(e) => AuditEvent::ReloadFailed { code: e.code().to_owned(), error: e.to_string() },
+            });
+        }
+        outcome
+    }
+
+    fn rebuild_inner(&self, sources: &Sources) -> Result<ReloadOutcome> {
         let generation = self.generation.load(Ordering::SeqCst) + 1;
         let built = sources.read().and_then(|texts| {
             Snapshot::build(
@@ -449,24 +470,18 @@ impl Authorizer {
             ))
             .into());
         }
-        let outcome = ReloadOutcome {
-            version: snapshot.version.clone(),
-            generation,
-        };
+        let outcome = ReloadOutcome { version: snapshot.version.clone(), generation };
         self.generation.store(generation, Ordering::SeqCst);
         self.snapshot.store(Arc::new(snapshot));
         Ok(outcome)
     }
 
-    fn prepare(snap: &Snapshot, request: &Request) -> Result<Prepared> {
+    pub(crate) fn prepare(snap: &Snapshot, request: &Request) -> Result<Prepared> {
         let principal = registry::parse_uid(request.principal(), "principal")?;
         let resource = registry::parse_uid(request.resource(), "resource")?;
         let action = resolve_action(snap, request.action())?;
-        let delegators = request
-            .delegators()
-            .iter()
-            .map(|d| registry::parse_uid(d, "delegator"))
-            .collect::<Result<Vec<_>>>()?;
+        let delegators =
+            request.delegators().iter().map(|d| registry::parse_uid(d, "delegator")).collect::<Result<Vec<_>>>()?;
         let context_json = match request.context() {
             serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
             v @ serde_json::Value::Object(_) => v.clone(),
@@ -474,24 +489,14 @@ impl Authorizer {
         };
         let mut context_refs = Vec::new();
         crate::snapshot::collect_refs(&context_json, &mut context_refs);
-        let schema_action = snap
-            .schema
-            .as_ref()
-            .filter(|_| snap.actions.contains_key(&action))
-            .map(|s| (s, &action));
+        let schema_action = snap.schema.as_ref().filter(|_| snap.actions.contains_key(&action)).map(|s| (s, &action));
         let context = Context::from_json_value(context_json, schema_action).map_err(|e| {
-            Error::invalid_request(format!(
-                "context does not fit action `{action}`: {}",
-                cedar_text(&e)
-            ))
+            Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(&e)))
         })?;
         if snap.validation != Validation::Off {
             if let Some((schema, action)) = schema_action_for_validation(snap, &action) {
                 context.validate(schema, action).map_err(|e| {
-                    Error::invalid_request(format!(
-                        "context does not fit action `{action}`: {}",
-                        cedar_text(&e)
-                    ))
+                    Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(&e)))
                 })?;
             }
             if let Some(info) = snap.actions.get(&action) {
@@ -506,26 +511,14 @@ impl Authorizer {
             }
         }
         let entities = request_entities(snap, request)?;
-        Ok(Prepared {
-            principal,
-            action,
-            resource,
-            delegators,
-            context,
-            context_refs,
-            entities,
-        })
+        Ok(Prepared { principal, action, resource, delegators, context, context_refs, entities })
     }
 
     fn decide(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
         let p = Self::prepare(snap, request)?;
         let now = self.clock.now();
         let mut chain = p.delegators.clone();
-        let acting = if p.principal.type_name() == &snap.agent_type {
-            self.registry.get(&p.principal)
-        } else {
-            None
-        };
+        let acting = if p.principal.type_name() == &snap.agent_type { self.registry.get(&p.principal) } else { None };
         match &acting {
             Some(record) => chain.extend(record.chain.iter().cloned()),
             None => chain.push(p.principal.clone()),
@@ -583,9 +576,7 @@ impl Authorizer {
         for (i, (_, hop)) in hops.iter().enumerate() {
             if let registry::Hop::Agent(a) = hop {
                 if let Some(allowed) = &a.resources {
-                    let inside = allowed
-                        .iter()
-                        .any(|r| r == &p.resource || entities.is_ancestor_of(r, &p.resource));
+                    let inside = allowed.iter().any(|r| r == &p.resource || entities.is_ancestor_of(r, &p.resource));
                     if !inside {
                         return Ok(out.deny(DenyCause::OutOfConfinement, Some(i)));
                     }
@@ -594,17 +585,10 @@ impl Authorizer {
         }
         // 4. Cedar decides each hop, root first
         for (i, uid) in chain.iter().enumerate() {
-            let request = cedar_policy::Request::new(
-                uid.clone(),
-                p.action.clone(),
-                p.resource.clone(),
-                p.context.clone(),
-                None,
-            )
-            .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
-            let response = self
-                .cedar
-                .is_authorized(&request, &slice.policies, &entities);
+            let request =
+                cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
+                    .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
+            let response = self.cedar.is_authorized(&request, &slice.policies, &entities);
             let hop = evaluate_hop(&slice.policies, &response, self.config.error_mode);
             out.record_hop(i, hop.0);
             if let Some(cause) = hop.1 {
@@ -626,10 +610,7 @@ impl Sources {
             self.schema_and_entities_from(&dir);
         }
         self.policy_dirs.clear();
-        self.policies = vec![TextSource::Inline {
-            name: "<replaced-policies>".into(),
-            text: text.to_owned(),
-        }];
+        self.policies = vec![TextSource::Inline { name: "<replaced-policies>".into(), text: text.to_owned() }];
     }
 
     fn replace_entities(&mut self, json: &str) {
@@ -637,26 +618,15 @@ impl Sources {
             self.policy_dirs.push(dir.clone());
             self.schema_and_entities_from(&dir);
         }
-        self.entities = Some(TextSource::Inline {
-            name: "<replaced-entities>".into(),
-            text: json.to_owned(),
-        });
+        self.entities = Some(TextSource::Inline { name: "<replaced-entities>".into(), text: json.to_owned() });
     }
 
     fn schema_and_entities_from(&mut self, dir: &Path) {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
         files.sort();
         for path in files {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if name.ends_with(".cedarschema") || name.ends_with(".cedarschema.json") {
                 self.schemas.push(TextSource::File(path));
             } else if name == "entities.json" && self.entities.is_none() {
@@ -670,20 +640,14 @@ fn schema_action_for_validation<'a>(
     snap: &'a Snapshot,
     action: &'a EntityUid,
 ) -> Option<(&'a cedar_policy::Schema, &'a EntityUid)> {
-    snap.schema
-        .as_ref()
-        .filter(|_| snap.actions.contains_key(action))
-        .map(|s| (s, action))
+    snap.schema.as_ref().filter(|_| snap.actions.contains_key(action)).map(|s| (s, action))
 }
 
 fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
     if text.contains("::") {
         let uid = registry::parse_uid(text, "action")?;
         if snap.validation != Validation::Off && !snap.actions.contains_key(&uid) {
-            return Err(Error::invalid_request(format!(
-                "unknown action `{}`",
-                user_text(text)
-            )));
+            return Err(Error::invalid_request(format!("unknown action `{}`", user_text(text))));
         }
         return Ok(uid);
     }
@@ -694,18 +658,10 @@ fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
             user_text(text)
         ))),
         None if snap.actions.is_empty() => {
-            let ty: EntityTypeName = "Action"
-                .parse()
-                .map_err(|_| Error::internal("cannot name `Action`"))?;
-            Ok(EntityUid::from_type_name_and_id(
-                ty,
-                cedar_policy::EntityId::new(text),
-            ))
+            let ty: EntityTypeName = "Action".parse().map_err(|_| Error::internal("cannot name `Action`"))?;
+            Ok(EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(text)))
         }
-        None => Err(Error::invalid_request(format!(
-            "unknown action `{}`",
-            user_text(text)
-        ))),
+        None => Err(Error::invalid_request(format!("unknown action `{}`", user_text(text)))),
     }
 }
 
@@ -726,21 +682,14 @@ fn request_entities(snap: &Snapshot, request: &Request) -> Result<Vec<(Entity, V
             ));
         }
         if snap.entities.get(&uid).is_some() {
-            return Err(Error::entities(
-                format!("request entity `{uid}` redefines a static entity"),
-                None,
-            ));
+            return Err(Error::entities(format!("request entity `{uid}` redefines a static entity"), None));
         }
         let mut refs = Vec::new();
         if let Some(attrs) = json.get("attrs") {
             crate::snapshot::collect_refs(attrs, &mut refs);
         }
         if let Some(parents) = json.get("parents").and_then(|p| p.as_array()) {
-            refs.extend(
-                parents
-                    .iter()
-                    .filter_map(|p| EntityUid::from_json(p.clone()).ok()),
-            );
+            refs.extend(parents.iter().filter_map(|p| EntityUid::from_json(p.clone()).ok()));
         }
         out.push((entity, refs));
     }
@@ -749,7 +698,7 @@ fn request_entities(snap: &Snapshot, request: &Request) -> Result<Vec<(Entity, V
 
 /// The small set of entities one decision can reach: the chain, action, resource, context
 /// references, the slice's condition literals, and everything their attributes mention.
-fn entity_slice(
+pub(crate) fn entity_slice(
     snap: &Snapshot,
     registry: &Registry,
     hops: &[(EntityUid, registry::Hop)],
@@ -797,39 +746,21 @@ fn entity_slice(
         }
         seen.insert(uid);
     }
-    Entities::from_entities(list, None).map_err(|e| {
-        Error::entities(
-            format!("cannot assemble the request's entities: {}", cedar_text(&e)),
-            None,
-        )
-    })
+    Entities::from_entities(list, None)
+        .map_err(|e| Error::entities(format!("cannot assemble the request's entities: {}", cedar_text(&e)), None))
 }
 
 /// Cedar's answer for one hop, with ambit's error mode applied.
-fn evaluate_hop(
-    policies: &PolicySet,
-    response: &cedar_policy::Response,
-    mode: ErrorMode,
-) -> (Hop, Option<DenyCause>) {
-    let mut reasons: Vec<String> = response
-        .diagnostics()
-        .reason()
-        .map(ToString::to_string)
-        .collect();
+fn evaluate_hop(policies: &PolicySet, response: &cedar_policy::Response, mode: ErrorMode) -> (Hop, Option<DenyCause>) {
+    let mut reasons: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
     reasons.sort();
     let mut errors = Vec::new();
     let mut erring_forbids = Vec::new();
     for e in response.diagnostics().errors() {
         let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
         let id = e.policy_id();
-        errors.push(PolicyError {
-            policy_id: id.to_string(),
-            message: cedar_text(e.inner()),
-        });
-        if policies
-            .policy(id)
-            .is_some_and(|pol| pol.effect() == Effect::Forbid)
-        {
+        errors.push(PolicyError { policy_id: id.to_string(), message: cedar_text(e.inner()) });
+        if policies.policy(id).is_some_and(|pol| pol.effect() == Effect::Forbid) {
             erring_forbids.push(id.to_string());
         }
     }
@@ -846,16 +777,7 @@ fn evaluate_hop(
     } else {
         (false, Some(DenyCause::Forbidden))
     };
-    (
-        Hop {
-            principal: String::new(),
-            allowed,
-            evaluated: true,
-            reasons,
-            errors,
-        },
-        cause,
-    )
+    (Hop { principal: String::new(), allowed, evaluated: true, reasons, errors }, cause)
 }
 
 /// A decision under construction.

@@ -132,10 +132,7 @@ impl Hop {
 /// `allowed` is true only when every hop of the chain is live, in scope, and allowed by Cedar.
 /// Its JSON form is ambit's decision wire format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[expect(
-    clippy::struct_field_names,
-    reason = "`decision_id` is the wire field name"
-)]
+#[expect(clippy::struct_field_names, reason = "`decision_id` is the wire field name")]
 pub struct Decision {
     pub(crate) allowed: bool,
     pub(crate) decision_id: String,

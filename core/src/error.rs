@@ -41,6 +41,9 @@ pub enum Error {
     /// A reload failed; the last good policies keep serving.
     #[error(transparent)]
     Reload(#[from] ReloadError),
+    /// An audit sink or audit log failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     /// Something ambit did not expect; the operation failed closed.
     #[error(transparent)]
     Internal(#[from] InternalError),
@@ -59,6 +62,7 @@ impl Error {
         "AMBIT_INVALID_REQUEST",
         "AMBIT_INVALID_DELEGATION",
         "AMBIT_RELOAD",
+        "AMBIT_AUDIT",
         "AMBIT_INTERNAL",
     ];
 
@@ -75,6 +79,7 @@ impl Error {
             Self::InvalidRequest(_) => "AMBIT_INVALID_REQUEST",
             Self::InvalidDelegation(_) => "AMBIT_INVALID_DELEGATION",
             Self::Reload(_) => "AMBIT_RELOAD",
+            Self::Audit(_) => "AMBIT_AUDIT",
             Self::Internal(_) => "AMBIT_INTERNAL",
         }
     }
@@ -105,6 +110,7 @@ impl Error {
             Self::InvalidRequest(e) => &e.0.message,
             Self::InvalidDelegation(e) => &e.0.message,
             Self::Reload(e) => e.cause.message(),
+            Self::Audit(e) => &e.0.message,
             Self::Internal(e) => &e.0.message,
         }
     }
@@ -131,6 +137,10 @@ impl Error {
 
     pub(crate) fn policy_parse(message: impl Into<String>, location: Option<Location>) -> Self {
         PolicyParseError(Detail::located(message, location)).into()
+    }
+
+    pub(crate) fn audit(message: impl Into<String>) -> Self {
+        AuditError(Detail::new(message)).into()
     }
 
     pub(crate) fn io(path: &Path, err: &std::io::Error) -> Self {
@@ -162,20 +172,9 @@ impl Location {
         let before = text.get(..offset).unwrap_or(text);
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = text
-            .get(line_start..offset)
-            .map_or(1, |s| s.chars().count() + 1);
-        let excerpt = text
-            .get(line_start..)
-            .and_then(|rest| rest.lines().next())
-            .unwrap_or("")
-            .to_owned();
-        Self {
-            file: file.to_owned(),
-            line,
-            column,
-            excerpt,
-        }
+        let column = text.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
+        let excerpt = text.get(line_start..).and_then(|rest| rest.lines().next()).unwrap_or("").to_owned();
+        Self { file: file.to_owned(), line, column, excerpt }
     }
 
     /// The file path, or the name given to inline text.
@@ -211,16 +210,10 @@ struct Detail {
 
 impl Detail {
     fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            location: None,
-        }
+        Self { message: message.into(), location: None }
     }
     fn located(message: impl Into<String>, location: Option<Location>) -> Self {
-        Self {
-            message: message.into(),
-            location,
-        }
+        Self { message: message.into(), location }
     }
 }
 
@@ -293,6 +286,10 @@ detail_error!(
     InvalidDelegationError
 );
 detail_error!(
+    /// An audit sink or log failed (`AMBIT_AUDIT`).
+    AuditError
+);
+detail_error!(
     /// An internal surprise; the operation failed closed (`AMBIT_INTERNAL`).
     InternalError
 );
@@ -325,18 +322,12 @@ pub struct IoError {
 impl IoError {
     /// An error reading `path`.
     pub fn new(path: &Path, err: &std::io::Error) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            message: format!("cannot read `{}`: {}", path.display(), io_reason(err)),
-        }
+        Self { path: path.to_path_buf(), message: format!("cannot read `{}`: {}", path.display(), io_reason(err)) }
     }
 
     /// An error reading standard input.
     pub fn stdin(err: &std::io::Error) -> Self {
-        Self {
-            path: PathBuf::from("-"),
-            message: format!("cannot read standard input: {}", io_reason(err)),
-        }
+        Self { path: PathBuf::from("-"), message: format!("cannot read standard input: {}", io_reason(err)) }
     }
 
     /// The path that could not be read.
@@ -361,9 +352,7 @@ pub struct ReloadError {
 
 impl ReloadError {
     pub(crate) fn new(cause: Error) -> Self {
-        Self {
-            cause: Box::new(cause),
-        }
+        Self { cause: Box::new(cause) }
     }
 
     /// The error that made the new policies unusable (parse, schema, validation, ...).
@@ -374,11 +363,7 @@ impl ReloadError {
 
 impl fmt::Display for ReloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "reload rejected, last good policies kept: {}",
-            self.cause
-        )
+        write!(f, "reload rejected, last good policies kept: {}", self.cause)
     }
 }
 
@@ -398,10 +383,7 @@ pub(crate) fn diagnostic_parts(
     file: &str,
     text: &str,
 ) -> (String, Option<Location>) {
-    let offset = diag
-        .labels()
-        .and_then(|mut labels| labels.next())
-        .map(|l| l.offset());
+    let offset = diag.labels().and_then(|mut labels| labels.next()).map(|l| l.offset());
     let mut message = display.trim_end_matches('.').to_owned();
     if let Some(help) = diag.help() {
         message = format!("{message}: {}", help.to_string().trim_end_matches('.'));
@@ -409,13 +391,8 @@ pub(crate) fn diagnostic_parts(
     let message = first_lower(&message.replace('\n', " "));
     let location = offset.map(|o| Location::from_offset(file, text, o));
     let location = location.or_else(|| {
-        Some(Location {
-            file: file.to_owned(),
-            line: 1,
-            column: 1,
-            excerpt: String::new(),
-        })
-        .filter(|_| !file.is_empty())
+        Some(Location { file: file.to_owned(), line: 1, column: 1, excerpt: String::new() })
+            .filter(|_| !file.is_empty())
     });
     (message, location)
 }

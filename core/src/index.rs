@@ -28,38 +28,24 @@ pub(crate) const FULL: usize = 0;
 impl Index {
     pub(crate) fn new(policies: &PolicySet) -> Self {
         let literals = literals(policies.policies());
-        Self {
-            slices: vec![Slice {
-                policies: policies.clone(),
-                literals,
-            }],
-        }
+        Self { slices: vec![Slice { policies: policies.clone(), literals }] }
     }
 
     /// Builds the slice for `action`, whose action groups (transitively) are `groups`.
-    pub(crate) fn add_action(
-        &mut self,
-        action: &EntityUid,
-        groups: &[EntityUid],
-        policies: &PolicySet,
-    ) -> usize {
+    pub(crate) fn add_action(&mut self, action: &EntityUid, groups: &[EntityUid], policies: &PolicySet) -> usize {
         let applies = |p: &&cedar_policy::Policy| match p.action_constraint() {
             ActionConstraint::Any => true,
             ActionConstraint::Eq(a) => &a == action,
             ActionConstraint::In(list) => list.iter().any(|a| a == action || groups.contains(a)),
         };
-        let chosen: Vec<cedar_policy::Policy> =
-            policies.policies().filter(applies).cloned().collect();
+        let chosen: Vec<cedar_policy::Policy> = policies.policies().filter(applies).cloned().collect();
         let literals = literals(chosen.iter());
         // Ids are unique in the full set, so assembling a subset cannot fail; fall back to the
         // full set if it ever does (correct, only slower).
         let Ok(set) = PolicySet::from_policies(chosen) else {
             return FULL;
         };
-        self.slices.push(Slice {
-            policies: set,
-            literals,
-        });
+        self.slices.push(Slice { policies: set, literals });
         self.slices.len() - 1
     }
 }

@@ -2,10 +2,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 mod authorizer;
 mod clock;
 mod decision;
 pub mod error;
+mod explain;
 mod index;
 mod registry;
 mod request;
@@ -16,13 +18,14 @@ pub mod vector;
 mod watch;
 pub mod wire;
 
+pub use audit::{Audit, AuditEvent, AuditRecord};
 pub use authorizer::{
-    Authorizer, AuthorizerBuilder, ReloadOutcome, DEFAULT_MAX_DELEGATION_DEPTH,
-    DEFAULT_PURGE_GRACE_SECONDS,
+    Authorizer, AuthorizerBuilder, ReloadOutcome, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_PURGE_GRACE_SECONDS,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, DenyCause, Hop, PolicyError};
 pub use error::{Error, Result};
+pub use explain::{Explanation, HopExplanation, PolicyTrace};
 pub use registry::{Agent, AgentSpec, DelegationNode, RESERVED_AGENT_ATTRIBUTES};
 pub use request::Request;
 pub use snapshot::{ErrorMode, Validation};

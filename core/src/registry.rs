@@ -15,14 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Attribute names ambit sets on every agent; application attributes may not reuse them.
-pub const RESERVED_AGENT_ATTRIBUTES: &[&str] = &[
-    "owner",
-    "task",
-    "scopes",
-    "depth",
-    "created_at",
-    "expires_at",
-];
+pub const RESERVED_AGENT_ATTRIBUTES: &[&str] = &["owner", "task", "scopes", "depth", "created_at", "expires_at"];
 
 /// What to mint: the delegator, the task, and the (narrower) authority the agent gets.
 ///
@@ -211,20 +204,11 @@ impl AgentRecord {
         Agent {
             uid: self.uid.to_string(),
             parent: self.parent.to_string(),
-            owner: self
-                .chain
-                .first()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            owner: self.chain.first().map(ToString::to_string).unwrap_or_default(),
             chain: self.chain.iter().map(ToString::to_string).collect(),
             task: self.task.clone(),
             scopes,
-            resources: self
-                .resources
-                .iter()
-                .flatten()
-                .map(ToString::to_string)
-                .collect(),
+            resources: self.resources.iter().flatten().map(ToString::to_string).collect(),
             depth: self.depth,
             created_at: self.created_at,
             expires_at: self.expires_at,
@@ -268,11 +252,7 @@ impl Registry {
     }
 
     /// Liveness of a chain: the first problem, root first, as (cause, hop index).
-    pub(crate) fn check_live(
-        &self,
-        hops: &[(EntityUid, Hop)],
-        now: u64,
-    ) -> Option<(DenyCause, usize)> {
+    pub(crate) fn check_live(&self, hops: &[(EntityUid, Hop)], now: u64) -> Option<(DenyCause, usize)> {
         for (i, (uid, hop)) in hops.iter().enumerate() {
             let revoked = match hop {
                 Hop::Static => self.is_static_revoked(uid),
@@ -292,23 +272,16 @@ impl Registry {
         None
     }
 
-    pub(crate) fn mint(
-        &self,
-        spec: &AgentSpec,
-        snap: &Snapshot,
-        opts: &MintOptions,
-    ) -> Result<Agent> {
+    pub(crate) fn mint(&self, spec: &AgentSpec, snap: &Snapshot, opts: &MintOptions) -> Result<Agent> {
         let now = opts.now;
         let parent = parse_uid(&spec.parent, "parent")?;
         if spec.ttl_seconds == 0 {
-            return Err(Error::invalid_delegation(
-                "`ttl_seconds` must be at least 1",
-            ));
+            return Err(Error::invalid_delegation("`ttl_seconds` must be at least 1"));
         }
         let parent_record = if parent.type_name() == &snap.agent_type {
-            let record = self.get(&parent).ok_or_else(|| {
-                Error::invalid_delegation(format!("unknown parent agent `{parent}`"))
-            })?;
+            let record = self
+                .get(&parent)
+                .ok_or_else(|| Error::invalid_delegation(format!("unknown parent agent `{parent}`")))?;
             Some(record)
         } else {
             if snap.entities.get(&parent).is_none() {
@@ -349,15 +322,11 @@ impl Registry {
             expires_at = expires_at.min(p.expires_at);
         }
         let id = uuid::Uuid::new_v4();
-        let uid = EntityUid::from_type_name_and_id(
-            snap.agent_type.clone(),
-            cedar_policy::EntityId::new(id.to_string()),
-        );
+        let uid =
+            EntityUid::from_type_name_and_id(snap.agent_type.clone(), cedar_policy::EntityId::new(id.to_string()));
         let mut chain = parent_chain;
         chain.push(uid.clone());
-        let (entity, refs) = build_entity(
-            spec, snap, &uid, &parent, &chain, &scopes, depth, now, expires_at,
-        )?;
+        let (entity, refs) = build_entity(spec, snap, &uid, &parent, &chain, &scopes, depth, now, expires_at)?;
         let record = Arc::new(AgentRecord {
             uid: uid.clone(),
             parent: parent.clone(),
@@ -375,10 +344,7 @@ impl Registry {
         });
         let agent = record.to_agent();
         {
-            let mut children = self
-                .children
-                .lock()
-                .map_err(|_| Error::internal("registry lock poisoned"))?;
+            let mut children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
             children.entry(parent).or_default().push(uid.clone());
             self.agents.pin().insert(uid, record);
         }
@@ -392,11 +358,8 @@ impl Registry {
         parent: Option<&AgentRecord>,
     ) -> Result<BTreeSet<String>> {
         let _ = self;
-        let known: HashSet<&str> = snap
-            .actions
-            .values()
-            .flat_map(|a| a.scope_names.iter().map(String::as_str))
-            .collect();
+        let known: HashSet<&str> =
+            snap.actions.values().flat_map(|a| a.scope_names.iter().map(String::as_str)).collect();
         let mut out = BTreeSet::new();
         for scope in &spec.scopes {
             if !known.is_empty() && !known.contains(scope.as_str()) {
@@ -418,20 +381,14 @@ impl Registry {
     }
 
     /// Every hop of a chain, looked up: agents in the registry, anything else static.
-    pub(crate) fn resolve(
-        &self,
-        chain: &[EntityUid],
-        snap: &Snapshot,
-    ) -> Result<Vec<(EntityUid, Hop)>> {
+    pub(crate) fn resolve(&self, chain: &[EntityUid], snap: &Snapshot) -> Result<Vec<(EntityUid, Hop)>> {
         chain
             .iter()
             .map(|uid| {
                 if uid.type_name() == &snap.agent_type {
                     self.get(uid)
                         .map(|r| (uid.clone(), Hop::Agent(r)))
-                        .ok_or_else(|| {
-                            Error::invalid_delegation(format!("unknown agent `{uid}` on the chain"))
-                        })
+                        .ok_or_else(|| Error::invalid_delegation(format!("unknown agent `{uid}` on the chain")))
                 } else {
                     Ok((uid.clone(), Hop::Static))
                 }
@@ -441,16 +398,8 @@ impl Registry {
 
     /// Revokes `uid` and cuts off everything minted under it; returns how many identities
     /// were newly cut off.
-    pub(crate) fn revoke(
-        &self,
-        uid: &EntityUid,
-        agent_type: &cedar_policy::EntityTypeName,
-        now: u64,
-    ) -> Result<usize> {
-        let children = self
-            .children
-            .lock()
-            .map_err(|_| Error::internal("registry lock poisoned"))?;
+    pub(crate) fn revoke(&self, uid: &EntityUid, agent_type: &cedar_policy::EntityTypeName, now: u64) -> Result<usize> {
+        let children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
         let mut count = 0;
         if uid.type_name() == agent_type {
             let Some(record) = self.get(uid) else {
@@ -491,11 +440,7 @@ impl Registry {
     }
 
     /// Lifts the revocation of a static principal; agents cannot be reinstated.
-    pub(crate) fn reinstate(
-        &self,
-        uid: &EntityUid,
-        agent_type: &cedar_policy::EntityTypeName,
-    ) -> Result<bool> {
+    pub(crate) fn reinstate(&self, uid: &EntityUid, agent_type: &cedar_policy::EntityTypeName) -> Result<bool> {
         if uid.type_name() == agent_type {
             return Err(Error::invalid_delegation(format!(
                 "`{uid}` is an agent: revoked agents cannot be reinstated, mint a new one"
@@ -514,11 +459,8 @@ impl Registry {
         let dead: Vec<(EntityUid, EntityUid)> = guard
             .iter()
             .filter(|(_, r)| {
-                let gone_at = if r.is_revoked() {
-                    r.revoked_at.load(Ordering::SeqCst).min(r.expires_at)
-                } else {
-                    r.expires_at
-                };
+                let gone_at =
+                    if r.is_revoked() { r.revoked_at.load(Ordering::SeqCst).min(r.expires_at) } else { r.expires_at };
                 gone_at.saturating_add(grace) <= now
             })
             .map(|(k, r)| (k.clone(), r.parent.clone()))
@@ -552,22 +494,12 @@ impl Registry {
     }
 
     pub(crate) fn tree(&self, root: &EntityUid) -> Result<DelegationNode> {
-        let children = self
-            .children
-            .lock()
-            .map_err(|_| Error::internal("registry lock poisoned"))?;
+        let children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
         let guard = self.agents.pin();
         let node = |uid: &EntityUid| -> DelegationNode {
             let agent = guard.get(uid).map(|r| r.to_agent());
-            let revoked = agent
-                .as_ref()
-                .map_or_else(|| self.is_static_revoked(uid), |a| a.revoked);
-            DelegationNode {
-                uid: uid.to_string(),
-                agent,
-                revoked,
-                children: Vec::new(),
-            }
+            let revoked = agent.as_ref().map_or_else(|| self.is_static_revoked(uid), |a| a.revoked);
+            DelegationNode { uid: uid.to_string(), agent, revoked, children: Vec::new() }
         };
         Ok(build_tree(root, &children, &node, 0))
     }
@@ -600,25 +532,15 @@ pub(crate) fn parse_uid(text: &str, what: &str) -> Result<EntityUid> {
     })
 }
 
-fn check_resources(
-    spec: &AgentSpec,
-    snap: &Snapshot,
-    parent: Option<&AgentRecord>,
-) -> Result<Option<Vec<EntityUid>>> {
-    let wanted: Vec<EntityUid> = spec
-        .resources
-        .iter()
-        .map(|r| parse_uid(r, "resource"))
-        .collect::<Result<_>>()?;
+fn check_resources(spec: &AgentSpec, snap: &Snapshot, parent: Option<&AgentRecord>) -> Result<Option<Vec<EntityUid>>> {
+    let wanted: Vec<EntityUid> = spec.resources.iter().map(|r| parse_uid(r, "resource")).collect::<Result<_>>()?;
     let inherited = parent.and_then(|p| p.resources.clone());
     if wanted.is_empty() {
         return Ok(inherited);
     }
     if let Some(allowed) = &inherited {
         for r in &wanted {
-            let inside = allowed
-                .iter()
-                .any(|a| a == r || snap.entities.is_ancestor_of(a, r));
+            let inside = allowed.iter().any(|a| a == r || snap.entities.is_ancestor_of(a, r));
             if !inside {
                 return Err(Error::invalid_delegation(format!(
                     "resource `{r}` is outside the parent's confinement: a child's resources must be within its parent's"
@@ -644,9 +566,7 @@ fn build_entity(
     let mut attrs = Map::new();
     for (k, v) in &spec.attributes {
         if RESERVED_AGENT_ATTRIBUTES.contains(&k.as_str()) {
-            return Err(Error::invalid_delegation(format!(
-                "attribute `{k}` is set by ambit and cannot be given"
-            )));
+            return Err(Error::invalid_delegation(format!("attribute `{k}` is set by ambit and cannot be given")));
         }
         attrs.insert(k.clone(), v.clone());
     }

@@ -29,11 +29,7 @@ fn empty_object() -> Value {
 
 impl Request {
     /// A request with an empty context, no extra entities and no explicit delegators.
-    pub fn new(
-        principal: impl Into<String>,
-        action: impl Into<String>,
-        resource: impl Into<String>,
-    ) -> Self {
+    pub fn new(principal: impl Into<String>, action: impl Into<String>, resource: impl Into<String>) -> Self {
         Self {
             principal: principal.into(),
             action: action.into(),
@@ -77,8 +73,7 @@ impl Request {
     /// # Errors
     /// `AMBIT_INVALID_REQUEST` when the text is not a request.
     pub fn from_json(text: &str) -> crate::Result<Self> {
-        serde_json::from_str(text)
-            .map_err(|e| crate::Error::invalid_request(format!("malformed request json: {e}")))
+        serde_json::from_str(text).map_err(|e| crate::Error::invalid_request(format!("malformed request json: {e}")))
     }
 
     /// The acting principal.

@@ -3,14 +3,11 @@
 //! A snapshot is built off the read path and swapped in whole; a decision loads one snapshot and
 //! never mixes two versions.
 
-use crate::error::{
-    diagnostic_parts, DuplicatePolicyIdError, Error, Location, Result, ValidationError,
-};
+use crate::error::{diagnostic_parts, DuplicatePolicyIdError, Error, Location, Result, ValidationError};
 use crate::index::Index;
 use crate::source::{Text, Texts};
 use cedar_policy::{
-    Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Schema, SchemaFragment,
-    ValidationMode, Validator,
+    Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Schema, SchemaFragment, ValidationMode, Validator,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -84,9 +81,9 @@ impl FromStr for ErrorMode {
         match s {
             "fail_closed" | "failClosed" => Ok(Self::FailClosed),
             "cedar" => Ok(Self::Cedar),
-            other => Err(Error::invalid_request(format!(
-                "unknown error mode `{other}`: expected `fail_closed` or `cedar`"
-            ))),
+            other => {
+                Err(Error::invalid_request(format!("unknown error mode `{other}`: expected `fail_closed` or `cedar`")))
+            }
         }
     }
 }
@@ -135,12 +132,10 @@ impl Snapshot {
         if opts.validation != Validation::Off {
             match &schema {
                 Some(schema) => validate(schema, &policies, &origins, &texts.policies, opts.validation)?,
-                None => {
-                    return Err(Error::schema(
-                        "validation is on but no schema was given: add a `*.cedarschema` file or set validation to `off`",
-                        None,
-                    ))
-                }
+                None => return Err(Error::schema(
+                    "validation is on but no schema was given: add a `*.cedarschema` file or set validation to `off`",
+                    None,
+                )),
             }
         }
         let agent_type = match opts.agent_type {
@@ -188,13 +183,11 @@ fn parse_schema(texts: &[Text]) -> Result<Option<Schema>> {
         };
         fragments.push(fragment);
     }
-    Schema::from_schema_fragments(fragments)
-        .map(Some)
-        .map_err(|e| {
-            let names: Vec<&str> = texts.iter().map(|t| t.name.as_str()).collect();
-            let (m, _) = diagnostic_parts(&e, &e.to_string(), "", "");
-            Error::schema(format!("{m} (in schema {})", names.join(", ")), None)
-        })
+    Schema::from_schema_fragments(fragments).map(Some).map_err(|e| {
+        let names: Vec<&str> = texts.iter().map(|t| t.name.as_str()).collect();
+        let (m, _) = diagnostic_parts(&e, &e.to_string(), "", "");
+        Error::schema(format!("{m} (in schema {})", names.join(", ")), None)
+    })
 }
 
 /// Where each policy came from: index into the policy texts.
@@ -210,9 +203,8 @@ fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origin
             Error::policy_parse(m, l)
         })?;
         if let Some(template) = set.templates().next() {
-            let needle = template
-                .annotation("id")
-                .map_or_else(|| "?principal".to_owned(), |id| format!("@id(\"{id}\")"));
+            let needle =
+                template.annotation("id").map_or_else(|| "?principal".to_owned(), |id| format!("@id(\"{id}\")"));
             let loc = find_offset(&t.content, &needle)
                 .or_else(|| find_offset(&t.content, "?resource"))
                 .map(|o| Location::from_offset(&t.name, &t.content, o));
@@ -232,17 +224,12 @@ fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origin
             if id.is_empty() {
                 return Err(Error::policy_parse(
                     "empty `@id` annotation: give the policy a name",
-                    find_offset(&t.content, "@id(\"\")")
-                        .map(|o| Location::from_offset(&t.name, &t.content, o)),
+                    find_offset(&t.content, "@id(\"\")").map(|o| Location::from_offset(&t.name, &t.content, o)),
                 ));
             }
             if let Some(first) = seen.get(&id) {
-                let loc = nth_offset(
-                    &t.content,
-                    &format!("@id(\"{id}\")"),
-                    usize::from(first == &t.name),
-                )
-                .map(|o| Location::from_offset(&t.name, &t.content, o));
+                let loc = nth_offset(&t.content, &format!("@id(\"{id}\")"), usize::from(first == &t.name))
+                    .map(|o| Location::from_offset(&t.name, &t.content, o));
                 return Err(DuplicatePolicyIdError::new(
                     format!("duplicate policy id `{id}`: first defined in `{first}`"),
                     loc,
@@ -255,16 +242,12 @@ fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origin
             all.push(p.new_id(pid));
         }
     }
-    let set = PolicySet::from_policies(all)
-        .map_err(|e| Error::internal(format!("cannot assemble policies: {e}")))?;
+    let set = PolicySet::from_policies(all).map_err(|e| Error::internal(format!("cannot assemble policies: {e}")))?;
     Ok((set, origins))
 }
 
 fn positional_number(id: &PolicyId) -> usize {
-    id.to_string()
-        .strip_prefix("policy")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(usize::MAX)
+    id.to_string().strip_prefix("policy").and_then(|n| n.parse().ok()).unwrap_or(usize::MAX)
 }
 
 fn find_offset(text: &str, needle: &str) -> Option<usize> {
@@ -272,19 +255,10 @@ fn find_offset(text: &str, needle: &str) -> Option<usize> {
 }
 
 fn nth_offset(text: &str, needle: &str, n: usize) -> Option<usize> {
-    text.match_indices(needle)
-        .nth(n)
-        .or_else(|| text.match_indices(needle).next())
-        .map(|(o, _)| o)
+    text.match_indices(needle).nth(n).or_else(|| text.match_indices(needle).next()).map(|(o, _)| o)
 }
 
-fn validate(
-    schema: &Schema,
-    policies: &PolicySet,
-    origins: &Origins,
-    texts: &[Text],
-    mode: Validation,
-) -> Result<()> {
+fn validate(schema: &Schema, policies: &PolicySet, origins: &Origins, texts: &[Text], mode: Validation) -> Result<()> {
     let mode = match mode {
         Validation::Permissive => ValidationMode::Permissive,
         _ => ValidationMode::Strict,
@@ -294,9 +268,7 @@ fn validate(
         return Ok(());
     }
     let errors: Vec<_> = result.validation_errors().collect();
-    let first = errors
-        .first()
-        .ok_or_else(|| Error::internal("validation failed without an error"))?;
+    let first = errors.first().ok_or_else(|| Error::internal("validation failed without an error"))?;
     let (file, text) = origins
         .get(first.policy_id())
         .and_then(|i| texts.get(*i))
@@ -304,53 +276,36 @@ fn validate(
     let (mut message, location) = diagnostic_parts(*first, &first.to_string(), file, text);
     message = format!("policy `{}`: {message}", first.policy_id());
     if errors.len() > 1 {
-        message = format!(
-            "{message} (and {} more validation errors)",
-            errors.len() - 1
-        );
+        message = format!("{message} (and {} more validation errors)", errors.len() - 1);
     }
     Err(ValidationError::new(message, location).into())
 }
 
 /// The agent entity type: given explicitly, else the one schema type named `Agent`, else `Agent`.
 fn detect_agent_type(schema: Option<&Schema>) -> Result<EntityTypeName> {
-    let candidates: Vec<&EntityTypeName> = schema
-        .map(|s| {
-            s.entity_types()
-                .filter(|t| t.basename() == "Agent")
-                .collect()
-        })
-        .unwrap_or_default();
+    let candidates: Vec<&EntityTypeName> =
+        schema.map(|s| s.entity_types().filter(|t| t.basename() == "Agent").collect()).unwrap_or_default();
     match candidates.as_slice() {
         [one] => Ok((*one).clone()),
         [] => EntityTypeName::from_str("Agent").map_err(|e| Error::internal(e.to_string())),
         many => Err(Error::schema(
             format!(
                 "several entity types are named `Agent` ({}): choose one with `agent_type`",
-                many.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             ),
             None,
         )),
     }
 }
 
-fn parse_entities(
-    text: Option<&Text>,
-    schema: Option<&Schema>,
-    agent_type: &EntityTypeName,
-) -> Result<Entities> {
+fn parse_entities(text: Option<&Text>, schema: Option<&Schema>, agent_type: &EntityTypeName) -> Result<Entities> {
     let entities = match text {
         Some(t) => Entities::from_json_str(&t.content, schema).map_err(|e| {
             let (m, _) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
             Error::entities(m, Some(Location::from_offset(&t.name, &t.content, 0)))
         })?,
         None => match schema {
-            Some(s) => s
-                .action_entities()
-                .map_err(|e| Error::schema(e.to_string(), None))?,
+            Some(s) => s.action_entities().map_err(|e| Error::schema(e.to_string(), None))?,
             None => Entities::empty(),
         },
     };
@@ -370,15 +325,10 @@ fn parse_entities(
 /// For each entity, the uids its attributes and tags mention, so a decision's entity slice can
 /// follow every reference a policy could dereference.
 fn entity_refs(entities: &Entities) -> Result<HashMap<EntityUid, Vec<EntityUid>>> {
-    let json = entities
-        .to_json_value()
-        .map_err(|e| Error::internal(format!("cannot inspect entities: {e}")))?;
+    let json = entities.to_json_value().map_err(|e| Error::internal(format!("cannot inspect entities: {e}")))?;
     let mut out = HashMap::new();
     for e in json.as_array().into_iter().flatten() {
-        let Some(uid) = e
-            .get("uid")
-            .and_then(|u| EntityUid::from_json(u.clone()).ok())
-        else {
+        let Some(uid) = e.get("uid").and_then(|u| EntityUid::from_json(u.clone()).ok()) else {
             continue;
         };
         let mut found = Vec::new();
@@ -425,24 +375,13 @@ pub(crate) fn collect_refs(v: &serde_json::Value, out: &mut Vec<EntityUid>) {
     }
 }
 
-type ActionTables = (
-    HashMap<EntityUid, ActionInfo>,
-    HashMap<String, Option<EntityUid>>,
-    Index,
-);
+type ActionTables = (HashMap<EntityUid, ActionInfo>, HashMap<String, Option<EntityUid>>, Index);
 
-fn index_actions(
-    schema: Option<&Schema>,
-    entities: &Entities,
-    policies: &PolicySet,
-) -> ActionTables {
+fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &PolicySet) -> ActionTables {
     let mut uids: Vec<EntityUid> = Vec::new();
     let mut seen = HashSet::new();
     let from_schema = schema.into_iter().flat_map(Schema::actions).cloned();
-    let from_entities = entities
-        .iter()
-        .map(cedar_policy::Entity::uid)
-        .filter(|u| u.type_name().basename() == "Action");
+    let from_entities = entities.iter().map(cedar_policy::Entity::uid).filter(|u| u.type_name().basename() == "Action");
     for uid in from_schema.chain(from_entities) {
         if seen.insert(uid.clone()) {
             uids.push(uid);
@@ -453,10 +392,7 @@ fn index_actions(
     let mut actions = HashMap::new();
     let mut names: HashMap<String, Option<EntityUid>> = HashMap::new();
     for uid in uids {
-        let ancestors: Vec<EntityUid> = entities
-            .ancestors(&uid)
-            .map(|it| it.cloned().collect())
-            .unwrap_or_default();
+        let ancestors: Vec<EntityUid> = entities.ancestors(&uid).map(|it| it.cloned().collect()).unwrap_or_default();
         let mut scope_names = vec![uid.id().unescaped().to_owned()];
         scope_names.extend(ancestors.iter().map(|a| a.id().unescaped().to_owned()));
         let slice = index.add_action(&uid, &ancestors, policies);
@@ -468,21 +404,9 @@ fn index_actions(
                 }
             })
             .or_insert_with(|| Some(uid.clone()));
-        let principals = schema
-            .and_then(|s| s.principals_for_action(&uid))
-            .map(|it| it.cloned().collect());
-        let resources = schema
-            .and_then(|s| s.resources_for_action(&uid))
-            .map(|it| it.cloned().collect());
-        actions.insert(
-            uid,
-            ActionInfo {
-                scope_names,
-                slice,
-                principals,
-                resources,
-            },
-        );
+        let principals = schema.and_then(|s| s.principals_for_action(&uid)).map(|it| it.cloned().collect());
+        let resources = schema.and_then(|s| s.resources_for_action(&uid)).map(|it| it.cloned().collect());
+        actions.insert(uid, ActionInfo { scope_names, slice, principals, resources });
     }
     (actions, names, index)
 }

@@ -46,12 +46,7 @@ impl Sources {
     /// Whether any source is a file or directory (so `reload()` and `watch()` make sense).
     pub(crate) fn paths(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.dirs.iter().chain(&self.policy_dirs).cloned().collect();
-        for s in self
-            .schemas
-            .iter()
-            .chain(&self.policies)
-            .chain(&self.entities)
-        {
+        for s in self.schemas.iter().chain(&self.policies).chain(&self.entities) {
             if let TextSource::File(p) = s {
                 out.push(p.clone());
             }
@@ -76,11 +71,7 @@ impl Sources {
                 }
             }
             if policies == 0 {
-                return Err(EmptySourceError::new(format!(
-                    "no `*.cedar` policy files in `{}`",
-                    dir.display()
-                ))
-                .into());
+                return Err(EmptySourceError::new(format!("no `*.cedar` policy files in `{}`", dir.display())).into());
             }
         }
         for dir in &self.policy_dirs {
@@ -92,11 +83,7 @@ impl Sources {
                 }
             }
             if policies == 0 {
-                return Err(EmptySourceError::new(format!(
-                    "no `*.cedar` policy files in `{}`",
-                    dir.display()
-                ))
-                .into());
+                return Err(EmptySourceError::new(format!("no `*.cedar` policy files in `{}`", dir.display())).into());
             }
         }
         for s in &self.schemas {
@@ -124,35 +111,25 @@ impl Sources {
 /// Whether `name` ends with `suffix`, ignoring ASCII case (`.CEDAR` is a policy file too).
 pub(crate) fn has_suffix(name: &str, suffix: &str) -> bool {
     name.len() >= suffix.len()
-        && name
-            .get(name.len() - suffix.len()..)
-            .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+        && name.get(name.len() - suffix.len()..).is_some_and(|end| end.eq_ignore_ascii_case(suffix))
 }
 
 fn read(source: &TextSource) -> Result<Text> {
     match source {
-        TextSource::Inline { name, text } => Ok(Text {
-            name: name.clone(),
-            id_stem: name.clone(),
-            content: text.clone(),
-        }),
+        TextSource::Inline { name, text } => {
+            Ok(Text { name: name.clone(), id_stem: name.clone(), content: text.clone() })
+        }
         TextSource::File(path) => read_file(path),
     }
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn read_file(path: &Path) -> Result<Text> {
     let content = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
-    Ok(Text {
-        name: path.display().to_string(),
-        id_stem: file_name(path),
-        content,
-    })
+    Ok(Text { name: path.display().to_string(), id_stem: file_name(path), content })
 }
 
 /// Regular files of a directory, sorted by name so ids and versions are deterministic.

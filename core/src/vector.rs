@@ -154,12 +154,9 @@ pub fn find_files(dir: &Path) -> crate::Result<Vec<PathBuf>> {
 /// `AMBIT_IO` or `AMBIT_INVALID_REQUEST` when the file cannot be read or parsed.
 pub fn run_file(path: &Path, root: &Path) -> crate::Result<Vec<CaseResult>> {
     let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, &e))?;
-    let file: VectorFile = serde_json::from_str(&text).map_err(|e| {
-        crate::Error::invalid_request(format!("vector file `{}`: {e}", path.display()))
-    })?;
-    let label = path
-        .file_name()
-        .map_or_else(|| file.name.clone(), |n| n.to_string_lossy().into_owned());
+    let file: VectorFile = serde_json::from_str(&text)
+        .map_err(|e| crate::Error::invalid_request(format!("vector file `{}`: {e}", path.display())))?;
+    let label = path.file_name().map_or_else(|| file.name.clone(), |n| n.to_string_lossy().into_owned());
     Ok(file
         .cases
         .iter()
@@ -171,9 +168,7 @@ pub fn run_file(path: &Path, root: &Path) -> crate::Result<Vec<CaseResult>> {
 }
 
 fn build(file: &VectorFile, root: &Path, clock: &ManualClock) -> Result<Authorizer, String> {
-    let mut b = Authorizer::builder()
-        .dir(root.join(&file.policies))
-        .clock(Arc::new(clock.clone()));
+    let mut b = Authorizer::builder().dir(root.join(&file.policies)).clock(Arc::new(clock.clone()));
     if let Some(v) = &file.options.validation {
         b = b.validation(v.parse::<Validation>().map_err(|e| e.to_string())?);
     }
@@ -183,13 +178,7 @@ fn build(file: &VectorFile, root: &Path, clock: &ManualClock) -> Result<Authoriz
     if let Some(d) = file.options.max_delegation_depth {
         b = b.max_delegation_depth(d);
     }
-    b.build().map_err(|e| {
-        format!(
-            "fixture `{}` does not load: {} ({e})",
-            file.policies,
-            e.code()
-        )
-    })
+    b.build().map_err(|e| format!("fixture `{}` does not load: {} ({e})", file.policies, e.code()))
 }
 
 fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), String> {
@@ -197,10 +186,7 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
     let authz = build(file, root, &clock)?;
     let mut names: HashMap<String, String> = HashMap::new();
     let sub = |s: &str, names: &HashMap<String, String>| -> String {
-        s.strip_prefix('$')
-            .and_then(|n| names.get(n))
-            .cloned()
-            .unwrap_or_else(|| s.to_owned())
+        s.strip_prefix('$').and_then(|n| names.get(n)).cloned().unwrap_or_else(|| s.to_owned())
     };
     for (i, step) in case.setup.iter().enumerate() {
         let outcome: Result<Option<usize>, crate::Error> = if let Some(m) = &step.mint {
@@ -208,8 +194,8 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
             if let Some(parent) = spec.get("parent").and_then(Value::as_str) {
                 spec["parent"] = Value::String(sub(parent, &names));
             }
-            let spec: AgentSpec = serde_json::from_value(spec)
-                .map_err(|e| format!("setup step {i}: bad mint spec: {e}"))?;
+            let spec: AgentSpec =
+                serde_json::from_value(spec).map_err(|e| format!("setup step {i}: bad mint spec: {e}"))?;
             authz.mint_agent(&spec).map(|a| {
                 names.insert(m.name.clone(), a.uid().to_owned());
                 None
@@ -230,28 +216,14 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
             (Ok(count), None) => {
                 if let (Some(want), Some(got)) = (step.expect_count, count) {
                     if want != got {
-                        return Err(format!(
-                            "setup step {i}: revoke cut off {got}, expected {want}"
-                        ));
+                        return Err(format!("setup step {i}: revoke cut off {got}, expected {want}"));
                     }
                 }
             }
-            (Ok(_), Some(code)) => {
-                return Err(format!(
-                    "setup step {i}: expected error {code}, got success"
-                ))
-            }
-            (Err(e), None) => {
-                return Err(format!(
-                    "setup step {i}: unexpected error {}: {e}",
-                    e.code()
-                ))
-            }
+            (Ok(_), Some(code)) => return Err(format!("setup step {i}: expected error {code}, got success")),
+            (Err(e), None) => return Err(format!("setup step {i}: unexpected error {}: {e}", e.code())),
             (Err(e), Some(code)) if e.code() != code => {
-                return Err(format!(
-                    "setup step {i}: expected error {code}, got {}: {e}",
-                    e.code()
-                ))
+                return Err(format!("setup step {i}: expected error {code}, got {}: {e}", e.code()))
             }
             (Err(_), Some(_)) => {}
         }
@@ -262,10 +234,7 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
             request[key] = Value::String(sub(s, &names));
         }
     }
-    if let Some(list) = request
-        .get_mut("on_behalf_of")
-        .and_then(Value::as_array_mut)
-    {
+    if let Some(list) = request.get_mut("on_behalf_of").and_then(Value::as_array_mut) {
         for v in list.iter_mut() {
             if let Some(s) = v.as_str() {
                 *v = Value::String(sub(s, &names));
@@ -280,12 +249,7 @@ fn check(expect: &Expect, got: crate::Result<crate::Decision>) -> Result<(), Str
     let d = match (got, &expect.error) {
         (Err(e), Some(code)) if e.code() == code => return Ok(()),
         (Err(e), _) => return Err(format!("unexpected error {}: {e}", e.code())),
-        (Ok(d), Some(code)) => {
-            return Err(format!(
-                "expected error {code}, got a decision: {}",
-                d.to_json()
-            ))
-        }
+        (Ok(d), Some(code)) => return Err(format!("expected error {code}, got a decision: {}", d.to_json())),
         (Ok(d), None) => d,
     };
     let mut diffs = Vec::new();
@@ -311,11 +275,7 @@ fn check(expect: &Expect, got: crate::Result<crate::Decision>) -> Result<(), Str
         }
     }
     if let Some(errs) = &expect.errors {
-        let got: Vec<&str> = d
-            .errors()
-            .iter()
-            .map(crate::PolicyError::policy_id)
-            .collect();
+        let got: Vec<&str> = d.errors().iter().map(crate::PolicyError::policy_id).collect();
         if errs.iter().map(String::as_str).collect::<Vec<_>>() != got {
             diffs.push(format!("errors: expected {errs:?}, got {got:?}"));
         }

@@ -35,9 +35,7 @@ pub struct Watcher {
 
 impl std::fmt::Debug for Watcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watcher")
-            .field("status", &self.status())
-            .finish_non_exhaustive()
+        f.debug_struct("Watcher").field("status", &self.status()).finish_non_exhaustive()
     }
 }
 
@@ -64,31 +62,20 @@ impl Authorizer {
     ///
     /// # Errors
     /// As [`Authorizer::watch`].
-    pub fn watch_with(
-        self: &Arc<Self>,
-        debounce: Duration,
-        on_reload: Option<ReloadCallback>,
-    ) -> Result<Watcher> {
+    pub fn watch_with(self: &Arc<Self>, debounce: Duration, on_reload: Option<ReloadCallback>) -> Result<Watcher> {
         let paths = self.source_paths();
         if paths.is_empty() {
-            return Err(EmptySourceError::new(
-                "nothing to watch: the authorizer was built from inline text only",
-            )
-            .into());
+            return Err(
+                EmptySourceError::new("nothing to watch: the authorizer was built from inline text only").into()
+            );
         }
         let (tx, rx) = channel::<notify::Result<notify::Event>>();
-        let mut watcher =
-            notify::recommended_watcher(tx).map_err(|e| watch_error(&PathBuf::from("."), &e))?;
+        let mut watcher = notify::recommended_watcher(tx).map_err(|e| watch_error(&PathBuf::from("."), &e))?;
         for path in &paths {
             // editors replace files by renaming over them: watch the directory that holds a file
-            let target = if path.is_dir() {
-                path.clone()
-            } else {
-                path.parent().map(PathBuf::from).unwrap_or_default()
-            };
-            watcher
-                .watch(&target, RecursiveMode::NonRecursive)
-                .map_err(|e| watch_error(&target, &e))?;
+            let target =
+                if path.is_dir() { path.clone() } else { path.parent().map(PathBuf::from).unwrap_or_default() };
+            watcher.watch(&target, RecursiveMode::NonRecursive).map_err(|e| watch_error(&target, &e))?;
         }
         let status = Arc::new(Mutex::new(WatchStatus::default()));
         let weak: Weak<Authorizer> = Arc::downgrade(self);
@@ -129,10 +116,7 @@ impl Authorizer {
                 }
             })
             .map_err(|e| Error::from(IoError::new(&PathBuf::from("ambit-watch"), &e)))?;
-        Ok(Watcher {
-            status,
-            _watcher: watcher,
-        })
+        Ok(Watcher { status, _watcher: watcher })
     }
 }
 

@@ -10,12 +10,7 @@
 //! The corpus is read in place (never copied into this repository). Set
 //! `AMBIT_CEDAR_CONFORMANCE` to point elsewhere. A missing corpus fails the test.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly on a broken fixture"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly on a broken fixture")]
 
 use ambit::{Authorizer, ErrorMode, Request, Validation};
 use serde_json::Value;
@@ -23,19 +18,13 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 fn corpus_root() -> PathBuf {
-    std::env::var_os("AMBIT_CEDAR_CONFORMANCE").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/cedar-conformance"),
-        PathBuf::from,
-    )
+    std::env::var_os("AMBIT_CEDAR_CONFORMANCE")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/cedar-conformance"), PathBuf::from)
 }
 
 /// The handwritten tests in place, plus the generated corpus unpacked under `target/`.
 fn test_files(root: &Path) -> (Vec<(PathBuf, PathBuf)>, PathBuf) {
-    assert!(
-        root.join("tests").is_dir(),
-        "Cedar conformance corpus not found at {}",
-        root.display()
-    );
+    assert!(root.join("tests").is_dir(), "Cedar conformance corpus not found at {}", root.display());
     let unpacked = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/cedar-corpus");
     if !unpacked.join("corpus-tests").is_dir() {
         std::fs::create_dir_all(&unpacked).unwrap();
@@ -60,9 +49,7 @@ fn test_files(root: &Path) -> (Vec<(PathBuf, PathBuf)>, PathBuf) {
     for f in std::fs::read_dir(unpacked.join("corpus-tests")).unwrap() {
         let p = f.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let is_test = p
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        let is_test = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
             && !name.to_ascii_lowercase().ends_with(".entities.json");
         if is_test {
             files.push((p, unpacked.clone()));
@@ -73,17 +60,11 @@ fn test_files(root: &Path) -> (Vec<(PathBuf, PathBuf)>, PathBuf) {
 }
 
 fn uid(v: &Value) -> String {
-    cedar_policy::EntityUid::from_json(v.clone())
-        .unwrap()
-        .to_string()
+    cedar_policy::EntityUid::from_json(v.clone()).unwrap().to_string()
 }
 
 fn sorted(v: &Value) -> BTreeSet<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_owned))
-        .collect()
+    v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect()
 }
 
 #[derive(Default)]
@@ -99,12 +80,7 @@ struct Tally {
     accepted_now: usize,
 }
 
-fn build(
-    base: &Path,
-    test: &Value,
-    validation: Validation,
-    mode: ErrorMode,
-) -> ambit::Result<Authorizer> {
+fn build(base: &Path, test: &Value, validation: Validation, mode: ErrorMode) -> ambit::Result<Authorizer> {
     let read = |key: &str| std::fs::read_to_string(base.join(test[key].as_str().unwrap())).unwrap();
     Authorizer::builder()
         .policies_str(read("policies"))
@@ -120,19 +96,13 @@ fn build(
 fn run_file(path: &Path, base: &Path, tally: &mut Tally) {
     let test: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let cedar = build(base, &test, Validation::Off, ErrorMode::Cedar).unwrap_or_else(|e| {
-        panic!(
-            "{name}: does not load with validation off: {} {e}",
-            e.code()
-        )
-    });
+    let cedar = build(base, &test, Validation::Off, ErrorMode::Cedar)
+        .unwrap_or_else(|e| panic!("{name}: does not load with validation off: {} {e}", e.code()));
     let fail_closed = build(base, &test, Validation::Off, ErrorMode::FailClosed).unwrap();
     let should_validate = test["shouldValidate"].as_bool().unwrap_or(true);
     let validated = build(base, &test, Validation::Strict, ErrorMode::Cedar);
     match (should_validate, validated) {
-        (true, Err(e)) => tally
-            .validation_mismatches
-            .push(format!("{name}: rejected: {}: {e}", e.code())),
+        (true, Err(e)) => tally.validation_mismatches.push(format!("{name}: rejected: {}: {e}", e.code())),
         (false, Ok(_)) => tally.accepted_now += 1,
         _ => {}
     }
@@ -140,27 +110,18 @@ fn run_file(path: &Path, base: &Path, tally: &mut Tally) {
         tally.requests += 1;
         let request = Request::new(uid(&r["principal"]), uid(&r["action"]), uid(&r["resource"]))
             .with_context(r["context"].clone());
-        let want_allow = r["decision"]
-            .as_str()
-            .unwrap()
-            .eq_ignore_ascii_case("allow");
+        let want_allow = r["decision"].as_str().unwrap().eq_ignore_ascii_case("allow");
         let want_reasons = sorted(&r["reason"]);
         let want_errors = sorted(&r["errors"]);
         let d = match cedar.authorize(&request) {
             Ok(d) => d,
             Err(e) => {
-                tally
-                    .cedar_mismatches
-                    .push(format!("{name}#{i}: error {}: {e}", e.code()));
+                tally.cedar_mismatches.push(format!("{name}#{i}: error {}: {e}", e.code()));
                 continue;
             }
         };
         let reasons: BTreeSet<String> = d.reasons().iter().cloned().collect();
-        let errors: BTreeSet<String> = d
-            .errors()
-            .iter()
-            .map(|e| e.policy_id().to_owned())
-            .collect();
+        let errors: BTreeSet<String> = d.errors().iter().map(|e| e.policy_id().to_owned()).collect();
         if d.allowed() != want_allow || reasons != want_reasons || errors != want_errors {
             tally.cedar_mismatches.push(format!(
                 "{name}#{i}: want {want_allow} {want_reasons:?} {want_errors:?}, got {} {reasons:?} {errors:?}",
@@ -174,16 +135,14 @@ fn run_file(path: &Path, base: &Path, tally: &mut Tally) {
             // an erroring forbid must be among the reported errors, and the request denied
             let fc_reasons: BTreeSet<String> = fc.reasons().iter().cloned().collect();
             if fc.allowed() || fc_reasons.is_empty() || !fc_reasons.is_subset(&want_errors) {
-                tally
-                    .fail_closed_mismatches
-                    .push(format!("{name}#{i}: erroring forbid not denied"));
+                tally.fail_closed_mismatches.push(format!("{name}#{i}: erroring forbid not denied"));
             }
         } else {
             let fc_reasons: BTreeSet<String> = fc.reasons().iter().cloned().collect();
             if fc.allowed() != want_allow || fc_reasons != want_reasons {
-                tally.fail_closed_mismatches.push(format!(
-                    "{name}#{i}: fail-closed disagrees without an erroring forbid"
-                ));
+                tally
+                    .fail_closed_mismatches
+                    .push(format!("{name}#{i}: fail-closed disagrees without an erroring forbid"));
             }
         }
     }
@@ -193,11 +152,7 @@ fn run_file(path: &Path, base: &Path, tally: &mut Tally) {
 fn cedar_conformance_corpus_agrees() {
     let root = corpus_root();
     let (files, _) = test_files(&root);
-    assert!(
-        files.len() > 7000,
-        "expected the full corpus, found {} test files",
-        files.len()
-    );
+    assert!(files.len() > 7000, "expected the full corpus, found {} test files", files.len());
     let mut tally = Tally::default();
     for (path, base) in &files {
         run_file(path, base, &mut tally);
@@ -209,11 +164,7 @@ fn cedar_conformance_corpus_agrees() {
         tally.erring_forbids,
         tally.accepted_now
     );
-    assert!(
-        tally.requests > 60_000,
-        "expected 60,000+ requests, ran {}",
-        tally.requests
-    );
+    assert!(tally.requests > 60_000, "expected 60,000+ requests, ran {}", tally.requests);
     let show = |v: &[String]| v.iter().take(20).cloned().collect::<Vec<_>>().join("\n");
     assert!(
         tally.cedar_mismatches.is_empty(),

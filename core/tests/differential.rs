@@ -2,12 +2,7 @@
 //! (validation off, Cedar error mode, one-hop chain) against raw `cedar_policy::Authorizer`
 //! over the whole policy set and every entity, on random many-policy sets and requests.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly on a broken fixture"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly on a broken fixture")]
 
 use ambit::{Authorizer, ErrorMode, Request, Validation};
 use proptest::prelude::*;
@@ -50,9 +45,7 @@ fn entities_json() -> String {
         } else {
             "[]"
         };
-        out.push(format!(
-            r#"{{"uid":{{"type":"Action","id":"a{a}"}},"attrs":{{}},"parents":{group}}}"#
-        ));
+        out.push(format!(r#"{{"uid":{{"type":"Action","id":"a{a}"}},"attrs":{{}},"parents":{group}}}"#));
     }
     out.push(r#"{"uid":{"type":"Action","id":"grp0"},"attrs":{},"parents":[]}"#.to_owned());
     out.push(r#"{"uid":{"type":"Action","id":"grp1"},"attrs":{},"parents":[]}"#.to_owned());
@@ -74,10 +67,8 @@ fn action_scope() -> impl Strategy<Value = String> {
         Just("action".to_owned()),
         (0..ACTIONS).prop_map(|a| format!("action == Action::\"a{a}\"")),
         (0..2usize).prop_map(|g| format!("action in Action::\"grp{g}\"")),
-        (0..ACTIONS, 0..ACTIONS)
-            .prop_map(|(a, b)| format!("action in [Action::\"a{a}\", Action::\"a{b}\"]")),
-        (0..2usize, 0..ACTIONS)
-            .prop_map(|(g, a)| format!("action in [Action::\"grp{g}\", Action::\"a{a}\"]")),
+        (0..ACTIONS, 0..ACTIONS).prop_map(|(a, b)| format!("action in [Action::\"a{a}\", Action::\"a{b}\"]")),
+        (0..2usize, 0..ACTIONS).prop_map(|(g, a)| format!("action in [Action::\"grp{g}\", Action::\"a{a}\"]")),
     ]
 }
 
@@ -107,19 +98,8 @@ fn condition() -> impl Strategy<Value = String> {
 }
 
 fn policy() -> impl Strategy<Value = String> {
-    (
-        any::<bool>(),
-        principal_scope(),
-        action_scope(),
-        resource_scope(),
-        condition(),
-    )
-        .prop_map(|(permit, p, a, r, c)| {
-            format!(
-                "{}({p}, {a}, {r}) {c};",
-                if permit { "permit" } else { "forbid" }
-            )
-        })
+    (any::<bool>(), principal_scope(), action_scope(), resource_scope(), condition())
+        .prop_map(|(permit, p, a, r, c)| format!("{}({p}, {a}, {r}) {c};", if permit { "permit" } else { "forbid" }))
 }
 
 fn request() -> impl Strategy<Value = (String, String, String, i64)> {

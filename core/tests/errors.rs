@@ -1,12 +1,7 @@
 //! Bad input gets a clear error with a stable code (and `file:line` for policies and schemas);
 //! nothing panics. Tests assert codes and locations, never message text.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly on a broken fixture"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly on a broken fixture")]
 
 use ambit::{Authorizer, DenyCause, ErrorMode, Request, Validation};
 use serde_json::json;
@@ -53,11 +48,7 @@ fn malformed_policy_text_names_file_and_line() {
 #[test]
 fn schema_errors_name_file_and_line() {
     let dir = tmp_dir("schema");
-    std::fs::write(
-        dir.join("s.cedarschema"),
-        "entity User;\nentity Doc = { x: Lon g };\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("s.cedarschema"), "entity User;\nentity Doc = { x: Lon g };\n").unwrap();
     std::fs::write(dir.join("p.cedar"), "permit(principal, action, resource);").unwrap();
     let e = err_of(Authorizer::builder().dir(&dir));
     assert_eq!(e.code(), "AMBIT_SCHEMA");
@@ -89,20 +80,14 @@ fn validation_errors_name_policy_file_and_line() {
     assert!(loc.file().ends_with("p.cedar"));
     assert_eq!(loc.line(), 5);
     // the same set loads with validation off
-    assert!(Authorizer::builder()
-        .dir(&dir)
-        .validation(Validation::Off)
-        .build()
-        .is_ok());
+    assert!(Authorizer::builder().dir(&dir).validation(Validation::Off).build().is_ok());
 }
 
 #[test]
 fn duplicate_policy_ids_are_rejected() {
-    let e = err_of(
-        Authorizer::builder()
-            .schema_str(SCHEMA)
-            .policies_str("@id(\"a\")\npermit(principal, action, resource);\n@id(\"a\")\nforbid(principal, action, resource);"),
-    );
+    let e = err_of(Authorizer::builder().schema_str(SCHEMA).policies_str(
+        "@id(\"a\")\npermit(principal, action, resource);\n@id(\"a\")\nforbid(principal, action, resource);",
+    ));
     assert_eq!(e.code(), "AMBIT_DUPLICATE_POLICY_ID");
     assert_eq!(e.location().expect("a location").line(), 3);
 }
@@ -111,20 +96,9 @@ fn duplicate_policy_ids_are_rejected() {
 fn duplicate_ids_across_files_are_rejected() {
     let dir = tmp_dir("dup-files");
     std::fs::write(dir.join("s.cedarschema"), SCHEMA).unwrap();
-    std::fs::write(
-        dir.join("a.cedar"),
-        "@id(\"x\") permit(principal, action, resource);",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("b.cedar"),
-        "@id(\"x\") forbid(principal, action, resource);",
-    )
-    .unwrap();
-    assert_eq!(
-        err_of(Authorizer::builder().dir(&dir)).code(),
-        "AMBIT_DUPLICATE_POLICY_ID"
-    );
+    std::fs::write(dir.join("a.cedar"), "@id(\"x\") permit(principal, action, resource);").unwrap();
+    std::fs::write(dir.join("b.cedar"), "@id(\"x\") forbid(principal, action, resource);").unwrap();
+    assert_eq!(err_of(Authorizer::builder().dir(&dir)).code(), "AMBIT_DUPLICATE_POLICY_ID");
 }
 
 #[test]
@@ -137,10 +111,7 @@ fn policy_ids_follow_annotation_then_file_position() {
     )
     .unwrap();
     let a = Authorizer::builder().dir(&dir).build().unwrap();
-    assert_eq!(
-        a.policy_ids(),
-        vec!["named", "rules.cedar#0", "rules.cedar#2"]
-    );
+    assert_eq!(a.policy_ids(), vec!["named", "rules.cedar#0", "rules.cedar#2"]);
     let single = Authorizer::builder()
         .schema_str(SCHEMA)
         .policies_str("permit(principal, action, resource);\npermit(principal, action, resource);")
@@ -152,20 +123,14 @@ fn policy_ids_follow_annotation_then_file_position() {
 #[test]
 fn templates_are_refused_clearly() {
     let e = err_of(
-        Authorizer::builder()
-            .schema_str(SCHEMA)
-            .policies_str("permit(principal == ?principal, action, resource);"),
+        Authorizer::builder().schema_str(SCHEMA).policies_str("permit(principal == ?principal, action, resource);"),
     );
     assert_eq!(e.code(), "AMBIT_POLICY_PARSE");
 }
 
 #[test]
 fn malformed_entities_json_is_an_entities_error() {
-    for bad in [
-        "[ {",
-        r#"[{"uid": {"type": "User", "id": "a"}, "attrs": {"level": "high"}, "parents": []}]"#,
-        "{}",
-    ] {
+    for bad in ["[ {", r#"[{"uid": {"type": "User", "id": "a"}, "attrs": {"level": "high"}, "parents": []}]"#, "{}"] {
         let e = err_of(
             Authorizer::builder()
                 .schema_str(SCHEMA)
@@ -189,15 +154,9 @@ fn static_agents_are_refused() {
 #[test]
 fn missing_and_empty_directories_have_their_own_codes() {
     let missing = std::env::temp_dir().join("ambit-errors-does-not-exist");
-    assert_eq!(
-        Authorizer::from_dir(&missing).unwrap_err().code(),
-        "AMBIT_IO"
-    );
+    assert_eq!(Authorizer::from_dir(&missing).unwrap_err().code(), "AMBIT_IO");
     let empty = tmp_dir("empty");
-    assert_eq!(
-        Authorizer::from_dir(&empty).unwrap_err().code(),
-        "AMBIT_EMPTY_SOURCE"
-    );
+    assert_eq!(Authorizer::from_dir(&empty).unwrap_err().code(), "AMBIT_EMPTY_SOURCE");
 }
 
 #[test]
@@ -215,9 +174,7 @@ fn simple() -> Authorizer {
     Authorizer::builder()
         .schema_str(SCHEMA)
         .policies_str("@id(\"p\") permit(principal, action, resource) when { context.n > 0 };")
-        .entities_json(
-            r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"level": 1}, "parents": []}]"#,
-        )
+        .entities_json(r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"level": 1}, "parents": []}]"#)
         .build()
         .unwrap()
 }
@@ -234,9 +191,7 @@ fn bad_requests_are_invalid_request_errors() {
         Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({})),
         Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!([1])),
         Request::new("User::\"u\"", "read", "User::\"u\"").with_context(json!({"n": 1})),
-        Request::new("User::\"u\"", "read", "Doc::\"d\"")
-            .with_context(json!({"n": 1}))
-            .on_behalf_of(["nope"]),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 1})).on_behalf_of(["nope"]),
         Request::new("", "", ""),
         Request::new("User::\"u\0\"\"", "read\0", "Doc::\"\u{202e}\""),
     ];
@@ -255,9 +210,7 @@ fn malformed_request_entities_are_entities_errors() {
     let a = simple();
     let r = Request::new("User::\"u\"", "read", "Doc::\"d\"")
         .with_context(json!({"n": 1}))
-        .with_entities(vec![
-            json!({"uid": {"type": "Doc"}, "attrs": {}, "parents": []}),
-        ]);
+        .with_entities(vec![json!({"uid": {"type": "Doc"}, "attrs": {}, "parents": []})]);
     assert_eq!(a.authorize(&r).unwrap_err().code(), "AMBIT_ENTITIES");
 }
 
@@ -268,16 +221,8 @@ const ERRING: &str = r#"
 
 #[test]
 fn an_erroring_forbid_denies_in_fail_closed_mode_only() {
-    let build = |mode| {
-        Authorizer::builder()
-            .schema_str(SCHEMA)
-            .policies_str(ERRING)
-            .error_mode(mode)
-            .build()
-            .unwrap()
-    };
-    let overflow = Request::new("User::\"u\"", "read", "Doc::\"d\"")
-        .with_context(json!({"n": 9_000_000_000_i64}));
+    let build = |mode| Authorizer::builder().schema_str(SCHEMA).policies_str(ERRING).error_mode(mode).build().unwrap();
+    let overflow = Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 9_000_000_000_i64}));
     let fc = build(ErrorMode::FailClosed).authorize(&overflow).unwrap();
     assert!(!fc.allowed());
     assert_eq!(fc.deny_cause(), Some(DenyCause::EvaluationError));
@@ -288,10 +233,7 @@ fn an_erroring_forbid_denies_in_fail_closed_mode_only() {
     assert_eq!(cedar.errors()[0].policy_id(), "deny-overflow");
     // without the error, both modes agree
     let small = Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 0}));
-    assert!(build(ErrorMode::FailClosed)
-        .authorize(&small)
-        .unwrap()
-        .allowed());
+    assert!(build(ErrorMode::FailClosed).authorize(&small).unwrap().allowed());
 }
 
 #[test]
@@ -302,10 +244,7 @@ fn an_erroring_permit_is_only_reported() {
         .build()
         .unwrap();
     let d = a
-        .authorize(
-            &Request::new("User::\"u\"", "read", "Doc::\"d\"")
-                .with_context(json!({"n": 9_000_000_000_i64})),
-        )
+        .authorize(&Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 9_000_000_000_i64})))
         .unwrap();
     assert!(!d.allowed());
     assert_eq!(d.deny_cause(), Some(DenyCause::NoPermit));

@@ -1,12 +1,7 @@
 //! Agent lifecycle: attenuation at mint, revocation (cascading, racing), expiry and purging,
 //! hot reload under load, and watching the policy files.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly on a broken fixture"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly on a broken fixture")]
 
 use ambit::{AgentSpec, Authorizer, DenyCause, ManualClock, Request};
 use proptest::prelude::*;
@@ -25,30 +20,17 @@ fn fixture() -> PathBuf {
 }
 
 fn authz(clock: &ManualClock) -> Authorizer {
-    Authorizer::builder()
-        .dir(fixture())
-        .clock(Arc::new(clock.clone()))
-        .max_delegation_depth(3)
-        .build()
-        .unwrap()
+    Authorizer::builder().dir(fixture()).clock(Arc::new(clock.clone())).max_delegation_depth(3).build().unwrap()
 }
 
 fn acme() -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert(
-        "tenant".into(),
-        json!({"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}),
-    );
+    m.insert("tenant".into(), json!({"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}));
     m
 }
 
 fn ticket_agent(a: &Authorizer, parent: &str, scopes: &[&str], ttl: u64) -> ambit::Agent {
-    a.mint_agent(
-        &AgentSpec::new(parent, "t", ttl)
-            .scopes(scopes.iter().copied())
-            .attributes(acme()),
-    )
-    .unwrap()
+    a.mint_agent(&AgentSpec::new(parent, "t", ttl).scopes(scopes.iter().copied()).attributes(acme())).unwrap()
 }
 
 fn read(principal: &str) -> Request {
@@ -60,50 +42,28 @@ fn mint_errors_name_the_broken_rule() {
     let clock = ManualClock::new(NOW);
     let a = authz(&clock);
     let parent = ticket_agent(&a, SERVICE, &["read_ticket", "reply_ticket"], 100);
-    let confined = a
-        .mint_agent(
-            &AgentSpec::new(SERVICE, "c", 100)
-                .scopes(["read_ticket"])
-                .resources([TICKET]),
-        )
-        .unwrap();
+    let confined =
+        a.mint_agent(&AgentSpec::new(SERVICE, "c", 100).scopes(["read_ticket"]).resources([TICKET])).unwrap();
     let cases: Vec<(AgentSpec, &str)> = vec![
-        (
-            AgentSpec::new(r#"Helpdesk::User::"mallory""#, "t", 10),
-            "AMBIT_INVALID_DELEGATION",
-        ),
-        (
-            AgentSpec::new(r#"Helpdesk::Agent::"forged""#, "t", 10),
-            "AMBIT_INVALID_DELEGATION",
-        ),
-        (
-            AgentSpec::new(parent.uid(), "t", 10).scopes(["issue_refund"]),
-            "AMBIT_INVALID_DELEGATION",
-        ),
-        (
-            AgentSpec::new(SERVICE, "t", 10).scopes(["fly_to_the_moon"]),
-            "AMBIT_INVALID_DELEGATION",
-        ),
+        (AgentSpec::new(r#"Helpdesk::User::"mallory""#, "t", 10), "AMBIT_INVALID_DELEGATION"),
+        (AgentSpec::new(r#"Helpdesk::Agent::"forged""#, "t", 10), "AMBIT_INVALID_DELEGATION"),
+        (AgentSpec::new(parent.uid(), "t", 10).scopes(["issue_refund"]), "AMBIT_INVALID_DELEGATION"),
+        (AgentSpec::new(SERVICE, "t", 10).scopes(["fly_to_the_moon"]), "AMBIT_INVALID_DELEGATION"),
         (AgentSpec::new(SERVICE, "t", 0), "AMBIT_INVALID_DELEGATION"),
         (
-            AgentSpec::new(confined.uid(), "t", 10)
-                .scopes(["read_ticket"])
-                .resources([r#"Helpdesk::Ticket::"9001""#]),
+            AgentSpec::new(confined.uid(), "t", 10).scopes(["read_ticket"]).resources([r#"Helpdesk::Ticket::"9001""#]),
             "AMBIT_INVALID_DELEGATION",
         ),
         (
-            AgentSpec::new(SERVICE, "t", 10)
-                .attributes(json!({"depth": 0}).as_object().unwrap().clone()),
+            AgentSpec::new(SERVICE, "t", 10).attributes(json!({"depth": 0}).as_object().unwrap().clone()),
             "AMBIT_INVALID_DELEGATION",
         ),
         (
-            AgentSpec::new(SERVICE, "t", 10)
-                .attributes(json!({"tenant": 7}).as_object().unwrap().clone()),
+            AgentSpec::new(SERVICE, "t", 10).attributes(json!({"tenant": 7}).as_object().unwrap().clone()),
             "AMBIT_INVALID_DELEGATION",
         ),
         (
-            AgentSpec::new(SERVICE, "t", 10)
-                .attributes(json!({"nickname": "x"}).as_object().unwrap().clone()),
+            AgentSpec::new(SERVICE, "t", 10).attributes(json!({"nickname": "x"}).as_object().unwrap().clone()),
             "AMBIT_INVALID_DELEGATION",
         ),
         (AgentSpec::new("helpdesk", "t", 10), "AMBIT_INVALID_REQUEST"),
@@ -117,33 +77,16 @@ fn mint_errors_name_the_broken_rule() {
     let a2 = ticket_agent(&a, a1.uid(), &["read_ticket"], 100);
     let a3 = ticket_agent(&a, a2.uid(), &["read_ticket"], 100);
     assert_eq!(a3.depth(), 3);
-    let e = a
-        .mint_agent(&AgentSpec::new(a3.uid(), "t", 10).scopes(["read_ticket"]))
-        .unwrap_err();
+    let e = a.mint_agent(&AgentSpec::new(a3.uid(), "t", 10).scopes(["read_ticket"])).unwrap_err();
     assert_eq!(e.code(), "AMBIT_INVALID_DELEGATION");
     // revoked and expired parents
     a.revoke(a2.uid()).unwrap();
-    assert_eq!(
-        a.mint_agent(&AgentSpec::new(a2.uid(), "t", 10))
-            .unwrap_err()
-            .code(),
-        "AMBIT_INVALID_DELEGATION"
-    );
+    assert_eq!(a.mint_agent(&AgentSpec::new(a2.uid(), "t", 10)).unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
     clock.advance(101);
-    assert_eq!(
-        a.mint_agent(&AgentSpec::new(parent.uid(), "t", 10))
-            .unwrap_err()
-            .code(),
-        "AMBIT_INVALID_DELEGATION"
-    );
+    assert_eq!(a.mint_agent(&AgentSpec::new(parent.uid(), "t", 10)).unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
     // a revoked static root cannot mint until reinstated
     a.revoke(SERVICE).unwrap();
-    assert_eq!(
-        a.mint_agent(&AgentSpec::new(SERVICE, "t", 10))
-            .unwrap_err()
-            .code(),
-        "AMBIT_INVALID_DELEGATION"
-    );
+    assert_eq!(a.mint_agent(&AgentSpec::new(SERVICE, "t", 10)).unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
     assert!(a.reinstate(SERVICE).unwrap());
     assert!(a.mint_agent(&AgentSpec::new(SERVICE, "t", 10)).is_ok());
 }
@@ -153,41 +96,22 @@ fn minted_agents_carry_their_chain_and_narrowed_authority() {
     let clock = ManualClock::new(NOW);
     let a = authz(&clock);
     let a1 = a
-        .mint_agent(
-            &AgentSpec::new(SERVICE, "ticket", 900)
-                .scopes(["read_ticket", "reply_ticket"])
-                .resources([TICKET]),
-        )
+        .mint_agent(&AgentSpec::new(SERVICE, "ticket", 900).scopes(["read_ticket", "reply_ticket"]).resources([TICKET]))
         .unwrap();
     assert!(a1.uid().starts_with("Helpdesk::Agent::\""));
     assert_eq!(a1.chain(), [SERVICE, a1.uid()]);
     assert_eq!(a1.owner(), SERVICE);
-    assert_eq!(
-        (a1.depth(), a1.created_at(), a1.expires_at()),
-        (1, NOW, NOW + 900)
-    );
-    let a2 = a
-        .mint_agent(&AgentSpec::new(a1.uid(), "sub", 5000).scopes(["reply_ticket"]))
-        .unwrap();
+    assert_eq!((a1.depth(), a1.created_at(), a1.expires_at()), (1, NOW, NOW + 900));
+    let a2 = a.mint_agent(&AgentSpec::new(a1.uid(), "sub", 5000).scopes(["reply_ticket"])).unwrap();
     assert_eq!(a2.expires_at(), NOW + 900, "clamped to the parent's expiry");
     assert_eq!(a2.resources(), [TICKET], "confinement is inherited");
     assert_eq!(a2.chain(), [SERVICE, a1.uid(), a2.uid()]);
     assert_eq!(a2.depth(), 2);
-    let ids: std::collections::HashSet<String> = (0..500)
-        .map(|_| {
-            a.mint_agent(&AgentSpec::new(SERVICE, "n", 10))
-                .unwrap()
-                .uid()
-                .to_owned()
-        })
-        .collect();
+    let ids: std::collections::HashSet<String> =
+        (0..500).map(|_| a.mint_agent(&AgentSpec::new(SERVICE, "n", 10)).unwrap().uid().to_owned()).collect();
     assert_eq!(ids.len(), 500, "agent ids are unique");
     let tree = a.delegation_tree(SERVICE).unwrap();
-    let node = tree
-        .children()
-        .iter()
-        .find(|c| c.uid() == a1.uid())
-        .expect("a1 under the service");
+    let node = tree.children().iter().find(|c| c.uid() == a1.uid()).expect("a1 under the service");
     assert_eq!(node.children()[0].uid(), a2.uid());
     assert_eq!(node.agent().unwrap().task(), "ticket");
     assert_eq!(a.agents().len(), 502);
@@ -205,59 +129,31 @@ fn revoke_cascades_counts_and_survives_reload() {
     assert_eq!(a.revoke(a2.uid()).unwrap(), 0, "already revoked");
     assert!(a.authorize(&read(a1.uid())).unwrap().allowed());
     for uid in [a2.uid(), a3.uid()] {
-        assert_eq!(
-            a.authorize(&read(uid)).unwrap().deny_cause(),
-            Some(DenyCause::Revoked)
-        );
+        assert_eq!(a.authorize(&read(uid)).unwrap().deny_cause(), Some(DenyCause::Revoked));
     }
     a.reload().unwrap();
-    assert_eq!(
-        a.authorize(&read(a3.uid())).unwrap().deny_cause(),
-        Some(DenyCause::Revoked),
-        "survives reload"
-    );
-    assert_eq!(
-        a.reinstate(a2.uid()).unwrap_err().code(),
-        "AMBIT_INVALID_DELEGATION",
-        "agent revocation is final"
-    );
+    assert_eq!(a.authorize(&read(a3.uid())).unwrap().deny_cause(), Some(DenyCause::Revoked), "survives reload");
+    assert_eq!(a.reinstate(a2.uid()).unwrap_err().code(), "AMBIT_INVALID_DELEGATION", "agent revocation is final");
     // a static root: its live agents are counted and cut off until it is reinstated
     assert_eq!(a.revoke(SERVICE).unwrap(), 3, "the service, a1 and other");
-    assert_eq!(
-        a.authorize(&read(other.uid())).unwrap().deny_cause(),
-        Some(DenyCause::Revoked)
-    );
+    assert_eq!(a.authorize(&read(other.uid())).unwrap().deny_cause(), Some(DenyCause::Revoked));
     assert!(a.reinstate(SERVICE).unwrap());
     assert!(!a.reinstate(SERVICE).unwrap());
     assert!(a.authorize(&read(other.uid())).unwrap().allowed());
-    assert_eq!(
-        a.authorize(&read(a3.uid())).unwrap().deny_cause(),
-        Some(DenyCause::Revoked)
-    );
+    assert_eq!(a.authorize(&read(a3.uid())).unwrap().deny_cause(), Some(DenyCause::Revoked));
 }
 
 #[test]
 fn expired_agents_deny_then_are_purged_and_memory_stays_bounded() {
     let clock = ManualClock::new(NOW);
-    let a = Authorizer::builder()
-        .dir(fixture())
-        .clock(Arc::new(clock.clone()))
-        .purge_grace(60)
-        .build()
-        .unwrap();
+    let a = Authorizer::builder().dir(fixture()).clock(Arc::new(clock.clone())).purge_grace(60).build().unwrap();
     let agent = ticket_agent(&a, SERVICE, &["read_ticket"], 30);
     clock.advance(30);
-    assert_eq!(
-        a.authorize(&read(agent.uid())).unwrap().deny_cause(),
-        Some(DenyCause::Expired)
-    );
+    assert_eq!(a.authorize(&read(agent.uid())).unwrap().deny_cause(), Some(DenyCause::Expired));
     assert_eq!(a.purge_expired(), 0, "still within the grace period");
     clock.advance(60);
     assert_eq!(a.purge_expired(), 1);
-    assert_eq!(
-        a.authorize(&read(agent.uid())).unwrap().deny_cause(),
-        Some(DenyCause::UnknownPrincipal)
-    );
+    assert_eq!(a.authorize(&read(agent.uid())).unwrap().deny_cause(), Some(DenyCause::UnknownPrincipal));
     // many short-lived agents come and go: minting purges on its own schedule
     let mut peak = 0;
     for i in 0..60_000u64 {
@@ -277,9 +173,7 @@ fn no_allow_on_a_revoked_subtree_once_revoke_returns() {
     let leaves: Vec<String> = (0..4)
         .map(|_| {
             let mid = ticket_agent(&a, root.uid(), &["read_ticket"], 3600);
-            ticket_agent(&a, mid.uid(), &["read_ticket"], 3600)
-                .uid()
-                .to_owned()
+            ticket_agent(&a, mid.uid(), &["read_ticket"], 3600).uid().to_owned()
         })
         .collect();
     let revoked = Arc::new(AtomicBool::new(false));
@@ -325,11 +219,7 @@ fn no_allow_on_a_revoked_subtree_once_revoke_returns() {
         t.join().unwrap();
     }
     assert!(late_decisions.load(Ordering::SeqCst) > 0);
-    assert_eq!(
-        late_allows.load(Ordering::SeqCst),
-        0,
-        "a decision started after revoke returned allowed"
-    );
+    assert_eq!(late_allows.load(Ordering::SeqCst), 0, "a decision started after revoke returned allowed");
 }
 
 #[test]
@@ -346,13 +236,7 @@ fn reload_under_load_never_fails_a_decision_and_keeps_the_last_good() {
                 let mut versions = std::collections::HashSet::new();
                 let mut n = 0u64;
                 while !stop.load(Ordering::SeqCst) {
-                    let d = a
-                        .authorize(&Request::new(
-                            r#"Helpdesk::User::"alice""#,
-                            "read_ticket",
-                            TICKET,
-                        ))
-                        .unwrap();
+                    let d = a.authorize(&Request::new(r#"Helpdesk::User::"alice""#, "read_ticket", TICKET)).unwrap();
                     versions.insert(d.policy_version().to_owned());
                     n += 1;
                 }
@@ -364,15 +248,9 @@ fn reload_under_load_never_fails_a_decision_and_keeps_the_last_good() {
     for i in 0..300 {
         let before = a.policy_version();
         if i % 3 == 2 {
-            let e = a
-                .replace_policies("permit(principal, action resource);")
-                .unwrap_err();
+            let e = a.replace_policies("permit(principal, action resource);").unwrap_err();
             assert_eq!(e.code(), "AMBIT_RELOAD");
-            assert_eq!(
-                a.policy_version(),
-                before,
-                "a failed reload keeps the last good policies"
-            );
+            assert_eq!(a.policy_version(), before, "a failed reload keeps the last good policies");
         } else {
             let text = format!("{base}\n@id(\"extra-{i}\") permit(principal is Helpdesk::User, action == Helpdesk::Action::\"read_ticket\", resource) when {{ resource.status == \"open\" && {i} >= 0 }};");
             let outcome = a.replace_policies(&text).unwrap();
@@ -387,10 +265,7 @@ fn reload_under_load_never_fails_a_decision_and_keeps_the_last_good() {
         let (n, versions) = r.join().unwrap();
         assert!(n > 0);
         for v in versions {
-            assert!(
-                valid.contains(&v),
-                "decided with a version that never loaded: {v}"
-            );
+            assert!(valid.contains(&v), "decided with a version that never loaded: {v}");
         }
     }
 }
@@ -401,11 +276,7 @@ fn a_failed_reload_reports_file_and_line() {
     copy_dir(&fixture(), &dir);
     let a = Authorizer::from_dir(&dir).unwrap();
     let version = a.policy_version();
-    std::fs::write(
-        dir.join("zz.cedar"),
-        "\n\npermit(principal, action resource);",
-    )
-    .unwrap();
+    std::fs::write(dir.join("zz.cedar"), "\n\npermit(principal, action resource);").unwrap();
     let e = a.reload().unwrap_err();
     assert_eq!(e.code(), "AMBIT_RELOAD");
     assert_eq!(e.location().unwrap().line(), 3);
@@ -430,32 +301,18 @@ fn watch_picks_up_edits_and_survives_broken_ones() {
         )
         .unwrap();
     let agent = ticket_agent(&a, SERVICE, &["issue_refund"], 3600);
-    let refund =
-        Request::new(agent.uid(), "issue_refund", TICKET).with_context(json!({"amount": 120}));
+    let refund = Request::new(agent.uid(), "issue_refund", TICKET).with_context(json!({"amount": 120}));
     assert!(a.authorize(&refund).unwrap().allowed());
-    let text = std::fs::read_to_string(dir.join("refunds.cedar"))
-        .unwrap()
-        .replace("> 500", "> 100");
+    let text = std::fs::read_to_string(dir.join("refunds.cedar")).unwrap().replace("> 500", "> 100");
     std::fs::write(dir.join("refunds.cedar"), text).unwrap();
     wait_for(|| !a.authorize(&refund).unwrap().allowed());
-    assert_eq!(
-        a.authorize(&refund).unwrap().deny_cause(),
-        Some(DenyCause::Forbidden)
-    );
+    assert_eq!(a.authorize(&refund).unwrap().deny_cause(), Some(DenyCause::Forbidden));
     let good = a.policy_version();
-    std::fs::write(
-        dir.join("broken.cedar"),
-        "permit(principal, action resource);",
-    )
-    .unwrap();
+    std::fs::write(dir.join("broken.cedar"), "permit(principal, action resource);").unwrap();
     wait_for(|| watcher.status().failures > 0);
     let status = watcher.status();
     assert_eq!(status.last_error.as_ref().unwrap().0, "AMBIT_RELOAD");
-    assert_eq!(
-        a.policy_version(),
-        good,
-        "the broken edit did not replace the last good policies"
-    );
+    assert_eq!(a.policy_version(), good, "the broken edit did not replace the last good policies");
     assert!(!a.authorize(&refund).unwrap().allowed());
     assert!(calls.load(Ordering::SeqCst) >= 2);
     drop(watcher);
@@ -479,12 +336,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-const ACTIONS: [&str; 4] = [
-    "read_ticket",
-    "reply_ticket",
-    "issue_refund",
-    "close_ticket",
-];
+const ACTIONS: [&str; 4] = ["read_ticket", "reply_ticket", "issue_refund", "close_ticket"];
 const RESOURCES: [&str; 4] = [
     r#"Helpdesk::Tenant::"acme""#,
     r#"Helpdesk::Ticket::"4711""#,

@@ -1,0 +1,745 @@
+//! The audit trail: every decision and lifecycle event becomes a record, handed off without
+//! blocking on I/O to a writer thread that numbers and hash-chains it and feeds the sinks (a
+//! ring buffer, a JSONL file, a callback).
+//!
+//! Each record carries `seq`, the previous record's hash (`prev`) and its own `hash`:
+//! SHA-256 over `prev` and the canonical JSON of the record without `hash` (object keys
+//! sorted, no whitespace). [`verify`] recomputes the chain across files and names the first
+//! bad sequence number.
+
+use crate::decision::{Decision, DenyCause, Hop};
+use crate::error::{Error, IoError, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// `prev` of the very first record of a chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditEvent {
+    /// A decision.
+    Decision {
+        /// The decision id.
+        decision_id: String,
+        /// Whether it allowed.
+        allowed: bool,
+        /// Why it denied.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deny_cause: Option<DenyCause>,
+        /// The acting principal.
+        principal: String,
+        /// Root first.
+        chain: Vec<String>,
+        /// The action uid.
+        action: String,
+        /// The resource uid.
+        resource: String,
+        /// Determining policies.
+        reasons: Vec<String>,
+        /// Per-hop outcomes (determining policies and errors).
+        hops: Vec<Hop>,
+        /// The policy version that decided.
+        policy_version: String,
+        /// SHA-256 of the canonical context JSON.
+        context_digest: String,
+        /// The context itself, only when the application opted in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<Value>,
+    },
+    /// An agent was minted.
+    AgentMinted {
+        /// The new agent.
+        uid: String,
+        /// Who minted it.
+        parent: String,
+        /// Its task.
+        task: String,
+        /// Its scopes.
+        scopes: Vec<String>,
+        /// Its expiry (epoch seconds).
+        expires_at: u64,
+    },
+    /// An identity was revoked.
+    Revoked {
+        /// The revoked identity.
+        uid: String,
+        /// Identities cut off, the identity included.
+        count: usize,
+    },
+    /// A person or service was reinstated.
+    Reinstated {
+        /// The reinstated identity.
+        uid: String,
+    },
+    /// A reload succeeded.
+    ReloadSucceeded {
+        /// The new version.
+        version: String,
+        /// The new generation.
+        generation: u64,
+    },
+    /// A reload failed; the last good policies kept serving.
+    ReloadFailed {
+        /// The error code.
+        code: String,
+        /// The error.
+        error: String,
+    },
+    /// Records were dropped because the queue was full (overflow policy `drop`).
+    RecordsDropped {
+        /// Total dropped so far.
+        total: u64,
+    },
+    /// A torn (incomplete) last line was found in the log on open and cut off.
+    TornTailDiscarded {
+        /// Bytes discarded.
+        bytes: u64,
+    },
+}
+
+/// One record of the trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// Milliseconds since the epoch.
+    pub ts: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    /// Hash of the previous record ([`GENESIS`] for the first).
+    pub prev: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+/// Where records go. Sinks are called from the writer thread only, in order.
+pub trait AuditSink: Send {
+    /// Takes one record.
+    ///
+    /// # Errors
+    /// `AMBIT_AUDIT` when the record cannot be kept.
+    fn write(&mut self, record: &AuditRecord) -> Result<()>;
+    /// Makes everything written so far durable.
+    ///
+    /// # Errors
+    /// `AMBIT_AUDIT` when it cannot.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What to do when the queue to the writer thread is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Wait for room: never lose a record (default).
+    #[default]
+    Block,
+    /// Drop the record and count it; the count is exposed and itself audited.
+    Drop,
+}
+
+/// When the JSONL file is flushed to the operating system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After every record.
+    EveryRecord,
+    /// At most this long after a record.
+    Interval(Duration),
+}
+
+/// Options for the hash-chained JSONL file.
+#[derive(Debug, Clone)]
+pub struct FileOptions {
+    /// When to flush.
+    pub durability: Durability,
+    /// Rotate when the active file grows past this many bytes (`None`: never).
+    pub rotate_bytes: Option<u64>,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        Self { durability: Durability::EveryRecord, rotate_bytes: None }
+    }
+}
+
+/// Configures an [`Audit`] trail.
+pub struct AuditBuilder {
+    capacity: usize,
+    overflow: Overflow,
+    include_context: bool,
+    memory: usize,
+    file: Option<(PathBuf, FileOptions)>,
+    sinks: Vec<Box<dyn AuditSink>>,
+}
+
+impl std::fmt::Debug for AuditBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditBuilder")
+            .field("capacity", &self.capacity)
+            .field("overflow", &self.overflow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuditBuilder {
+    fn default() -> Self {
+        Self {
+            capacity: 65_536,
+            overflow: Overflow::Block,
+            include_context: false,
+            memory: 1024,
+            file: None,
+            sinks: Vec::new(),
+        }
+    }
+}
+
+impl AuditBuilder {
+    /// Queue length between the decision path and the writer thread (default 65,536).
+    #[must_use]
+    pub fn capacity(mut self, records: usize) -> Self {
+        self.capacity = records.max(1);
+        self
+    }
+    /// What to do when the queue is full (default [`Overflow::Block`]).
+    #[must_use]
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+    /// Keep the request context in decision records (default: only its digest, because
+    /// contexts can hold personal data).
+    #[must_use]
+    pub fn include_context(mut self, yes: bool) -> Self {
+        self.include_context = yes;
+        self
+    }
+    /// Size of the in-memory ring buffer behind [`Audit::recent`] (default 1,024; 0 turns it off).
+    #[must_use]
+    pub fn memory(mut self, records: usize) -> Self {
+        self.memory = records;
+        self
+    }
+    /// Writes the hash-chained JSONL log at `path`, continuing the chain if it exists.
+    #[must_use]
+    pub fn file(mut self, path: impl AsRef<Path>, options: FileOptions) -> Self {
+        self.file = Some((path.as_ref().to_path_buf(), options));
+        self
+    }
+    /// Calls `f` with every record, from the writer thread.
+    #[must_use]
+    pub fn callback(self, f: impl FnMut(&AuditRecord) + Send + 'static) -> Self {
+        self.sink(CallbackSink(Box::new(f)))
+    }
+    /// Adds any sink.
+    #[must_use]
+    pub fn sink(mut self, sink: impl AuditSink + 'static) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Opens the file (if any) and starts the writer thread.
+    ///
+    /// # Errors
+    /// `AMBIT_IO` when the log cannot be opened, `AMBIT_AUDIT` when an existing log's last
+    /// complete record cannot be read.
+    pub fn build(self) -> Result<Audit> {
+        let memory = Arc::new(Mutex::new(VecDeque::with_capacity(self.memory.min(4096))));
+        let mut sinks = self.sinks;
+        let (mut seq, mut prev) = (0, GENESIS.to_owned());
+        let mut first = Vec::new();
+        if let Some((path, options)) = self.file {
+            let (sink, tail) = FileSink::open(path, options)?;
+            if let Some((s, h)) = tail.last {
+                seq = s;
+                prev = h;
+            }
+            if tail.torn_bytes > 0 {
+                first.push(AuditEvent::TornTailDiscarded { bytes: tail.torn_bytes });
+            }
+            sinks.insert(0, Box::new(sink));
+        }
+        let (tx, rx) = sync_channel::<Message>(self.capacity);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut writer = Writer {
+            seq,
+            prev,
+            sinks,
+            memory: Arc::clone(&memory),
+            memory_cap: self.memory,
+            include_context: self.include_context,
+            dropped: Arc::clone(&dropped),
+            dropped_reported: 0,
+            errors: Arc::new(AtomicU64::new(0)),
+        };
+        let errors = Arc::clone(&writer.errors);
+        for event in first {
+            writer.append(event, crate::clock::system_millis());
+        }
+        let thread = std::thread::Builder::new()
+            .name("ambit-audit".into())
+            .spawn(move || writer.run(&rx))
+            .map_err(|e| Error::from(IoError::new(Path::new("ambit-audit"), &e)))?;
+        Ok(Audit { tx: Some(tx), thread: Some(thread), overflow: self.overflow, dropped, errors, memory })
+    }
+}
+
+enum Message {
+    Event(Box<AuditEvent>, u64),
+    Decision(Box<Decision>, Value, u64),
+    Flush(SyncSender<()>),
+}
+
+/// A running audit trail. Dropping it flushes and stops the writer.
+pub struct Audit {
+    tx: Option<SyncSender<Message>>,
+    thread: Option<JoinHandle<()>>,
+    overflow: Overflow,
+    dropped: Arc<AtomicU64>,
+    errors: Arc<AtomicU64>,
+    memory: Arc<Mutex<VecDeque<AuditRecord>>>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("overflow", &self.overflow)
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Audit {
+    /// Starts a builder.
+    pub fn builder() -> AuditBuilder {
+        AuditBuilder::default()
+    }
+
+    fn send(&self, message: Message) {
+        let Some(tx) = &self.tx else { return };
+        match self.overflow {
+            Overflow::Block => {
+                let _ = tx.send(message);
+            }
+            Overflow::Drop => {
+                if let Err(TrySendError::Full(_)) = tx.try_send(message) {
+                    self.dropped.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn decision(&self, decision: &Decision, context: &Value) {
+        self.send(Message::Decision(Box::new(decision.clone()), context.clone(), crate::clock::system_millis()));
+    }
+
+    pub(crate) fn event(&self, event: AuditEvent) {
+        self.send(Message::Event(Box::new(event), crate::clock::system_millis()));
+    }
+
+    /// Waits until every record handed off so far is written and flushed by every sink.
+    pub fn flush(&self) {
+        let Some(tx) = &self.tx else { return };
+        let (done_tx, done_rx) = sync_channel(1);
+        if tx.send(Message::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv();
+        }
+    }
+
+    /// Records dropped because the queue was full (overflow policy `drop`).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::SeqCst)
+    }
+
+    /// Sink write failures so far.
+    pub fn sink_errors(&self) -> u64 {
+        self.errors.load(Ordering::SeqCst)
+    }
+
+    /// The last `n` records from the in-memory ring buffer, oldest first. Call
+    /// [`Audit::flush`] first to include everything handed off so far.
+    pub fn recent(&self, n: usize) -> Vec<AuditRecord> {
+        let Ok(buf) = self.memory.lock() else { return Vec::new() };
+        buf.iter().skip(buf.len().saturating_sub(n)).cloned().collect()
+    }
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Writer {
+    seq: u64,
+    prev: String,
+    sinks: Vec<Box<dyn AuditSink>>,
+    memory: Arc<Mutex<VecDeque<AuditRecord>>>,
+    memory_cap: usize,
+    include_context: bool,
+    dropped: Arc<AtomicU64>,
+    dropped_reported: u64,
+    errors: Arc<AtomicU64>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: &Receiver<Message>) {
+        let tick = Duration::from_millis(200);
+        let mut last_flush = Instant::now();
+        loop {
+            match rx.recv_timeout(tick) {
+                Ok(Message::Event(event, ts)) => self.append(*event, ts),
+                Ok(Message::Decision(d, context, ts)) => {
+                    let event = decision_event(&d, context, self.include_context);
+                    self.append(event, ts);
+                }
+                Ok(Message::Flush(done)) => {
+                    self.report_drops();
+                    self.flush();
+                    let _ = done.send(());
+                    last_flush = Instant::now();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.report_drops();
+                    self.flush();
+                    return;
+                }
+            }
+            self.report_drops();
+            if last_flush.elapsed() >= tick {
+                self.flush();
+                last_flush = Instant::now();
+            }
+        }
+    }
+
+    fn report_drops(&mut self) {
+        let total = self.dropped.load(Ordering::SeqCst);
+        if total > self.dropped_reported {
+            self.dropped_reported = total;
+            self.append(AuditEvent::RecordsDropped { total }, crate::clock::system_millis());
+        }
+    }
+
+    fn flush(&mut self) {
+        for sink in &mut self.sinks {
+            if sink.flush().is_err() {
+                self.errors.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn append(&mut self, event: AuditEvent, ts: u64) {
+        self.seq += 1;
+        let mut record =
+            AuditRecord { seq: self.seq, ts, event, prev: std::mem::take(&mut self.prev), hash: String::new() };
+        record.hash = record_hash(&record);
+        self.prev.clone_from(&record.hash);
+        for sink in &mut self.sinks {
+            if sink.write(&record).is_err() {
+                self.errors.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        if self.memory_cap > 0 {
+            if let Ok(mut buf) = self.memory.lock() {
+                if buf.len() == self.memory_cap {
+                    buf.pop_front();
+                }
+                buf.push_back(record);
+            }
+        }
+    }
+}
+
+fn decision_event(d: &Decision, context: Value, include: bool) -> AuditEvent {
+    let digest = hex(&Sha256::digest(canonical(&context).as_bytes()));
+    AuditEvent::Decision {
+        decision_id: d.decision_id.clone(),
+        allowed: d.allowed,
+        deny_cause: d.deny_cause,
+        principal: d.chain.last().cloned().unwrap_or_default(),
+        chain: d.chain.clone(),
+        action: d.action.clone(),
+        resource: d.resource.clone(),
+        reasons: d.reasons.clone(),
+        hops: d.hops.clone(),
+        policy_version: d.policy_version.clone(),
+        context_digest: format!("sha256:{digest}"),
+        context: include.then_some(context),
+    }
+}
+
+/// Canonical JSON: keys sorted (`serde_json`'s map is ordered), no whitespace.
+fn canonical(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn record_hash(record: &AuditRecord) -> String {
+    let mut v = serde_json::to_value(record).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.remove("hash");
+    }
+    hash_of(&record.prev, &v)
+}
+
+fn hash_of(prev: &str, without_hash: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(canonical(without_hash).as_bytes());
+    hex(&h.finalize())
+}
+
+/// A sink that calls a closure.
+pub struct CallbackSink(Box<dyn FnMut(&AuditRecord) + Send>);
+
+impl CallbackSink {
+    /// Wraps `f`.
+    pub fn new(f: impl FnMut(&AuditRecord) + Send + 'static) -> Self {
+        Self(Box::new(f))
+    }
+}
+
+impl AuditSink for CallbackSink {
+    fn write(&mut self, record: &AuditRecord) -> Result<()> {
+        (self.0)(record);
+        Ok(())
+    }
+}
+
+struct Tail {
+    last: Option<(u64, String)>,
+    torn_bytes: u64,
+}
+
+/// The hash-chained JSONL file, rotating by size: the active file keeps its name, full
+/// segments become `<name>.<n>` (n = 1, 2, ...), and the chain continues across them.
+struct FileSink {
+    path: PathBuf,
+    out: BufWriter<File>,
+    size: u64,
+    options: FileOptions,
+    last_flush: Instant,
+}
+
+impl FileSink {
+    fn open(path: PathBuf, options: FileOptions) -> Result<(Self, Tail)> {
+        let mut tail = Tail { last: None, torn_bytes: 0 };
+        let mut size = 0;
+        if path.exists() {
+            let text = std::fs::read(&path).map_err(|e| Error::io(&path, &e))?;
+            let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            tail.torn_bytes = (text.len() - complete) as u64;
+            if let Some(line) =
+                text.get(..complete).and_then(|t| t.split(|b| *b == b'\n').rev().find(|l| !l.is_empty()))
+            {
+                let record: AuditRecord = serde_json::from_slice(line).map_err(|e| {
+                    Error::audit(format!("cannot continue `{}`: last record is unreadable: {e}", path.display()))
+                })?;
+                tail.last = Some((record.seq, record.hash));
+            } else {
+                tail.last = last_of_rotated(&path)?;
+            }
+            if tail.torn_bytes > 0 {
+                let f = OpenOptions::new().write(true).open(&path).map_err(|e| Error::io(&path, &e))?;
+                f.set_len(complete as u64).map_err(|e| Error::io(&path, &e))?;
+            }
+            size = complete as u64;
+        }
+        let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, &e))?;
+        file.seek(std::io::SeekFrom::End(0)).map_err(|e| Error::io(&path, &e))?;
+        Ok((Self { path, out: BufWriter::new(file), size, options, last_flush: Instant::now() }, tail))
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, &e))?;
+        let mut n = 1;
+        while segment(&self.path, n).exists() {
+            n += 1;
+        }
+        std::fs::rename(&self.path, segment(&self.path, n)).map_err(|e| Error::io(&self.path, &e))?;
+        let file =
+            OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| Error::io(&self.path, &e))?;
+        self.out = BufWriter::new(file);
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn segment(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// Every segment of a rotated log, oldest first, then the active file.
+pub fn segments(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut n = 1;
+    while segment(path, n).exists() {
+        out.push(segment(path, n));
+        n += 1;
+    }
+    if path.exists() {
+        out.push(path.to_path_buf());
+    }
+    out
+}
+
+fn last_of_rotated(path: &Path) -> Result<Option<(u64, String)>> {
+    let segs = segments(path);
+    let Some(last) = segs.iter().rev().find(|p| p.as_path() != path) else { return Ok(None) };
+    let file = File::open(last).map_err(|e| Error::io(last, &e))?;
+    let mut found = None;
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|e| Error::io(last, &e))?;
+        if let Ok(r) = serde_json::from_str::<AuditRecord>(&line) {
+            found = Some((r.seq, r.hash));
+        }
+    }
+    Ok(found)
+}
+
+impl AuditSink for FileSink {
+    fn write(&mut self, record: &AuditRecord) -> Result<()> {
+        let mut line = serde_json::to_string(record).map_err(|e| Error::audit(e.to_string()))?;
+        line.push('\n');
+        if let Some(limit) = self.options.rotate_bytes {
+            if self.size > 0 && self.size + line.len() as u64 > limit {
+                self.rotate()?;
+            }
+        }
+        self.out.write_all(line.as_bytes()).map_err(|e| Error::io(&self.path, &e))?;
+        self.size += line.len() as u64;
+        match self.options.durability {
+            Durability::EveryRecord => self.flush(),
+            Durability::Interval(d) if self.last_flush.elapsed() >= d => self.flush(),
+            Durability::Interval(_) => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.last_flush = Instant::now();
+        self.out.flush().map_err(|e| Error::io(&self.path, &e))
+    }
+}
+
+/// The result of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Whether the whole chain verified.
+    pub ok: bool,
+    /// Records that verified.
+    pub records: u64,
+    /// The first sequence number that does not verify.
+    pub first_bad_seq: Option<u64>,
+    /// What is wrong there, with file and line.
+    pub problem: Option<String>,
+    /// Sequence number of the last good record (anchor it externally).
+    pub last_seq: u64,
+    /// Hash of the last good record.
+    pub last_hash: String,
+}
+
+/// Verifies a hash chain across `files`, in order (rotated segments first). The first file
+/// may start mid-chain (after older segments were archived): its first `prev` is trusted.
+///
+/// # Errors
+/// `AMBIT_IO` when a file cannot be read.
+pub fn verify(files: &[PathBuf]) -> Result<VerifyReport> {
+    let mut report = VerifyReport {
+        ok: true,
+        records: 0,
+        first_bad_seq: None,
+        problem: None,
+        last_seq: 0,
+        last_hash: String::new(),
+    };
+    let mut expected: Option<(u64, String)> = None;
+    for path in files {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        for (i, line) in bytes[..complete].split(|b| *b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let next_seq = expected.as_ref().map_or(1, |(s, _)| s + 1);
+            let fail = |report: &mut VerifyReport, why: String| {
+                report.ok = false;
+                report.first_bad_seq = Some(next_seq);
+                report.problem = Some(format!("{}:{}: {why}", path.display(), i + 1));
+            };
+            let Ok(value) = serde_json::from_slice::<Value>(line) else {
+                fail(&mut report, "not a json record".into());
+                return Ok(report);
+            };
+            let Ok(record) = serde_json::from_value::<AuditRecord>(value.clone()) else {
+                fail(&mut report, "not an audit record".into());
+                return Ok(report);
+            };
+            if let Some((seq, hash)) = &expected {
+                if record.seq != seq + 1 {
+                    fail(&mut report, format!("sequence {} where {} was expected", record.seq, seq + 1));
+                    return Ok(report);
+                }
+                if &record.prev != hash {
+                    fail(&mut report, "does not chain to the previous record".into());
+                    return Ok(report);
+                }
+            } else if record.seq == 1 && record.prev != GENESIS {
+                fail(&mut report, "first record does not start the chain".into());
+                return Ok(report);
+            }
+            let mut without = value;
+            if let Value::Object(map) = &mut without {
+                map.remove("hash");
+            }
+            if hash_of(&record.prev, &without) != record.hash {
+                report.ok = false;
+                report.first_bad_seq = Some(record.seq);
+                report.problem = Some(format!("{}:{}: record {} was altered", path.display(), i + 1, record.seq));
+                return Ok(report);
+            }
+            report.records += 1;
+            report.last_seq = record.seq;
+            report.last_hash.clone_from(&record.hash);
+            expected = Some((record.seq, record.hash));
+        }
+        if complete < bytes.len() {
+            report.ok = false;
+            report.first_bad_seq = Some(expected.as_ref().map_or(1, |(s, _)| s + 1));
+            report.problem = Some(format!(
+                "{}: torn last record ({} bytes without a newline)",
+                path.display(),
+                bytes.len() - complete
+            ));
+            return Ok(report);
+        }
+    }
+    Ok(report)
+}

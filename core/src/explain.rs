@@ -1,0 +1,188 @@
+//! Explanations: what `authorize` decides, plus per hop which policies applied, which were
+//! satisfied or erred, and the rule that ended a deny, in words a person can act on.
+
+use crate::authorizer::{entity_slice, Authorizer, Prepared};
+use crate::decision::{Decision, DenyCause};
+use crate::error::Result;
+use crate::registry::Hop;
+use crate::request::Request;
+use cedar_policy::{Effect, EntityUid, PolicySet};
+use serde::{Deserialize, Serialize};
+
+/// How one policy fared for one hop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyTrace {
+    /// The policy id.
+    pub id: String,
+    /// `permit` or `forbid`.
+    pub effect: String,
+    /// `satisfied`, `not_satisfied` or `error`.
+    pub outcome: String,
+    /// The error, when it erred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One hop, explained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HopExplanation {
+    /// 1-based position on the chain, as people count.
+    pub hop: usize,
+    /// The principal of this hop.
+    pub principal: String,
+    /// Whether Cedar evaluated this hop.
+    pub evaluated: bool,
+    /// Whether the hop was allowed.
+    pub allowed: bool,
+    /// Every policy that applies to the action, and how it fared (empty when not evaluated).
+    pub policies: Vec<PolicyTrace>,
+}
+
+/// What `authorize` decides, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The decision, exactly as `authorize` gives it.
+    pub decision: Decision,
+    /// One line a person can act on.
+    pub summary: String,
+    /// Per hop.
+    pub hops: Vec<HopExplanation>,
+}
+
+impl Authorizer {
+    /// Decides `request` and explains the decision. Slower than `authorize` (each policy that
+    /// applies is evaluated on its own): for people and tools, not for the hot path.
+    ///
+    /// # Errors
+    /// As [`Authorizer::authorize`].
+    pub fn explain(&self, request: &Request) -> Result<Explanation> {
+        let snap = self.snapshot.load();
+        let decision = self.authorize(request)?;
+        let p = Authorizer::prepare(&snap, request)?;
+        let info = snap.actions.get(&p.action);
+        let slice = &snap.index.slices[info.map_or(crate::index::FULL, |i| i.slice)];
+        let chain: Vec<EntityUid> = decision.chain.iter().filter_map(|c| c.parse().ok()).collect();
+        let hops: Vec<(EntityUid, Hop)> = chain
+            .iter()
+            .map(|u| match self.registry.get(u) {
+                Some(r) => (u.clone(), Hop::Agent(r)),
+                None => (u.clone(), Hop::Static),
+            })
+            .collect();
+        let evaluated_any = decision.hops.iter().any(|h| h.evaluated);
+        let entities =
+            if evaluated_any { Some(entity_slice(&snap, &self.registry, &hops, &p, &slice.literals)?) } else { None };
+        let mut out = Vec::with_capacity(decision.hops.len());
+        for (i, h) in decision.hops.iter().enumerate() {
+            let policies = match (&entities, chain.get(i)) {
+                (Some(entities), Some(uid)) if h.evaluated => self.trace(&slice.policies, uid, &p, entities)?,
+                _ => Vec::new(),
+            };
+            out.push(HopExplanation {
+                hop: i + 1,
+                principal: h.principal.clone(),
+                evaluated: h.evaluated,
+                allowed: h.allowed,
+                policies,
+            });
+        }
+        let summary = self.summary(&decision, &hops, &p, slice.policies.num_of_policies());
+        Ok(Explanation { decision, summary, hops: out })
+    }
+
+    fn trace(
+        &self,
+        policies: &PolicySet,
+        uid: &EntityUid,
+        p: &Prepared,
+        entities: &cedar_policy::Entities,
+    ) -> Result<Vec<PolicyTrace>> {
+        let request =
+            cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
+                .map_err(|e| crate::Error::invalid_request(crate::error::cedar_text(&e)))?;
+        let mut out: Vec<PolicyTrace> = policies
+            .policies()
+            .map(|policy| {
+                let single = PolicySet::from_policies([policy.clone()]).unwrap_or_default();
+                let response = self.cedar.is_authorized(&request, &single, entities);
+                let error = response.diagnostics().errors().next().map(|e| {
+                    let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
+                    crate::error::cedar_text(e.inner())
+                });
+                let satisfied = response.diagnostics().reason().next().is_some();
+                PolicyTrace {
+                    id: policy.id().to_string(),
+                    effect: if policy.effect() == Effect::Permit { "permit" } else { "forbid" }.to_owned(),
+                    outcome: if error.is_some() {
+                        "error"
+                    } else if satisfied {
+                        "satisfied"
+                    } else {
+                        "not_satisfied"
+                    }
+                    .to_owned(),
+                    error,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    fn summary(&self, d: &Decision, hops: &[(EntityUid, Hop)], p: &Prepared, applicable: usize) -> String {
+        let action = p.action.id().unescaped();
+        if d.allowed {
+            return format!(
+                "allowed: every hop of the chain ({}) may `{action}` on `{}`; permitted by {}",
+                d.chain.len(),
+                p.resource,
+                list(&d.reasons)
+            );
+        }
+        let Some(cause) = d.deny_cause else { return "denied".to_owned() };
+        let at = d
+            .deny_hop
+            .map_or(String::new(), |i| format!("hop {} `{}`: ", i + 1, d.chain.get(i).map_or("", String::as_str)));
+        let agent = d.deny_hop.and_then(|i| hops.get(i)).and_then(|(_, h)| match h {
+            Hop::Agent(a) => Some(a),
+            Hop::Static => None,
+        });
+        let why = match cause {
+            DenyCause::UnknownPrincipal => {
+                "agent not found in the registry (never minted, or purged after expiry)".to_owned()
+            }
+            DenyCause::InvalidChain => "this identity appears twice on the chain".to_owned(),
+            DenyCause::DepthExceeded => format!(
+                "the chain has {} delegations, more than the limit of {}",
+                d.chain.len().saturating_sub(1),
+                self.config.max_depth
+            ),
+            DenyCause::Revoked => "revoked (revoke an identity and everything under it is cut off)".to_owned(),
+            DenyCause::Expired => {
+                agent.map_or("expired".to_owned(), |a| format!("expired at {} (now {})", a.expires_at, d.timestamp))
+            }
+            DenyCause::OutOfScope => {
+                let mut scopes: Vec<String> = agent.map(|a| a.scopes.iter().cloned().collect()).unwrap_or_default();
+                scopes.sort();
+                format!("action `{action}` is not in scopes [{}]", scopes.join(", "))
+            }
+            DenyCause::OutOfConfinement => {
+                let res: Vec<String> =
+                    agent.and_then(|a| a.resources.as_ref()).into_iter().flatten().map(ToString::to_string).collect();
+                format!("resource `{}` is outside its confinement [{}]", p.resource, res.join(", "))
+            }
+            DenyCause::Forbidden => format!("forbidden by {}", list(&d.reasons)),
+            DenyCause::NoPermit => {
+                format!("no permit policy matched ({applicable} policies apply to action `{action}`)")
+            }
+            DenyCause::EvaluationError => {
+                format!("forbid {} failed to evaluate, and fail-closed mode counts it as matched", list(&d.reasons))
+            }
+        };
+        format!("denied ({cause}): {at}{why}")
+    }
+}
+
+fn list(ids: &[String]) -> String {
+    ids.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+}

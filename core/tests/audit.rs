@@ -1,0 +1,247 @@
+//! The audit trail: every event recorded exactly once, a verifiable hash chain across
+//! rotation and restarts, tampering detected, drops counted; and explanations.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly on a broken fixture")]
+
+use ambit::audit::{self, Audit, AuditEvent, Durability, FileOptions, Overflow};
+use ambit::{AgentSpec, Authorizer, Request};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const SERVICE: &str = r#"Helpdesk::Service::"helpdesk""#;
+const TICKET: &str = r#"Helpdesk::Ticket::"4711""#;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ambit-audit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn with_audit(audit: Audit) -> Authorizer {
+    Authorizer::builder().dir(fixture()).audit(audit).build().unwrap()
+}
+
+fn alice_reads() -> Request {
+    Request::new(r#"Helpdesk::User::"alice""#, "read_ticket", TICKET)
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn every_decision_and_event_is_recorded_exactly_once_under_load() {
+    let dir = tmp("load");
+    let log = dir.join("audit.jsonl");
+    let a = Arc::new(with_audit(Audit::builder().capacity(64).file(&log, FileOptions::default()).build().unwrap()));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let a = Arc::clone(&a);
+            std::thread::spawn(move || {
+                for _ in 0..500 {
+                    a.authorize(&alice_reads()).unwrap();
+                }
+                let agent = a.mint_agent(&AgentSpec::new(SERVICE, "t", 60).scopes(["read_ticket"])).unwrap();
+                a.revoke(agent.uid()).unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    a.replace_policies("permit(principal, action resource);").unwrap_err();
+    a.audit().unwrap().flush();
+    let records = lines(&log);
+    let count = |kind: &str| records.iter().filter(|r| r["kind"] == kind).count();
+    assert_eq!(count("decision"), 2000);
+    assert_eq!(count("agent_minted"), 4);
+    assert_eq!(count("revoked"), 4);
+    assert_eq!(count("reload_failed"), 1);
+    assert_eq!(records.len(), 2009);
+    let report = audit::verify(&[log]).unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 2009);
+    assert_eq!(report.last_seq, 2009);
+}
+
+#[test]
+fn decision_records_carry_the_chain_and_a_context_digest_not_the_context() {
+    let dir = tmp("fields");
+    let log = dir.join("audit.jsonl");
+    let a = with_audit(Audit::builder().file(&log, FileOptions::default()).build().unwrap());
+    let agent = a.mint_agent(&AgentSpec::new(SERVICE, "t", 60).scopes(["issue_refund"])).unwrap();
+    let d =
+        a.authorize(&Request::new(agent.uid(), "issue_refund", TICKET).with_context(json!({"amount": 900}))).unwrap();
+    a.audit().unwrap().flush();
+    let r = lines(&log).into_iter().find(|r| r["kind"] == "decision").unwrap();
+    assert_eq!(r["decision_id"], d.decision_id());
+    assert_eq!(r["chain"], json!([SERVICE, agent.uid()]));
+    assert_eq!(r["principal"], agent.uid());
+    assert_eq!(r["policy_version"], d.policy_version());
+    assert!(r["context_digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(r.get("context").is_none(), "contexts stay out unless the application opts in");
+    let opted = with_audit(Audit::builder().include_context(true).build().unwrap());
+    opted
+        .authorize(
+            &Request::new(r#"Helpdesk::User::"alice""#, "issue_refund", TICKET).with_context(json!({"amount": 5})),
+        )
+        .unwrap();
+    opted.audit().unwrap().flush();
+    let recent = opted.audit().unwrap().recent(1);
+    match &recent[0].event {
+        AuditEvent::Decision { context, .. } => assert_eq!(context.as_ref().unwrap()["amount"], 5),
+        other => panic!("expected a decision, got {other:?}"),
+    }
+}
+
+fn write_log(path: &Path, decisions: usize, options: FileOptions) {
+    let a = with_audit(Audit::builder().file(path, options).build().unwrap());
+    for _ in 0..decisions {
+        a.authorize(&alice_reads()).unwrap();
+    }
+}
+
+#[test]
+fn verify_detects_edits_deletions_swaps_and_insertions() {
+    let dir = tmp("tamper");
+    let log = dir.join("audit.jsonl");
+    write_log(&log, 6, FileOptions::default());
+    assert!(audit::verify(std::slice::from_ref(&log)).unwrap().ok);
+    let original: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect();
+    let check = |name: &str, lines: Vec<String>, bad_seq: u64| {
+        let p = dir.join(name);
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        let report = audit::verify(&[p]).unwrap();
+        assert!(!report.ok, "{name} must not verify");
+        assert_eq!(report.first_bad_seq, Some(bad_seq), "{name}: {report:?}");
+    };
+    let mut edited = original.clone();
+    edited[2] = edited[2].replace("\"allowed\":true", "\"allowed\":false");
+    check("edited", edited, 3);
+    let mut deleted = original.clone();
+    deleted.remove(3);
+    check("deleted", deleted, 4);
+    let mut swapped = original.clone();
+    swapped.swap(1, 2);
+    check("swapped", swapped, 2);
+    let mut inserted = original.clone();
+    inserted.insert(4, original[4].clone());
+    check("inserted", inserted, 6);
+}
+
+#[test]
+fn the_chain_continues_across_rotation_and_restarts() {
+    let dir = tmp("rotate");
+    let log = dir.join("audit.jsonl");
+    let options = FileOptions {
+        durability: Durability::Interval(std::time::Duration::from_millis(10)),
+        rotate_bytes: Some(4000),
+    };
+    write_log(&log, 20, options.clone());
+    write_log(&log, 20, options);
+    let segments = audit::segments(&log);
+    assert!(segments.len() > 2, "expected rotation, got {segments:?}");
+    let report = audit::verify(&segments).unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 40);
+    // dropping a middle segment breaks the chain
+    let mut missing = segments.clone();
+    missing.remove(1);
+    assert!(!audit::verify(&missing).unwrap().ok);
+}
+
+#[test]
+fn a_torn_last_line_is_reported_then_cut_off_and_recorded_on_restart() {
+    let dir = tmp("torn");
+    let log = dir.join("audit.jsonl");
+    write_log(&log, 3, FileOptions::default());
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"seq\":4,\"ts\":1,\"kind\":\"deci").unwrap();
+    drop(f);
+    let report = audit::verify(std::slice::from_ref(&log)).unwrap();
+    assert!(!report.ok);
+    assert_eq!((report.records, report.first_bad_seq), (3, Some(4)));
+    write_log(&log, 1, FileOptions::default());
+    let records = lines(&log);
+    assert_eq!(records[3]["kind"], "torn_tail_discarded");
+    assert_eq!(records[3]["seq"], 4);
+    assert!(audit::verify(&[log]).unwrap().ok);
+}
+
+#[test]
+fn the_drop_policy_counts_and_audits_drops() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    let audit = Audit::builder()
+        .capacity(1)
+        .overflow(Overflow::Drop)
+        .memory(100_000)
+        .callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        })
+        .build()
+        .unwrap();
+    let a = with_audit(audit);
+    for _ in 0..2000 {
+        a.authorize(&alice_reads()).unwrap();
+    }
+    let audit = a.audit().unwrap();
+    audit.flush();
+    let dropped = audit.dropped();
+    assert!(dropped > 0, "a one-slot queue behind a slow sink must drop");
+    let records = audit.recent(100_000);
+    let decisions = records.iter().filter(|r| matches!(r.event, AuditEvent::Decision { .. })).count() as u64;
+    assert_eq!(decisions + dropped, 2000);
+    let last_report = records.iter().rev().find_map(|r| match r.event {
+        AuditEvent::RecordsDropped { total } => Some(total),
+        _ => None,
+    });
+    assert_eq!(last_report, Some(dropped), "the drop count is itself audited");
+    assert_eq!(seen.load(Ordering::SeqCst), records.len());
+}
+
+#[test]
+fn explain_says_which_rule_ended_it() {
+    let a = Authorizer::from_dir(fixture()).unwrap();
+    let mut tenant = serde_json::Map::new();
+    tenant.insert("tenant".into(), json!({"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}));
+    let agent = a
+        .mint_agent(
+            &AgentSpec::new(SERVICE, "t", 60).scopes(["read_ticket", "reply_ticket"]).attributes(tenant.clone()),
+        )
+        .unwrap();
+    let e = a.explain(&Request::new(agent.uid(), "issue_refund", TICKET).with_context(json!({"amount": 5}))).unwrap();
+    assert!(!e.decision.allowed());
+    assert!(e.summary.contains("hop 2"), "{}", e.summary);
+    assert!(e.summary.contains("not in scopes [read_ticket, reply_ticket]"), "{}", e.summary);
+    assert!(e.hops.iter().all(|h| h.policies.is_empty()), "no hop reached Cedar");
+
+    let refunder = a.mint_agent(&AgentSpec::new(SERVICE, "t", 60).scopes(["issue_refund"]).attributes(tenant)).unwrap();
+    let e =
+        a.explain(&Request::new(refunder.uid(), "issue_refund", TICKET).with_context(json!({"amount": 900}))).unwrap();
+    assert_eq!(e.decision.reasons(), ["agent-refund-cap"]);
+    let hop2 = &e.hops[1];
+    let cap = hop2.policies.iter().find(|p| p.id == "agent-refund-cap").unwrap();
+    assert_eq!((cap.effect.as_str(), cap.outcome.as_str()), ("forbid", "satisfied"));
+    let permit = hop2.policies.iter().find(|p| p.id == "agent-refunds").unwrap();
+    assert_eq!(permit.outcome, "satisfied");
+    assert!(hop2.policies.iter().all(|p| p.id != "staff-tickets"), "only the action's policies");
+    assert!(e.summary.contains("`agent-refund-cap`"));
+}
+
+#[test]
+fn batch_decisions_share_one_version_and_isolate_bad_requests() {
+    let a = Authorizer::from_dir(fixture()).unwrap();
+    let results = a.authorize_batch(&[alice_reads(), Request::new("bad", "read_ticket", TICKET), alice_reads()]);
+    assert!(results[0].as_ref().unwrap().allowed());
+    assert_eq!(results[1].as_ref().unwrap_err().code(), "AMBIT_INVALID_REQUEST");
+    assert_eq!(results[0].as_ref().unwrap().policy_version(), results[2].as_ref().unwrap().policy_version());
+}
