@@ -7,7 +7,6 @@ use ambit::{AgentSpec, Authorizer, Decision, Request};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
-#[expect(clippy::too_many_lines, reason = "a demo script reads best top to bottom")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk");
     // Work on a copy so the live policy edit below leaves the repository alone.
@@ -97,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match authz.reload() {
         Ok(_) => println!("UNEXPECTED: a broken policy file loaded"),
         Err(e) => {
-            println!("a broken edit is rejected ({}), still serving {}:\n  {e}\n", e.code(), authz.policy_version())
+            println!("a broken edit is rejected ({}), still serving {}:\n  {e}\n", e.code(), authz.policy_version());
         }
     }
     std::fs::remove_dir_all(&dir)?;
@@ -108,7 +107,7 @@ fn print_tree(node: &ambit::DelegationNode, depth: usize) {
     let pad = "  ".repeat(depth);
     match node.agent() {
         Some(a) => {
-            println!("{pad}{} task={} scopes={:?} expires_at={}", node.uid(), a.task(), a.scopes(), a.expires_at())
+            println!("{pad}{} task={} scopes={:?} expires_at={}", node.uid(), a.task(), a.scopes(), a.expires_at());
         }
         None => println!("{pad}{}", node.uid()),
     }
