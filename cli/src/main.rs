@@ -36,6 +36,25 @@ enum Command {
         #[arg(long)]
         request: String,
     },
+    /// Decide one request and explain it: per hop, the policies that applied and the rule that ended it
+    #[command(
+        after_help = "Example:\n  ambit explain policies/helpdesk --request request.json\n  ambit explain policies/helpdesk --request - --json < request.json\n\nExit code 0 when allowed, 2 when denied, 1 on error."
+    )]
+    Explain {
+        /// Policy directory
+        dir: PathBuf,
+        /// Request JSON file, or - for standard input
+        #[arg(long)]
+        request: String,
+        /// Print the explanation as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify or read hash-chained audit logs
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run decision vector files and report pass/fail per case
     #[command(
         after_help = "Example:\n  ambit test tests/vectors\n  ambit test tests/vectors/helpdesk.json --root .\n\nFixture paths in vector files are relative to --root (default: the current directory).\nExit code 0 when every case passes, 1 otherwise."
@@ -47,6 +66,28 @@ enum Command {
         /// Directory that fixture paths are relative to
         #[arg(long, default_value = ".")]
         root: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain across files (oldest segment first); report the first bad record
+    #[command(
+        after_help = "Example:\n  ambit audit verify audit.jsonl.1 audit.jsonl.2 audit.jsonl\n\nPrints the last sequence number and hash, to compare with an external anchor.\nExit code 0 when the chain verifies, 1 otherwise."
+    )]
+    Verify {
+        /// Log files, in chain order
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Pretty-print the last records of a log
+    #[command(after_help = "Example:\n  ambit audit tail audit.jsonl -n 20")]
+    Tail {
+        /// Log file
+        file: PathBuf,
+        /// How many records
+        #[arg(short, default_value_t = 10)]
+        n: usize,
     },
 }
 
@@ -85,6 +126,43 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
             let decision = authz.authorize(&request)?;
             println!("{}", serde_json::to_string_pretty(&decision.to_json()).unwrap_or_default());
             Ok(if decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Explain { dir, request, json } => {
+            let authz = Authorizer::from_dir(&dir)?;
+            let e = authz.explain(&read_request(&request)?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+            } else {
+                print_explanation(&e, color);
+            }
+            Ok(if e.decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Audit { command: AuditCommand::Verify { files } } => {
+            let report = ambit::audit::verify(&files)?;
+            if report.ok {
+                println!("ok: {} records verified", report.records);
+            } else {
+                println!(
+                    "FAILED at sequence {}: {}",
+                    report.first_bad_seq.unwrap_or_default(),
+                    report.problem.as_deref().unwrap_or("")
+                );
+                println!("{} records verified before it", report.records);
+            }
+            println!("last sequence {} hash {}", report.last_seq, report.last_hash);
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Audit { command: AuditCommand::Tail { file, n } } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| ambit::Error::from(ambit::error::IoError::new(&file, &e)))?;
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[lines.len().saturating_sub(n)..] {
+                match serde_json::from_str::<ambit::AuditRecord>(line) {
+                    Ok(r) => println!("{}", describe(&r)),
+                    Err(_) => println!("(unreadable) {line}"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Test { paths, root } => run_vectors(&paths, &root, color),
     }
@@ -133,4 +211,50 @@ fn run_vectors(paths: &[PathBuf], root: &Path, color: bool) -> ambit::Result<Exi
         return Ok(ExitCode::from(1));
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn print_explanation(e: &ambit::Explanation, color: bool) {
+    let (green, red, dim, reset) =
+        if color { ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
+    let d = &e.decision;
+    let verdict = if d.allowed() { format!("{green}ALLOW{reset}") } else { format!("{red}DENY{reset}") };
+    println!("{verdict} {}", e.summary);
+    println!("{dim}action {}  resource {}  policy {}{reset}", d.action(), d.resource(), d.policy_version());
+    for h in &e.hops {
+        let mark = if !h.evaluated {
+            "not evaluated"
+        } else if h.allowed {
+            "allowed"
+        } else {
+            "denied"
+        };
+        println!("hop {} {}: {mark}", h.hop, h.principal);
+        for p in &h.policies {
+            let err = p.error.as_ref().map_or(String::new(), |e| format!(" ({e})"));
+            println!("    {:<6} {:<14} {}{err}", p.effect, p.outcome, p.id);
+        }
+    }
+}
+
+fn describe(r: &ambit::AuditRecord) -> String {
+    use ambit::AuditEvent as E;
+    let what = match &r.event {
+        E::Decision { allowed, deny_cause, chain, action, resource, .. } => format!(
+            "{} {} {action} {resource} ({})",
+            if *allowed { "ALLOW" } else { "DENY" },
+            chain.join(" -> "),
+            deny_cause.map_or_else(|| "allowed".to_owned(), |c| c.to_string())
+        ),
+        E::AgentMinted { uid, parent, scopes, expires_at, .. } => {
+            format!("minted {uid} by {parent} scopes {scopes:?} expires {expires_at}")
+        }
+        E::Revoked { uid, count } => format!("revoked {uid} ({count} cut off)"),
+        E::Reinstated { uid } => format!("reinstated {uid}"),
+        E::ReloadSucceeded { version, generation } => format!("reloaded {version} (generation {generation})"),
+        E::ReloadFailed { code, error } => format!("reload failed {code}: {error}"),
+        E::RecordsDropped { total } => format!("{total} records dropped so far"),
+        E::TornTailDiscarded { bytes } => format!("torn tail of {bytes} bytes discarded on restart"),
+        other => format!("{other:?}"),
+    };
+    format!("#{} {} {what}", r.seq, r.ts)
 }

@@ -11,7 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk");
     // Work on a copy so the live policy edit below leaves the repository alone.
     let dir = copy_fixture(&fixture)?;
-    let authz = Authorizer::from_dir(&dir)?;
+    let log = dir.join("audit.jsonl");
+    let audit = ambit::Audit::builder().file(&log, ambit::audit::FileOptions::default()).build()?;
+    let authz = Authorizer::builder().dir(&dir).audit(audit).build()?;
     println!(
         "loaded {} policies from {} (version {})\n",
         authz.policy_ids().len(),
@@ -99,7 +101,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("a broken edit is rejected ({}), still serving {}:\n  {e}\n", e.code(), authz.policy_version());
         }
     }
+    verify_log(&authz, &log)?;
     std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+fn verify_log(authz: &Authorizer, log: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    println!("== the audit trail: every decision and lifecycle event, hash-chained");
+    if let Some(audit) = authz.audit() {
+        audit.flush();
+    }
+    let report = ambit::audit::verify(&[log.to_path_buf()])?;
+    println!(
+        "{}: {} records verified, last sequence {} hash {}",
+        log.display(),
+        report.records,
+        report.last_seq,
+        report.last_hash
+    );
+    if !report.ok {
+        return Err(format!("audit log does not verify: {:?}", report.problem).into());
+    }
     Ok(())
 }
 

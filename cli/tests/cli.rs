@@ -1,0 +1,155 @@
+//! The `ambit` binary on the policy scenarios and on broken input: exit codes and output.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on a broken fixture")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn ambit(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ambit"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ambit-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const ALICE_READS: &str =
+    r#"{"principal": "Helpdesk::User::\"alice\"", "action": "read_ticket", "resource": "Helpdesk::Ticket::\"4711\""}"#;
+const BOB_READS_GLOBEX: &str =
+    r#"{"principal": "Helpdesk::User::\"bob\"", "action": "read_ticket", "resource": "Helpdesk::Ticket::\"9001\""}"#;
+
+#[test]
+fn validate_accepts_the_scenarios_and_points_at_broken_lines() {
+    for dir in ["policies/helpdesk", "policies/marketing"] {
+        let o = ambit(&["validate", dir], None);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let bad = tmp("bad");
+    for f in ["helpdesk.cedarschema", "entities.json"] {
+        std::fs::copy(root().join("policies/helpdesk").join(f), bad.join(f)).unwrap();
+    }
+    std::fs::write(bad.join("p.cedar"), "@id(\"x\")\npermit(principal, action resource);\n").unwrap();
+    let o = ambit(&["validate", bad.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("error[AMBIT_POLICY_PARSE]"), "{err}");
+    assert!(err.contains("p.cedar:2:"), "{err}");
+    assert!(err.contains("permit(principal, action resource);\n"), "caret excerpt: {err}");
+    assert!(err.lines().any(|l| l.trim() == "^"), "caret line: {err}");
+    let o = ambit(&["validate", "does/not/exist"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("AMBIT_IO"));
+}
+
+#[test]
+fn authorize_prints_the_decision_and_sets_the_exit_code() {
+    let o = ambit(&["authorize", "policies/helpdesk", "--request", "-"], Some(ALICE_READS));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["allowed"], true);
+    assert_eq!(d["reasons"], serde_json::json!(["staff-tickets"]));
+    let o = ambit(&["authorize", "policies/helpdesk", "--request", "-"], Some(BOB_READS_GLOBEX));
+    assert_eq!(o.status.code(), Some(2));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["deny_cause"], "no_permit");
+    let o = ambit(&["authorize", "policies/helpdesk", "--request", "-"], Some("{\"principal\": 1}"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("AMBIT_INVALID_REQUEST"));
+}
+
+#[test]
+fn explain_is_readable_and_machine_readable() {
+    let o = ambit(&["explain", "policies/helpdesk", "--request", "-"], Some(BOB_READS_GLOBEX));
+    assert_eq!(o.status.code(), Some(2));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("DENY denied (no_permit): hop 1"), "{out}");
+    assert!(out.contains("not_satisfied"), "{out}");
+    assert!(!out.contains('\x1b'), "no colours when not on a terminal");
+    let o = ambit(&["explain", "policies/helpdesk", "--request", "-", "--json"], Some(ALICE_READS));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["decision"]["allowed"], true);
+    assert!(e["hops"][0]["policies"].as_array().unwrap().iter().any(|p| p["id"] == "staff-tickets"));
+}
+
+#[test]
+fn test_runs_vectors_and_fails_on_a_wrong_expectation() {
+    let o = ambit(&["test", "tests/vectors"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let summary = out.lines().last().unwrap();
+    assert!(summary.ends_with("passed, 0 failed"), "{summary}");
+    let dir = tmp("vectors");
+    std::fs::write(
+        dir.join("wrong.json"),
+        format!(r#"{{"name": "wrong", "policies": "policies/helpdesk", "cases": [{{"description": "claims bob may", "request": {BOB_READS_GLOBEX}, "expect": {{"allowed": true}}}}]}}"#),
+    )
+    .unwrap();
+    let o = ambit(&["test", dir.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 passed, 1 failed"));
+    let empty = tmp("no-vectors");
+    assert_eq!(ambit(&["test", empty.to_str().unwrap()], None).status.code(), Some(1), "no cases is a failure");
+}
+
+#[test]
+fn audit_verify_and_tail() {
+    let dir = tmp("audit");
+    let log = dir.join("audit.jsonl");
+    {
+        let audit = ambit::Audit::builder().file(&log, ambit::audit::FileOptions::default()).build().unwrap();
+        let a = ambit::Authorizer::builder().dir(root().join("policies/helpdesk")).audit(audit).build().unwrap();
+        for _ in 0..3 {
+            a.authorize(&ambit::Request::from_json(ALICE_READS).unwrap()).unwrap();
+        }
+    }
+    let o = ambit(&["audit", "verify", log.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("last sequence 3 hash "));
+    let o = ambit(&["audit", "tail", log.to_str().unwrap(), "-n", "2"], None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.lines().count(), 2);
+    assert!(out.contains("ALLOW Helpdesk::User::\"alice\" Helpdesk::Action::\"read_ticket\""), "{out}");
+    let tampered = std::fs::read_to_string(&log).unwrap().replacen("\"allowed\":true", "\"allowed\":false", 1);
+    std::fs::write(&log, tampered).unwrap();
+    let o = ambit(&["audit", "verify", log.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAILED at sequence 1"));
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for args in [
+        &["validate", "--help"][..],
+        &["authorize", "--help"],
+        &["explain", "--help"],
+        &["test", "--help"],
+        &["audit", "verify", "--help"],
+    ] {
+        let o = ambit(args, None);
+        assert!(o.status.success());
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Example"), "{args:?}");
+    }
+}
