@@ -27,7 +27,7 @@ pub use decision::{Decision, DenyCause, Hop, PolicyError};
 pub use error::{Error, Result};
 pub use explain::{Explanation, HopExplanation, PolicyTrace};
 pub use registry::{Agent, AgentSpec, DelegationNode, RESERVED_AGENT_ATTRIBUTES};
-pub use request::Request;
+pub use request::{format_uid, Request};
 pub use snapshot::{ErrorMode, Validation};
 #[cfg(feature = "watch")]
 pub use watch::{ReloadCallback, WatchStatus, Watcher, DEFAULT_DEBOUNCE};

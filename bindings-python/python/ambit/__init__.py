@@ -1,0 +1,66 @@
+"""ambit: in-process authorization for AI agents.
+
+Cedar policies over agent identities and delegation chains, decided in-process by the Rust
+core. See the project README for the model and the decision semantics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ambit._ambit import (
+    DENY_CAUSES,
+    ERROR_CODES,
+    Agent,
+    AmbitError,
+    AuditError,
+    Authorizer,
+    Decision,
+    EntitiesError,
+    InternalError,
+    InvalidDelegationError,
+    InvalidRequestError,
+    ManualClock,
+    PolicyError,
+    ReloadError,
+    SchemaError,
+    SourceError,
+    format_uid,
+    verify_audit_log,
+)
+from ambit._guard import Denied, guard
+
+__all__ = [
+    "DENY_CAUSES",
+    "ERROR_CODES",
+    "Agent",
+    "AmbitError",
+    "AuditError",
+    "Authorizer",
+    "Decision",
+    "Denied",
+    "EntitiesError",
+    "InternalError",
+    "InvalidDelegationError",
+    "InvalidRequestError",
+    "ManualClock",
+    "PolicyError",
+    "ReloadError",
+    "SchemaError",
+    "SourceError",
+    "Uid",
+    "format_uid",
+    "guard",
+    "verify_audit_log",
+]
+
+
+@dataclass(frozen=True)
+class Uid:
+    """An entity uid; ``str(Uid("User", "alice"))`` is ``'User::"alice"'`` (id escaped by the core)."""
+
+    type: str
+    id: str
+
+    def __str__(self) -> str:
+        return format_uid(self.type, self.id)

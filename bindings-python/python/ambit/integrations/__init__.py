@@ -1,0 +1,1 @@
+"""Adapters for agent frameworks; none is a dependency of ambit itself."""

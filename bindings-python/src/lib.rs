@@ -1,0 +1,618 @@
+//! `ambit._ambit`: the Python face of the `ambit` crate. Glue only: arguments are converted
+//! (through serde, with `pythonize`), the core is called with the GIL released, and results or
+//! errors are converted back. No policy logic, defaults or JSON shaping live here.
+
+use ambit::audit::{self, Audit, FileOptions, Overflow};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use pythonize::{depythonize, pythonize};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+mod errors;
+
+use errors::to_py;
+
+/// Converts a Python object to JSON through serde.
+fn json(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    depythonize(obj).map_err(|e| PyTypeError::new_err(format!("not JSON-like: {e}")))
+}
+
+/// Converts any serde value to a Python object.
+fn py_of<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
+    Ok(pythonize(py, value).map_err(|e| PyTypeError::new_err(e.to_string()))?.unbind())
+}
+
+/// A uid argument: a Cedar string, or anything whose `str()` is one (like `ambit.Uid`).
+fn uid(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = obj.extract::<String>() {
+        return Ok(s);
+    }
+    if obj.hasattr("type")? && obj.hasattr("id")? {
+        return Ok(obj.str()?.to_string());
+    }
+    Err(PyTypeError::new_err("an entity uid must be a str like 'User::\"alice\"' or an ambit.Uid"))
+}
+
+fn uids(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    let Some(obj) = obj else { return Ok(Vec::new()) };
+    obj.try_iter()?.map(|item| uid(&item?)).collect()
+}
+
+/// Entities as a JSON string for the builder: a str is passed through, a list is serialised.
+fn entities_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = obj.extract::<String>() {
+        return Ok(s);
+    }
+    Ok(json(obj)?.to_string())
+}
+
+/// Formats a uid from type and id, escaping the id (the core's Cedar formatting).
+#[pyfunction]
+fn format_uid(type_name: &str, id: &str) -> PyResult<String> {
+    ambit::format_uid(type_name, id).map_err(to_py)
+}
+
+/// A decision: `allowed`, or a deny with a stable `deny_cause`. Immutable; `bool(d)` is
+/// `d.allowed`.
+#[pyclass(frozen, module = "ambit", name = "Decision")]
+pub struct Decision(ambit::Decision);
+
+#[pymethods]
+impl Decision {
+    #[getter]
+    fn allowed(&self) -> bool {
+        self.0.allowed()
+    }
+    #[getter]
+    fn decision_id(&self) -> &str {
+        self.0.decision_id()
+    }
+    #[getter]
+    fn deny_cause(&self) -> Option<&'static str> {
+        self.0.deny_cause().map(ambit::DenyCause::code)
+    }
+    #[getter]
+    fn deny_hop(&self) -> Option<usize> {
+        self.0.deny_hop()
+    }
+    #[getter]
+    fn reasons(&self) -> Vec<String> {
+        self.0.reasons().to_vec()
+    }
+    #[getter]
+    fn chain(&self) -> Vec<String> {
+        self.0.chain().to_vec()
+    }
+    #[getter]
+    fn hops(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        py_of(py, &self.0.hops())
+    }
+    #[getter]
+    fn errors(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        py_of(py, &self.0.errors())
+    }
+    #[getter]
+    fn action(&self) -> &str {
+        self.0.action()
+    }
+    #[getter]
+    fn resource(&self) -> &str {
+        self.0.resource()
+    }
+    #[getter]
+    fn policy_version(&self) -> &str {
+        self.0.policy_version()
+    }
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.0.generation()
+    }
+    /// The decision's JSON wire form as a dict.
+    fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        py_of(py, &self.0)
+    }
+    fn __bool__(&self) -> bool {
+        self.0.allowed()
+    }
+    fn __repr__(&self) -> String {
+        match self.0.deny_cause() {
+            None => format!("<Decision allowed reasons={:?}>", self.0.reasons()),
+            Some(c) => {
+                format!("<Decision denied cause={c} hop={:?} reasons={:?}>", self.0.deny_hop(), self.0.reasons())
+            }
+        }
+    }
+}
+
+/// A minted agent. Immutable.
+#[pyclass(frozen, module = "ambit", name = "Agent")]
+pub struct Agent(ambit::Agent);
+
+#[pymethods]
+impl Agent {
+    #[getter]
+    fn uid(&self) -> &str {
+        self.0.uid()
+    }
+    #[getter]
+    fn parent(&self) -> &str {
+        self.0.parent()
+    }
+    #[getter]
+    fn owner(&self) -> &str {
+        self.0.owner()
+    }
+    #[getter]
+    fn chain(&self) -> Vec<String> {
+        self.0.chain().to_vec()
+    }
+    #[getter]
+    fn task(&self) -> &str {
+        self.0.task()
+    }
+    #[getter]
+    fn scopes(&self) -> Vec<String> {
+        self.0.scopes().to_vec()
+    }
+    #[getter]
+    fn resources(&self) -> Vec<String> {
+        self.0.resources().to_vec()
+    }
+    #[getter]
+    fn depth(&self) -> u32 {
+        self.0.depth()
+    }
+    #[getter]
+    fn created_at(&self) -> u64 {
+        self.0.created_at()
+    }
+    #[getter]
+    fn expires_at(&self) -> u64 {
+        self.0.expires_at()
+    }
+    #[getter]
+    fn revoked(&self) -> bool {
+        self.0.revoked()
+    }
+    /// The agent's JSON wire form as a dict.
+    fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        py_of(py, &self.0)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "<Agent {} task={:?} scopes={:?} expires_at={}>",
+            self.0.uid(),
+            self.0.task(),
+            self.0.scopes(),
+            self.0.expires_at()
+        )
+    }
+}
+
+/// A clock that only moves when told to, for tests (`ambit.ManualClock(now)`).
+#[pyclass(frozen, module = "ambit", name = "ManualClock")]
+pub struct ManualClock(ambit::ManualClock);
+
+#[pymethods]
+impl ManualClock {
+    #[new]
+    fn new(now: u64) -> Self {
+        Self(ambit::ManualClock::new(now))
+    }
+    fn advance(&self, seconds: u64) {
+        self.0.advance(seconds);
+    }
+    fn set(&self, now: u64) {
+        self.0.set(now);
+    }
+    fn now(&self) -> u64 {
+        ambit::Clock::now(&self.0)
+    }
+}
+
+/// The in-process authorizer. Safe to share across threads; the GIL is released while it
+/// decides, reloads, mints, revokes and flushes.
+#[pyclass(frozen, module = "ambit", name = "Authorizer")]
+pub struct Authorizer {
+    inner: Arc<ambit::Authorizer>,
+    watcher: Mutex<Option<ambit::Watcher>>,
+}
+
+/// Options shared by the constructor and `from_dir`; `None` keeps the core's default.
+#[derive(Default)]
+struct Options<'py> {
+    validation: Option<String>,
+    error_mode: Option<String>,
+    max_delegation_depth: Option<u32>,
+    clock: Option<Bound<'py, ManualClock>>,
+    audit_file: Option<std::path::PathBuf>,
+    audit_callback: Option<Bound<'py, PyAny>>,
+    audit_overflow: Option<String>,
+    audit_capacity: Option<usize>,
+    audit_include_context: Option<bool>,
+}
+
+fn configure(mut b: ambit::AuthorizerBuilder, o: Options<'_>) -> PyResult<ambit::AuthorizerBuilder> {
+    if let Some(v) = o.validation {
+        b = b.validation(v.parse().map_err(to_py)?);
+    }
+    if let Some(m) = o.error_mode {
+        b = b.error_mode(m.parse().map_err(to_py)?);
+    }
+    if let Some(d) = o.max_delegation_depth {
+        b = b.max_delegation_depth(d);
+    }
+    if let Some(c) = o.clock {
+        b = b.clock(Arc::new(c.get().0.clone()));
+    }
+    let wants_audit = o.audit_file.is_some() || o.audit_callback.is_some() || o.audit_capacity.is_some();
+    if wants_audit {
+        let mut a = Audit::builder();
+        if let Some(path) = o.audit_file {
+            a = a.file(path, FileOptions::default());
+        }
+        if let Some(cap) = o.audit_capacity {
+            a = a.capacity(cap);
+        }
+        if let Some(include) = o.audit_include_context {
+            a = a.include_context(include);
+        }
+        match o.audit_overflow.as_deref() {
+            None | Some("block") => {}
+            Some("drop") => a = a.overflow(Overflow::Drop),
+            Some(other) => {
+                return Err(PyTypeError::new_err(format!("audit_overflow must be 'block' or 'drop', not {other:?}")))
+            }
+        }
+        if let Some(cb) = o.audit_callback {
+            let cb = cb.unbind();
+            a = a.callback(move |record| {
+                Python::attach(|py| {
+                    let result = pythonize(py, record).map_err(PyErr::from).and_then(|obj| cb.call1(py, (obj,)));
+                    if let Err(e) = result {
+                        e.write_unraisable(py, None);
+                    }
+                });
+            });
+        }
+        b = b.audit(a.build().map_err(to_py)?);
+    }
+    Ok(b)
+}
+
+#[pymethods]
+impl Authorizer {
+    /// Builds an authorizer from text: `schema` (Cedar schema syntax), `policies` (Cedar), and
+    /// `entities` (a JSON string, or a list of entity dicts).
+    #[new]
+    #[pyo3(signature = (*, schema=None, policies=None, entities=None, **options))]
+    fn new(
+        py: Python<'_>,
+        schema: Option<String>,
+        policies: Option<String>,
+        entities: Option<&Bound<'_, PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let mut b = ambit::Authorizer::builder();
+        if let Some(s) = schema {
+            b = b.schema_str(s);
+        }
+        if let Some(p) = policies {
+            b = b.policies_str(p);
+        }
+        if let Some(e) = entities {
+            b = b.entities_json(entities_text(e)?);
+        }
+        Self::finish(py, configure(b, extract_options(options)?)?)
+    }
+
+    /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path`.
+    #[staticmethod]
+    #[pyo3(signature = (path, **options))]
+    fn from_dir(py: Python<'_>, path: std::path::PathBuf, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        Self::finish(py, configure(ambit::Authorizer::builder().dir(path), extract_options(options)?)?)
+    }
+
+    /// Decides one request. A deny is a `Decision`, never an exception.
+    #[pyo3(signature = (principal, action, resource, context=None, entities=None, on_behalf_of=None))]
+    fn authorize(
+        &self,
+        py: Python<'_>,
+        principal: &Bound<'_, PyAny>,
+        action: &str,
+        resource: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+        entities: Option<&Bound<'_, PyAny>>,
+        on_behalf_of: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Decision> {
+        let request = request(principal, action, resource, context, entities, on_behalf_of)?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.authorize(&request)).map(Decision).map_err(to_py)
+    }
+
+    /// `authorize` with the decision explained per hop, as a dict.
+    #[pyo3(signature = (principal, action, resource, context=None, entities=None, on_behalf_of=None))]
+    fn explain(
+        &self,
+        py: Python<'_>,
+        principal: &Bound<'_, PyAny>,
+        action: &str,
+        resource: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+        entities: Option<&Bound<'_, PyAny>>,
+        on_behalf_of: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let request = request(principal, action, resource, context, entities, on_behalf_of)?;
+        let inner = Arc::clone(&self.inner);
+        let e = py.detach(move || inner.explain(&request)).map_err(to_py)?;
+        py_of(py, &e)
+    }
+
+    /// Decides many requests (dicts in the request wire format) on one policy version. Each
+    /// result is a `Decision` or an `AmbitError` instance (not raised).
+    fn authorize_batch(&self, py: Python<'_>, requests: &Bound<'_, PyList>) -> PyResult<Vec<Py<PyAny>>> {
+        let parsed: Vec<ambit::Request> = requests
+            .iter()
+            .map(|r| serde_json::from_value(json(&r)?).map_err(|e| PyTypeError::new_err(format!("not a request: {e}"))))
+            .collect::<PyResult<_>>()?;
+        let inner = Arc::clone(&self.inner);
+        let results = py.detach(move || inner.authorize_batch(&parsed));
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(d) => Ok(Py::new(py, Decision(d))?.into_any()),
+                Err(e) => Ok(to_py(e).into_value(py).into_any()),
+            })
+            .collect()
+    }
+
+    /// Mints a just-in-time agent under a live parent.
+    #[pyo3(signature = (parent, task, scopes, ttl, resources=None, attributes=None))]
+    fn mint_agent(
+        &self,
+        py: Python<'_>,
+        parent: &Bound<'_, PyAny>,
+        task: &str,
+        scopes: Vec<String>,
+        ttl: u64,
+        resources: Option<&Bound<'_, PyAny>>,
+        attributes: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Agent> {
+        let mut spec = ambit::AgentSpec::new(uid(parent)?, task, ttl).scopes(scopes).resources(uids(resources)?);
+        if let Some(attrs) = attributes {
+            match json(attrs.as_any())? {
+                Value::Object(map) => spec = spec.attributes(map),
+                _ => return Err(PyTypeError::new_err("attributes must be a dict")),
+            }
+        }
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.mint_agent(&spec)).map(Agent).map_err(to_py)
+    }
+
+    /// Revokes an identity and everything minted under it; returns how many were cut off.
+    fn revoke(&self, py: Python<'_>, uid_: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let u = uid(uid_)?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.revoke(&u)).map_err(to_py)
+    }
+
+    /// Lifts the revocation of a person or service; returns whether it was revoked.
+    fn reinstate(&self, py: Python<'_>, uid_: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let u = uid(uid_)?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.reinstate(&u)).map_err(to_py)
+    }
+
+    /// Re-reads every source; on error the last good policies keep serving.
+    fn reload(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let inner = Arc::clone(&self.inner);
+        let outcome = py.detach(move || inner.reload()).map_err(to_py)?;
+        py_of(py, &outcome)
+    }
+
+    /// Replaces the policies with `text`.
+    fn replace_policies(&self, py: Python<'_>, text: String) -> PyResult<Py<PyAny>> {
+        let inner = Arc::clone(&self.inner);
+        let outcome = py.detach(move || inner.replace_policies(&text)).map_err(to_py)?;
+        py_of(py, &outcome)
+    }
+
+    /// Replaces the static entities (a JSON string or a list of entity dicts).
+    fn replace_entities(&self, py: Python<'_>, entities: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let text = entities_text(entities)?;
+        let inner = Arc::clone(&self.inner);
+        let outcome = py.detach(move || inner.replace_entities(&text)).map_err(to_py)?;
+        py_of(py, &outcome)
+    }
+
+    /// Follows the policy files and reloads on change; `callback(outcome)` gets a dict with
+    /// `ok`, and `version` or `code` / `error`. Stops with `unwatch()`.
+    #[pyo3(signature = (callback=None))]
+    fn watch(&self, callback: Option<Py<PyAny>>) -> PyResult<()> {
+        let cb: Option<ambit::ReloadCallback> = callback.map(|cb| -> ambit::ReloadCallback {
+            Box::new(move |outcome: &ambit::Result<ambit::ReloadOutcome>| {
+                Python::attach(|py| {
+                    let payload = match outcome {
+                        Ok(o) => serde_json::json!({"ok": true, "version": o.version, "generation": o.generation}),
+                        Err(e) => serde_json::json!({"ok": false, "code": e.code(), "error": e.to_string()}),
+                    };
+                    if let Err(e) = pythonize(py, &payload).map_err(PyErr::from).and_then(|o| cb.call1(py, (o,))) {
+                        e.write_unraisable(py, None);
+                    }
+                });
+            })
+        });
+        let watcher = self.inner.watch(cb).map_err(to_py)?;
+        *self.watcher.lock().map_err(|_| PyTypeError::new_err("watcher lock poisoned"))? = Some(watcher);
+        Ok(())
+    }
+
+    /// Stops following the policy files.
+    fn unwatch(&self, py: Python<'_>) {
+        let taken = self.watcher.lock().ok().and_then(|mut w| w.take());
+        py.detach(move || drop(taken));
+    }
+
+    /// What the watcher has done so far (reloads, failures, last error), or None.
+    fn watch_status(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let status = self.watcher.lock().ok().and_then(|w| w.as_ref().map(ambit::Watcher::status));
+        status.map(|s| py_of(py, &s)).transpose()
+    }
+
+    /// Every agent in the registry.
+    fn agents(&self) -> Vec<Agent> {
+        self.inner.agents().into_iter().map(Agent).collect()
+    }
+
+    /// The delegation tree under `root`, as a dict.
+    fn delegation_tree(&self, py: Python<'_>, root: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let tree = self.inner.delegation_tree(&uid(root)?).map_err(to_py)?;
+        py_of(py, &tree)
+    }
+
+    /// Removes agents expired or revoked longer ago than the grace period; returns how many.
+    fn purge_expired(&self, py: Python<'_>) -> usize {
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.purge_expired())
+    }
+
+    #[getter]
+    fn policy_version(&self) -> String {
+        self.inner.policy_version()
+    }
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.inner.generation()
+    }
+    #[getter]
+    fn policy_ids(&self) -> Vec<String> {
+        self.inner.policy_ids()
+    }
+
+    /// The last `n` audit records (dicts), after flushing; empty without an audit trail.
+    #[pyo3(signature = (n=100))]
+    fn audit_recent(&self, py: Python<'_>, n: usize) -> PyResult<Py<PyAny>> {
+        let inner = Arc::clone(&self.inner);
+        let records = py.detach(move || {
+            inner.audit().map(|a| {
+                a.flush();
+                a.recent(n)
+            })
+        });
+        py_of(py, &records.unwrap_or_default())
+    }
+
+    /// Waits until every audit record so far is written by every sink.
+    fn audit_flush(&self, py: Python<'_>) {
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || {
+            if let Some(a) = inner.audit() {
+                a.flush();
+            }
+        });
+    }
+
+    /// Audit records dropped because the queue was full (`audit_overflow="drop"`).
+    fn audit_dropped(&self) -> u64 {
+        self.inner.audit().map_or(0, Audit::dropped)
+    }
+
+    /// A decorator that authorizes every call of a tool function (see `ambit.guard`).
+    #[pyo3(signature = (**kwargs))]
+    fn guard(slf: Py<Self>, py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let module = py.import("ambit._guard")?;
+        Ok(module.getattr("guard")?.call((slf,), kwargs)?.unbind())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Authorizer {} policies version={}>", self.inner.policy_ids().len(), self.inner.policy_version())
+    }
+}
+
+impl Authorizer {
+    fn finish(py: Python<'_>, builder: ambit::AuthorizerBuilder) -> PyResult<Self> {
+        let inner = py.detach(move || builder.build()).map_err(to_py)?;
+        Ok(Self { inner: Arc::new(inner), watcher: Mutex::new(None) })
+    }
+}
+
+/// Keyword options `Authorizer(...)` and `Authorizer.from_dir(...)` accept.
+const KNOWN: &[&str] = &[
+    "validation",
+    "error_mode",
+    "max_delegation_depth",
+    "clock",
+    "audit_file",
+    "audit_callback",
+    "audit_overflow",
+    "audit_capacity",
+    "audit_include_context",
+];
+
+fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Options<'py>> {
+    let Some(options) = options else { return Ok(Options::default()) };
+    for key in options.keys() {
+        let key: String = key.extract()?;
+        if !KNOWN.contains(&key.as_str()) {
+            return Err(PyTypeError::new_err(format!("unexpected keyword argument {key:?}")));
+        }
+    }
+    let get = |k: &str| options.get_item(k).ok().flatten().filter(|v| !v.is_none());
+    Ok(Options {
+        validation: get("validation").map(|v| v.extract()).transpose()?,
+        error_mode: get("error_mode").map(|v| v.extract()).transpose()?,
+        max_delegation_depth: get("max_delegation_depth").map(|v| v.extract()).transpose()?,
+        clock: get("clock").map(|v| v.cast_into::<ManualClock>().map_err(PyErr::from)).transpose()?,
+        audit_file: get("audit_file").map(|v| v.extract()).transpose()?,
+        audit_callback: get("audit_callback"),
+        audit_overflow: get("audit_overflow").map(|v| v.extract()).transpose()?,
+        audit_capacity: get("audit_capacity").map(|v| v.extract()).transpose()?,
+        audit_include_context: get("audit_include_context").map(|v| v.extract()).transpose()?,
+    })
+}
+
+fn request(
+    principal: &Bound<'_, PyAny>,
+    action: &str,
+    resource: &Bound<'_, PyAny>,
+    context: Option<&Bound<'_, PyAny>>,
+    entities: Option<&Bound<'_, PyAny>>,
+    on_behalf_of: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ambit::Request> {
+    let mut r = ambit::Request::new(uid(principal)?, action, uid(resource)?);
+    if let Some(c) = context {
+        r = r.with_context(json(c)?);
+    }
+    if let Some(e) = entities {
+        match json(e)? {
+            Value::Array(list) => r = r.with_entities(list),
+            _ => return Err(PyTypeError::new_err("entities must be a list of entity dicts")),
+        }
+    }
+    if on_behalf_of.is_some() {
+        r = r.on_behalf_of(uids(on_behalf_of)?);
+    }
+    Ok(r)
+}
+
+/// Verifies a hash-chained audit log across files (oldest first); returns the report dict.
+#[pyfunction]
+fn verify_audit_log(py: Python<'_>, files: Vec<std::path::PathBuf>) -> PyResult<Py<PyAny>> {
+    let report = py.detach(move || audit::verify(&files)).map_err(to_py)?;
+    py_of(py, &report)
+}
+
+#[pymodule]
+fn _ambit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Authorizer>()?;
+    m.add_class::<Decision>()?;
+    m.add_class::<Agent>()?;
+    m.add_class::<ManualClock>()?;
+    m.add_function(wrap_pyfunction!(format_uid, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_audit_log, m)?)?;
+    m.add("DENY_CAUSES", ambit::DenyCause::ALL.iter().map(|c| c.code()).collect::<Vec<_>>())?;
+    m.add("ERROR_CODES", ambit::Error::CODES.to_vec())?;
+    errors::register(m)
+}

@@ -1,0 +1,288 @@
+"""The Python API: errors, lifecycle, audit, guards, LangChain, threads."""
+
+import asyncio
+import json
+import shutil
+import threading
+
+import pytest
+
+import ambit
+from ambit.integrations.langchain import guard_tool
+
+SERVICE = 'Helpdesk::Service::"helpdesk"'
+TICKET = 'Helpdesk::Ticket::"4711"'
+ALICE = 'Helpdesk::User::"alice"'
+ACME = {"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}}
+
+
+@pytest.fixture
+def authz(helpdesk):
+    return ambit.Authorizer.from_dir(helpdesk)
+
+
+def refund_agent(authz, scopes=("issue_refund",), ttl=900):
+    return authz.mint_agent(SERVICE, "ticket-4711", list(scopes), ttl, attributes=ACME)
+
+
+def test_decision_is_an_immutable_value(authz):
+    d = authz.authorize(ALICE, "read_ticket", TICKET)
+    assert d.allowed and bool(d)
+    assert d.reasons == ["staff-tickets"]
+    assert d.deny_cause is None
+    assert d.chain == [ALICE]
+    assert d.to_dict()["allowed"] is True
+    assert "allowed" in repr(d)
+    with pytest.raises(AttributeError):
+        d.allowed = False  # type: ignore[misc]
+    deny = authz.authorize('Helpdesk::User::"bob"', "read_ticket", 'Helpdesk::Ticket::"9001"')
+    assert not deny and deny.deny_cause == "no_permit" and deny.deny_hop == 0
+
+
+def test_uid_objects_and_strings_are_interchangeable(authz):
+    t = ambit.Uid("Helpdesk::Ticket", "4711")
+    assert str(t) == TICKET
+    assert authz.authorize(ambit.Uid("Helpdesk::User", "alice"), "read_ticket", t).allowed
+    assert str(ambit.Uid("User", 'a"b\\c')) == 'User::"a\\"b\\\\c"'
+    with pytest.raises(TypeError):
+        authz.authorize(42, "read_ticket", TICKET)
+
+
+@pytest.mark.parametrize(
+    "call,cls,code",
+    [
+        (lambda a: a.authorize("alice", "read_ticket", TICKET), ambit.InvalidRequestError, "AMBIT_INVALID_REQUEST"),
+        (lambda a: a.authorize(ALICE, "launch", TICKET), ambit.InvalidRequestError, "AMBIT_INVALID_REQUEST"),
+        (lambda a: a.authorize(ALICE, "issue_refund", TICKET, context={"amount": "x"}), ambit.InvalidRequestError, "AMBIT_INVALID_REQUEST"),
+        (lambda a: a.mint_agent('Helpdesk::User::"nobody"', "t", [], 10), ambit.InvalidDelegationError, "AMBIT_INVALID_DELEGATION"),
+        (lambda a: a.replace_policies("permit(principal, action resource);"), ambit.ReloadError, "AMBIT_RELOAD"),
+        (lambda a: a.authorize(ALICE, "read_ticket", TICKET, entities=[{"uid": {"type": "X"}}]), ambit.EntitiesError, "AMBIT_ENTITIES"),
+    ],
+)
+def test_errors_are_classes_with_codes(authz, call, cls, code):
+    with pytest.raises(cls) as info:
+        call(authz)
+    assert isinstance(info.value, ambit.AmbitError)
+    assert info.value.code == code
+
+
+def test_load_errors(tmp_path, helpdesk):
+    with pytest.raises(ambit.SourceError) as e:
+        ambit.Authorizer.from_dir(tmp_path / "missing")
+    assert e.value.code == "AMBIT_IO"
+    with pytest.raises(ambit.SourceError) as e:
+        ambit.Authorizer.from_dir(tmp_path)
+    assert e.value.code == "AMBIT_EMPTY_SOURCE"
+    with pytest.raises(ambit.PolicyError) as e:
+        ambit.Authorizer(policies="permit(principal, action resource);", validation="off")
+    assert e.value.code == "AMBIT_POLICY_PARSE" and e.value.line == 1
+    with pytest.raises(ambit.PolicyError) as e:
+        ambit.Authorizer(policies='@id("a") permit(principal, action, resource); @id("a") permit(principal, action, resource);', validation="off")
+    assert e.value.code == "AMBIT_DUPLICATE_POLICY_ID"
+    with pytest.raises(ambit.SchemaError) as e:
+        ambit.Authorizer(schema="entity User = { x: Nope };", policies="permit(principal, action, resource);")
+    assert e.value.code == "AMBIT_SCHEMA"
+    with pytest.raises(ambit.PolicyError) as e:
+        ambit.Authorizer(schema="entity User = { level: Long }; action a appliesTo { principal: User, resource: User };",
+                         policies="permit(principal, action, resource) when { principal.levle > 1 };")
+    assert e.value.code == "AMBIT_VALIDATION"
+    with pytest.raises(ambit.EntitiesError):
+        ambit.Authorizer(policies="permit(principal, action, resource);", entities="[{", validation="off")
+    with pytest.raises(ambit.InvalidRequestError):
+        ambit.Authorizer(policies="permit(principal, action, resource);", validation="sometimes")
+    with pytest.raises(TypeError):
+        ambit.Authorizer(policies="permit(principal, action, resource);", colour="blue")
+    assert set(ambit.ERROR_CODES) >= {"AMBIT_IO", "AMBIT_RELOAD", "AMBIT_INTERNAL"}
+
+
+def test_lifecycle_mint_attenuate_revoke_expire(helpdesk):
+    clock = ambit.ManualClock(1_800_000_000)
+    authz = ambit.Authorizer.from_dir(helpdesk, clock=clock, max_delegation_depth=3)
+    a1 = authz.mint_agent(SERVICE, "ticket", ["read_ticket", "reply_ticket"], 900, resources=[TICKET], attributes=ACME)
+    assert a1.chain == [SERVICE, a1.uid] and a1.depth == 1 and a1.resources == [TICKET]
+    a2 = authz.mint_agent(a1.uid, "reply", ["reply_ticket"], 5000, attributes=ACME)
+    assert a2.expires_at == a1.expires_at, "clamped to the parent"
+    with pytest.raises(ambit.InvalidDelegationError):
+        authz.mint_agent(a1.uid, "wider", ["issue_refund"], 10)
+    with pytest.raises(AttributeError):
+        a1.uid = "x"  # type: ignore[misc]
+    assert "Agent" in repr(a1)
+    assert authz.authorize(a2.uid, "reply_ticket", TICKET).allowed
+    tree = authz.delegation_tree(SERVICE)
+    assert tree["children"][0]["children"][0]["uid"] == a2.uid
+    assert {a.uid for a in authz.agents()} == {a1.uid, a2.uid}
+    assert authz.revoke(a1.uid) == 2
+    assert authz.authorize(a2.uid, "reply_ticket", TICKET).deny_cause == "revoked"
+    a3 = authz.mint_agent(SERVICE, "short", ["read_ticket"], 10, attributes=ACME)
+    clock.advance(10)
+    assert authz.authorize(a3.uid, "read_ticket", TICKET).deny_cause == "expired"
+    assert authz.revoke(SERVICE) == 1
+    assert authz.reinstate(SERVICE) is True
+
+
+def test_reload_keeps_the_last_good(tmp_path, helpdesk):
+    d = tmp_path / "p"
+    shutil.copytree(helpdesk, d)
+    authz = ambit.Authorizer.from_dir(d)
+    version = authz.policy_version
+    (d / "zz.cedar").write_text("permit(principal, action resource);")
+    with pytest.raises(ambit.ReloadError) as e:
+        authz.reload()
+    assert e.value.code == "AMBIT_RELOAD" and e.value.file.endswith("zz.cedar")
+    assert authz.policy_version == version
+    (d / "zz.cedar").unlink()
+    assert authz.reload()["generation"] == 2
+
+
+def test_audit_file_callback_and_verify(tmp_path, helpdesk):
+    seen = []
+    log = tmp_path / "audit.jsonl"
+    authz = ambit.Authorizer.from_dir(helpdesk, audit_file=str(log), audit_callback=seen.append)
+    agent = refund_agent(authz)
+    for amount in (10, 900):
+        authz.authorize(agent.uid, "issue_refund", TICKET, context={"amount": amount})
+    authz.audit_flush()
+    kinds = [r["kind"] for r in seen]
+    assert kinds == ["agent_minted", "decision", "decision"]
+    assert seen[2]["deny_cause"] == "forbidden" and seen[2]["chain"] == [SERVICE, agent.uid]
+    assert [r["seq"] for r in authz.audit_recent(10)] == [1, 2, 3]
+    report = ambit.verify_audit_log([log])
+    assert report["ok"] and report["records"] == 3
+    lines = log.read_text().splitlines()
+    lines[1] = lines[1].replace('"allowed":true', '"allowed":false')
+    log.write_text("\n".join(lines) + "\n")
+    bad = ambit.verify_audit_log([log])
+    assert not bad["ok"] and bad["first_bad_seq"] == 2
+
+
+def test_guard_allows_denies_and_fails_closed(authz):
+    agent = refund_agent(authz)
+    calls = []
+
+    @authz.guard(action="issue_refund", resource=lambda a: f'Helpdesk::Ticket::"{a["ticket"]}"',
+                 principal=agent.uid, context=lambda a: {"amount": a["amount"]})
+    def refund(ticket: str, amount: int) -> str:
+        calls.append(amount)
+        return f"refunded {amount}"
+
+    assert refund("4711", 120) == "refunded 120"
+    with pytest.raises(ambit.Denied) as e:
+        refund("4711", 900)
+    assert e.value.decision.deny_cause == "forbidden"
+    with pytest.raises(ambit.Denied) as e:
+        refund("4711", "lots")  # a context that does not fit the schema: an error, so a deny
+    assert e.value.decision is None and isinstance(e.value.error, ambit.InvalidRequestError)
+    assert calls == [120]
+
+    @ambit.guard(authz, action="issue_refund", resource=TICKET, principal=agent.uid,
+                 context=lambda a: {"amount": a["amount"]})
+    async def arefund(amount: int) -> int:
+        return amount
+
+    assert asyncio.run(arefund(5)) == 5
+    with pytest.raises(ambit.Denied):
+        asyncio.run(arefund(501))
+
+
+class FakeTool:
+    name = "issue_refund"
+    description = "refund a ticket"
+
+    def __init__(self):
+        self.calls = []
+
+    def invoke(self, tool_input, config=None):
+        self.calls.append(tool_input)
+        return "ok"
+
+    async def ainvoke(self, tool_input, config=None):
+        return self.invoke(tool_input)
+
+
+def test_langchain_wrapper_with_a_fake_tool(authz):
+    agent = refund_agent(authz)
+    tool = FakeTool()
+    guarded = guard_tool(tool, authz, principal=agent.uid, resource=TICKET)
+    assert guarded.invoke({"amount": 100}) == "ok"
+    assert asyncio.run(guarded.ainvoke({"amount": 200})) == "ok"
+    with pytest.raises(ambit.Denied):
+        guarded.invoke({"amount": 9000})
+    with pytest.raises(ambit.Denied):
+        guarded.invoke({"amount": 1, "extra": True})  # context does not fit: fail closed
+    assert tool.calls == [{"amount": 100}, {"amount": 200}]
+    assert guarded.description == "refund a ticket"
+
+
+def test_langchain_wrapper_with_real_langchain_core(authz):
+    from langchain_core.tools import tool
+
+    @tool
+    def issue_refund(ticket: str, amount: int) -> str:
+        """Refund part of a ticket's payment."""
+        return f"refunded {amount} on {ticket}"
+
+    agent = refund_agent(authz)
+    guarded = guard_tool(issue_refund, authz, principal=agent.uid,
+                         resource=lambda a: f'Helpdesk::Ticket::"{a["ticket"]}"',
+                         context=lambda a: {"amount": a["amount"]})
+    assert guarded.invoke({"ticket": "4711", "amount": 120}) == "refunded 120 on 4711"
+    with pytest.raises(ambit.Denied) as e:
+        guarded.invoke({"ticket": "4711", "amount": 900})
+    assert e.value.decision.reasons == ["agent-refund-cap"]
+    with pytest.raises(ambit.Denied):
+        guarded.invoke({"ticket": "9001", "amount": 10})
+    assert guarded.name == "issue_refund"
+
+
+def test_threads_decide_concurrently(authz):
+    agent = refund_agent(authz, scopes=("read_ticket", "issue_refund"))
+    errors, allows = [], []
+
+    def work():
+        try:
+            for _ in range(300):
+                allows.append(authz.authorize(agent.uid, "issue_refund", TICKET, context={"amount": 5}).allowed)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(allows) == 1200 and all(allows)
+
+
+def test_batch_and_explain(authz):
+    results = authz.authorize_batch([
+        {"principal": ALICE, "action": "read_ticket", "resource": TICKET},
+        {"principal": "nope", "action": "read_ticket", "resource": TICKET},
+    ])
+    assert results[0].allowed
+    assert isinstance(results[1], ambit.InvalidRequestError) and results[1].code == "AMBIT_INVALID_REQUEST"
+    e = authz.explain('Helpdesk::User::"bob"', "read_ticket", 'Helpdesk::Ticket::"9001"')
+    assert e["summary"].startswith("denied (no_permit)")
+    assert json.dumps(e)
+
+
+def test_watch_follows_the_files(tmp_path, helpdesk):
+    import time
+
+    d = tmp_path / "w"
+    shutil.copytree(helpdesk, d)
+    authz = ambit.Authorizer.from_dir(d)
+    outcomes = []
+    authz.watch(outcomes.append)
+    agent = refund_agent(authz)
+    assert authz.authorize(agent.uid, "issue_refund", TICKET, context={"amount": 120}).allowed
+    (d / "refunds.cedar").write_text((d / "refunds.cedar").read_text().replace("> 500", "> 100"))
+    deadline = time.time() + 20
+    while authz.authorize(agent.uid, "issue_refund", TICKET, context={"amount": 120}).allowed:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    while not outcomes:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert outcomes[-1]["ok"] is True
+    assert authz.watch_status()["reloads"] >= 1
+    authz.unwatch()

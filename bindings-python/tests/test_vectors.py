@@ -1,0 +1,91 @@
+"""The shared decision vectors (tests/vectors/*.json), run through the Python API."""
+
+import json
+
+import pytest
+
+import ambit
+from conftest import ROOT
+
+FILES = sorted((ROOT / "tests" / "vectors").glob("*.json"))
+DEFAULT_NOW = 1_800_000_000
+
+
+def test_vectors_exist():
+    assert FILES, "no decision vectors found in tests/vectors"
+
+
+def cases():
+    for f in FILES:
+        spec = json.loads(f.read_text())
+        for case in spec["cases"]:
+            yield pytest.param(spec, case, id=f"{f.name}: {case['description']}")
+
+
+def run_case(spec, case):
+    clock = ambit.ManualClock(spec.get("now", DEFAULT_NOW))
+    options = {k: v for k, v in spec.get("options", {}).items()}
+    authz = ambit.Authorizer.from_dir(ROOT / spec["policies"], clock=clock, **options)
+    names = {}
+
+    def sub(value):
+        if isinstance(value, str) and value.startswith("$") and value[1:] in names:
+            return names[value[1:]]
+        return value
+
+    for i, step in enumerate(case.get("setup", [])):
+        want_error = step.get("expect_error")
+        try:
+            count = None
+            if "mint" in step:
+                m = dict(step["mint"])
+                name = m.pop("as")
+                agent = authz.mint_agent(
+                    sub(m["parent"]), m.get("task", ""), m.get("scopes", []), m.get("ttl_seconds", m.get("ttl")),
+                    resources=m.get("resources"), attributes=m.get("attributes"),
+                )
+                names[name] = agent.uid
+            elif "revoke" in step:
+                count = authz.revoke(sub(step["revoke"]))
+            elif "reinstate" in step:
+                authz.reinstate(sub(step["reinstate"]))
+            elif "advance" in step:
+                clock.advance(step["advance"])
+            elif "replace_policies" in step:
+                authz.replace_policies(step["replace_policies"])
+            else:
+                raise AssertionError(f"setup step {i} does nothing")
+        except ambit.AmbitError as e:
+            assert want_error == e.code, f"setup step {i}: unexpected {e.code}: {e}"
+            continue
+        assert want_error is None, f"setup step {i}: expected {want_error}"
+        if "expect_count" in step:
+            assert count == step["expect_count"]
+
+    r = case["request"]
+    expect = case["expect"]
+    try:
+        d = authz.authorize(
+            sub(r["principal"]), r["action"], sub(r["resource"]),
+            context=r.get("context"), entities=r.get("entities"),
+            on_behalf_of=[sub(x) for x in r.get("on_behalf_of", [])] or None,
+        )
+    except ambit.AmbitError as e:
+        assert expect.get("error") == e.code, f"unexpected {e.code}: {e}"
+        return
+    assert "error" not in expect, f"expected {expect['error']}, got {d!r}"
+    if "allowed" in expect:
+        assert d.allowed == expect["allowed"], repr(d)
+    if "deny_cause" in expect:
+        assert d.deny_cause == expect["deny_cause"], repr(d)
+    if "reasons" in expect:
+        assert d.reasons == expect["reasons"]
+    if "deny_hop" in expect:
+        assert d.deny_hop == expect["deny_hop"]
+    if "errors" in expect:
+        assert [e["policy_id"] for e in d.errors] == expect["errors"]
+
+
+@pytest.mark.parametrize("spec,case", list(cases()))
+def test_vector(spec, case):
+    run_case(spec, case)
