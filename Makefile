@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help demo test test-rust test-python python-dev conformance lint fmt bench
+.PHONY: help demo test test-rust test-python python-dev test-node node-dev conformance lint fmt bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ demo: ## the help-desk scenario end to end: agents minted, decisions with chain,
 VENV := .venv
 PY := $(VENV)/bin/python
 
-test: test-rust test-python lint ## every test: Rust (unit, vectors, Cedar conformance, properties), Python, lints
+test: test-rust test-python test-node lint ## every test: Rust (unit, vectors, Cedar conformance, properties), Python, Node, lints
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -30,6 +30,18 @@ test-python: python-dev ## pytest on the Python binding, shared vectors included
 test-rust: ## the Rust workspace tests
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test -p ambit --doc
+
+bindings-node/node_modules: bindings-node/package-lock.json
+	cd bindings-node && npm ci --no-audit --no-fund
+	touch $@
+
+node-dev: bindings-node/node_modules ## build the Node addon; regenerates index.js / index.d.ts
+	cd bindings-node && npx napi build --platform --js index.js --dts index.d.ts
+
+test-node: node-dev ## node --test on the Node binding (shared vectors included), tsc, and a drift check
+	git diff --exit-code -- bindings-node/index.js bindings-node/index.d.ts || \
+	  (echo "generated index.js / index.d.ts drifted from the Rust source: commit the rebuilt files"; exit 1)
+	cd bindings-node && npm test
 
 conformance: ## only Cedar's integration corpus through ambit
 	$(CARGO) test -p ambit --release --test conformance -- --nocapture

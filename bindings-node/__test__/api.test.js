@@ -1,0 +1,173 @@
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const ambit = require('..')
+const { Authorizer, ManualClock, AmbitDenied, guard, guardTool, authorizeToolCall, verifyAuditLog } = ambit
+
+const HELPDESK = path.resolve(__dirname, '..', '..', 'policies', 'helpdesk')
+const SERVICE = 'Helpdesk::Service::"helpdesk"'
+const TICKET = 'Helpdesk::Ticket::"4711"'
+const ALICE = 'Helpdesk::User::"alice"'
+const ACME = { tenant: { __entity: { type: 'Helpdesk::Tenant', id: 'acme' } } }
+
+const refundAgent = (authz, scopes = ['issue_refund'], ttlSeconds = 900) =>
+  authz.mintAgent({ parent: SERVICE, task: 'ticket-4711', scopes, ttlSeconds, attributes: ACME })
+
+const tmpCopy = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambit-node-'))
+  for (const f of fs.readdirSync(HELPDESK)) fs.copyFileSync(path.join(HELPDESK, f), path.join(dir, f))
+  return dir
+}
+
+test('decisions are values with a deny cause', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const d = authz.authorize({ principal: ALICE, action: 'read_ticket', resource: TICKET })
+  assert.equal(d.allowed, true)
+  assert.deepEqual(d.reasons, ['staff-tickets'])
+  assert.deepEqual(d.chain, [ALICE])
+  assert.match(d.decisionId, /^[0-9a-f-]{36}$/)
+  const deny = authz.authorize({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })
+  assert.equal(deny.denyCause, 'no_permit')
+  assert.equal(deny.denyHop, 0)
+})
+
+test('errors carry the stable code', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const cases = [
+    [() => authz.authorize({ principal: 'alice', action: 'read_ticket', resource: TICKET }), 'AMBIT_INVALID_REQUEST'],
+    [() => authz.authorize({ principal: ALICE, action: 'nope', resource: TICKET }), 'AMBIT_INVALID_REQUEST'],
+    [() => authz.authorize({ principal: ALICE, action: 'issue_refund', resource: TICKET, context: { amount: 'x' } }), 'AMBIT_INVALID_REQUEST'],
+    [() => authz.authorize({ principal: ALICE, action: 'read_ticket', resource: TICKET, entities: [{ uid: { type: 'X' } }] }), 'AMBIT_ENTITIES'],
+    [() => authz.mintAgent({ parent: 'Helpdesk::User::"nobody"', task: 't', scopes: [], ttlSeconds: 10 }), 'AMBIT_INVALID_DELEGATION'],
+    [() => authz.replacePolicies('permit(principal, action resource);'), 'AMBIT_RELOAD'],
+    [() => Authorizer.fromDir('/does/not/exist'), 'AMBIT_IO'],
+    [() => new Authorizer({ policies: 'permit(principal, action resource);', validation: 'off' }), 'AMBIT_POLICY_PARSE'],
+    [() => new Authorizer({ schema: 'entity U = { x: Nope };', policies: 'permit(principal, action, resource);' }), 'AMBIT_SCHEMA'],
+    [() => new Authorizer({ policies: 'permit(principal, action, resource);', entities: '[{', validation: 'off' }), 'AMBIT_ENTITIES'],
+  ]
+  for (const [fn, code] of cases) {
+    assert.throws(fn, (e) => e instanceof Error && e.code === code, code)
+  }
+  assert.ok(ambit.errorCodes().includes('AMBIT_RELOAD'))
+  assert.ok(ambit.denyCauses().includes('out_of_scope'))
+})
+
+test('lifecycle: mint, attenuate, revoke, expire', () => {
+  const clock = new ManualClock(1800000000)
+  const authz = Authorizer.fromDir(HELPDESK, {}, clock)
+  const a1 = authz.mintAgent({ parent: SERVICE, task: 't', scopes: ['read_ticket', 'reply_ticket'], ttlSeconds: 900, resources: [TICKET], attributes: ACME })
+  assert.deepEqual(a1.chain, [SERVICE, a1.uid])
+  const a2 = authz.mintAgent({ parent: a1.uid, task: 'r', scopes: ['reply_ticket'], ttlSeconds: 5000, attributes: ACME })
+  assert.equal(a2.expiresAt, a1.expiresAt)
+  assert.throws(() => authz.mintAgent({ parent: a1.uid, task: 'w', scopes: ['issue_refund'], ttlSeconds: 10 }), { code: 'AMBIT_INVALID_DELEGATION' })
+  assert.equal(authz.authorize({ principal: a2.uid, action: 'reply_ticket', resource: TICKET }).allowed, true)
+  assert.equal(authz.delegationTree(SERVICE).children[0].children[0].uid, a2.uid)
+  assert.equal(authz.revoke(a1.uid), 2)
+  assert.equal(authz.authorize({ principal: a2.uid, action: 'reply_ticket', resource: TICKET }).denyCause, 'revoked')
+  const a3 = authz.mintAgent({ parent: SERVICE, task: 's', scopes: ['read_ticket'], ttlSeconds: 10, attributes: ACME })
+  clock.advance(10)
+  assert.equal(authz.authorize({ principal: a3.uid, action: 'read_ticket', resource: TICKET }).denyCause, 'expired')
+})
+
+test('reload and reloadAsync keep the last good', async () => {
+  const dir = tmpCopy()
+  const authz = Authorizer.fromDir(dir)
+  const version = authz.policyVersion
+  fs.writeFileSync(path.join(dir, 'zz.cedar'), 'permit(principal, action resource);')
+  await assert.rejects(authz.reloadAsync(), (e) => e.code === 'AMBIT_RELOAD')
+  assert.throws(() => authz.reload(), { code: 'AMBIT_RELOAD' })
+  assert.equal(authz.policyVersion, version)
+  fs.unlinkSync(path.join(dir, 'zz.cedar'))
+  const outcome = await authz.reloadAsync()
+  assert.equal(outcome.generation, 2)
+})
+
+test('audit: file, callback and verify', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambit-audit-'))
+  const log = path.join(dir, 'audit.jsonl')
+  const seen = []
+  const authz = Authorizer.fromDir(HELPDESK, { auditFile: log }, null, (record) => seen.push(record))
+  const agent = refundAgent(authz)
+  for (const amount of [10, 900]) authz.authorize({ principal: agent.uid, action: 'issue_refund', resource: TICKET, context: { amount } })
+  authz.auditFlush()
+  for (let i = 0; i < 100 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 10))
+  assert.deepEqual(seen.map((r) => r.kind), ['agent_minted', 'decision', 'decision'])
+  assert.equal(seen[2].deny_cause, 'forbidden')
+  assert.deepEqual(authz.auditRecent(10).map((r) => r.seq), [1, 2, 3])
+  const report = verifyAuditLog([log])
+  assert.equal(report.ok, true)
+  assert.equal(report.records, 3)
+  const lines = fs.readFileSync(log, 'utf8').trim().split('\n')
+  lines[1] = lines[1].replace('"allowed":true', '"allowed":false')
+  fs.writeFileSync(log, lines.join('\n') + '\n')
+  const bad = verifyAuditLog([log])
+  assert.equal(bad.ok, false)
+  assert.equal(bad.first_bad_seq, 2)
+})
+
+test('guard: allow, deny, error denies', async () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const agent = refundAgent(authz)
+  const calls = []
+  const refund = guard(
+    async ({ ticket, amount }) => {
+      calls.push(amount)
+      return `refunded ${amount}`
+    },
+    { authz, action: 'issue_refund', principal: agent.uid, resource: (a) => `Helpdesk::Ticket::"${a.ticket}"`, context: (a) => ({ amount: a.amount }) },
+  )
+  assert.equal(await refund({ ticket: '4711', amount: 120 }), 'refunded 120')
+  await assert.rejects(refund({ ticket: '4711', amount: 900 }), (e) => e instanceof AmbitDenied && e.decision.denyCause === 'forbidden')
+  await assert.rejects(refund({ ticket: '4711', amount: 'lots' }), (e) => e instanceof AmbitDenied && e.decision === null && e.error.code === 'AMBIT_INVALID_REQUEST')
+  const sync = guard((a) => a.amount, { authz, action: 'issue_refund', principal: agent.uid, resource: TICKET, context: (a) => ({ amount: a.amount }) })
+  assert.equal(await sync({ amount: 5 }), 5)
+  assert.deepEqual(calls, [120])
+})
+
+test('guardTool and MCP tools/call', async () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const agent = refundAgent(authz)
+  const executed = []
+  const tool = { name: 'issue_refund', description: 'refund', execute: async (args) => { executed.push(args); return 'ok' } }
+  const guarded = guardTool(tool, { authz, principal: agent.uid, resource: TICKET })
+  assert.equal(guarded.name, 'issue_refund')
+  assert.equal(await guarded.execute({ amount: 100 }), 'ok')
+  await assert.rejects(guarded.execute({ amount: 9000 }), AmbitDenied)
+  await assert.rejects(guarded.execute({ amount: 1, extra: true }), AmbitDenied)
+  assert.deepEqual(executed, [{ amount: 100 }])
+  const d = authorizeToolCall(authz, { params: { name: 'issue_refund', arguments: { amount: 900 } } }, { principal: agent.uid, resource: TICKET })
+  assert.equal(d.denyCause, 'forbidden')
+})
+
+test('batch and explain', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const [ok, bad] = authz.authorizeBatch([
+    { principal: ALICE, action: 'read_ticket', resource: TICKET },
+    { principal: 'nope', action: 'read_ticket', resource: TICKET },
+  ])
+  assert.equal(ok.allowed, true)
+  assert.equal(bad.code, 'AMBIT_INVALID_REQUEST')
+  const e = authz.explain({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })
+  assert.match(e.summary, /^denied \(no_permit\)/)
+})
+
+test('watch follows the files', async () => {
+  const dir = tmpCopy()
+  const authz = Authorizer.fromDir(dir)
+  authz.watch()
+  const agent = refundAgent(authz)
+  const req = { principal: agent.uid, action: 'issue_refund', resource: TICKET, context: { amount: 120 } }
+  assert.equal(authz.authorize(req).allowed, true)
+  const f = path.join(dir, 'refunds.cedar')
+  fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace('> 500', '> 100'))
+  const deadline = Date.now() + 20000
+  while (authz.authorize(req).allowed) {
+    assert.ok(Date.now() < deadline, 'reload not seen')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  assert.ok(authz.watchStatus().reloads >= 1)
+  authz.unwatch()
+})

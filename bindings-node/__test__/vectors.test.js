@@ -1,0 +1,75 @@
+'use strict'
+// The shared decision vectors (tests/vectors/*.json), run through the Node API.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { Authorizer, ManualClock } = require('..')
+
+const ROOT = path.resolve(__dirname, '..', '..')
+const DIR = path.join(ROOT, 'tests', 'vectors')
+const FILES = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
+const camel = { error_mode: 'errorMode', max_delegation_depth: 'maxDelegationDepth', validation: 'validation' }
+
+test('vectors exist', () => {
+  assert.ok(FILES.length > 0, 'no decision vectors found in tests/vectors')
+})
+
+for (const file of FILES) {
+  const spec = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8'))
+  for (const c of spec.cases) {
+    test(`${file}: ${c.description}`, () => runCase(spec, c))
+  }
+}
+
+function runCase(spec, c) {
+  const clock = new ManualClock(spec.now ?? 1800000000)
+  const options = {}
+  for (const [k, v] of Object.entries(spec.options ?? {})) {
+    options[camel[k]] = k === 'error_mode' && v === 'fail_closed' ? 'failClosed' : v
+  }
+  const authz = Authorizer.fromDir(path.join(ROOT, spec.policies), options, clock)
+  const names = {}
+  const sub = (v) => (typeof v === 'string' && v.startsWith('$') && names[v.slice(1)] ? names[v.slice(1)] : v)
+  ;(c.setup ?? []).forEach((step, i) => {
+    let count
+    try {
+      if (step.mint) {
+        const m = step.mint
+        const agent = authz.mintAgent({
+          parent: sub(m.parent), task: m.task ?? '', scopes: m.scopes ?? [], ttlSeconds: m.ttl_seconds ?? m.ttl,
+          resources: m.resources, attributes: m.attributes,
+        })
+        names[m.as] = agent.uid
+      } else if (step.revoke) count = authz.revoke(sub(step.revoke))
+      else if (step.reinstate) authz.reinstate(sub(step.reinstate))
+      else if (step.advance !== undefined) clock.advance(step.advance)
+      else if (step.replace_policies) authz.replacePolicies(step.replace_policies)
+      else assert.fail(`setup step ${i} does nothing`)
+    } catch (e) {
+      if (!e.code || !e.code.startsWith('AMBIT_')) throw e
+      assert.equal(e.code, step.expect_error, `setup step ${i}: ${e.message}`)
+      return
+    }
+    assert.equal(step.expect_error, undefined, `setup step ${i}: expected ${step.expect_error}`)
+    if (step.expect_count !== undefined) assert.equal(count, step.expect_count)
+  })
+  const r = c.request
+  const e = c.expect
+  let d
+  try {
+    d = authz.authorize({
+      principal: sub(r.principal), action: r.action, resource: sub(r.resource),
+      context: r.context, entities: r.entities, onBehalfOf: r.on_behalf_of ? r.on_behalf_of.map(sub) : undefined,
+    })
+  } catch (err) {
+    assert.equal(err.code, e.error, err.message)
+    return
+  }
+  assert.equal(e.error, undefined, `expected ${e.error}, got a decision`)
+  if (e.allowed !== undefined) assert.equal(d.allowed, e.allowed)
+  if (e.deny_cause !== undefined) assert.equal(d.denyCause, e.deny_cause)
+  if (e.reasons !== undefined) assert.deepEqual(d.reasons, e.reasons)
+  if (e.deny_hop !== undefined) assert.equal(d.denyHop, e.deny_hop)
+  if (e.errors !== undefined) assert.deepEqual(d.errors.map((x) => x.policyId), e.errors)
+}

@@ -1,0 +1,549 @@
+//! The Node face of the `ambit` crate (napi-rs). Glue only: typed `#[napi(object)]` structs
+//! mirror `ambit::wire`, the core is called, results and errors are converted. Errors carry
+//! the stable code as `err.code`.
+
+use ambit::audit::{Audit, FileOptions, Overflow};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+/// `ambit::Error` as a JS `Error` whose `code` is the stable code string.
+fn to_js(e: ambit::Error) -> napi::Error<String> {
+    napi::Error::new(e.code().to_owned(), e.to_string())
+}
+
+fn bad_arg(message: impl Into<String>) -> napi::Error<String> {
+    napi::Error::new("InvalidArg".to_owned(), message.into())
+}
+
+/// Options for `new Authorizer(...)` and `Authorizer.fromDir(...)`; absent fields keep the
+/// core's defaults.
+#[napi(object)]
+pub struct AuthorizerOptions {
+    /// Cedar schema text.
+    pub schema: Option<String>,
+    /// Cedar policy text.
+    pub policies: Option<String>,
+    /// Static entities: a JSON string or an array of entity objects.
+    #[napi(ts_type = "string | Array<Record<string, unknown>>")]
+    pub entities: Option<Value>,
+    #[napi(ts_type = "'strict' | 'permissive' | 'off'")]
+    pub validation: Option<String>,
+    #[napi(ts_type = "'failClosed' | 'cedar'")]
+    pub error_mode: Option<String>,
+    pub max_delegation_depth: Option<u32>,
+    /// Path of the hash-chained JSONL audit log.
+    pub audit_file: Option<String>,
+    #[napi(ts_type = "'block' | 'drop'")]
+    pub audit_overflow: Option<String>,
+    pub audit_capacity: Option<u32>,
+    pub audit_include_context: Option<bool>,
+}
+
+/// A request (the request wire format, camelCase).
+#[napi(object)]
+pub struct AuthorizeRequest {
+    pub principal: String,
+    /// A bare action name (`issue_refund`) or a full uid.
+    pub action: String,
+    pub resource: String,
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub context: Option<Value>,
+    #[napi(ts_type = "Array<Record<string, unknown>>")]
+    pub entities: Option<Vec<Value>>,
+    /// Explicit delegators, root first.
+    pub on_behalf_of: Option<Vec<String>>,
+}
+
+fn to_request(r: AuthorizeRequest) -> ambit::Request {
+    let mut req = ambit::Request::new(r.principal, r.action, r.resource);
+    if let Some(c) = r.context {
+        req = req.with_context(c);
+    }
+    if let Some(e) = r.entities {
+        req = req.with_entities(e);
+    }
+    if let Some(chain) = r.on_behalf_of {
+        req = req.on_behalf_of(chain);
+    }
+    req
+}
+
+#[napi(object)]
+pub struct PolicyError {
+    pub policy_id: String,
+    pub message: String,
+}
+
+#[napi(object)]
+pub struct Hop {
+    pub principal: String,
+    pub allowed: bool,
+    pub evaluated: bool,
+    pub reasons: Vec<String>,
+    pub errors: Vec<PolicyError>,
+}
+
+/// A decision: allowed, or denied with a stable `denyCause`.
+#[napi(object)]
+pub struct Decision {
+    pub allowed: bool,
+    pub decision_id: String,
+    #[napi(
+        ts_type = "'unknown_principal' | 'invalid_chain' | 'depth_exceeded' | 'revoked' | 'expired' | 'out_of_scope' | 'out_of_confinement' | 'forbidden' | 'no_permit' | 'evaluation_error' | null"
+    )]
+    pub deny_cause: Option<String>,
+    pub deny_hop: Option<u32>,
+    pub reasons: Vec<String>,
+    pub chain: Vec<String>,
+    pub hops: Vec<Hop>,
+    pub errors: Vec<PolicyError>,
+    pub action: String,
+    pub resource: String,
+    pub policy_version: String,
+    pub generation: i64,
+}
+
+fn errors_of(errors: &[ambit::PolicyError]) -> Vec<PolicyError> {
+    errors
+        .iter()
+        .map(|e| PolicyError { policy_id: e.policy_id().to_owned(), message: e.message().to_owned() })
+        .collect()
+}
+
+impl From<ambit::Decision> for Decision {
+    fn from(d: ambit::Decision) -> Self {
+        Self {
+            allowed: d.allowed(),
+            decision_id: d.decision_id().to_owned(),
+            deny_cause: d.deny_cause().map(|c| c.code().to_owned()),
+            deny_hop: d.deny_hop().and_then(|h| u32::try_from(h).ok()),
+            reasons: d.reasons().to_vec(),
+            chain: d.chain().to_vec(),
+            hops: d
+                .hops()
+                .iter()
+                .map(|h| Hop {
+                    principal: h.principal().to_owned(),
+                    allowed: h.allowed(),
+                    evaluated: h.evaluated(),
+                    reasons: h.reasons().to_vec(),
+                    errors: errors_of(h.errors()),
+                })
+                .collect(),
+            errors: errors_of(d.errors()),
+            action: d.action().to_owned(),
+            resource: d.resource().to_owned(),
+            policy_version: d.policy_version().to_owned(),
+            generation: i64::try_from(d.generation()).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// What to mint.
+#[napi(object)]
+pub struct MintOptions {
+    pub parent: String,
+    pub task: String,
+    pub scopes: Vec<String>,
+    pub ttl_seconds: u32,
+    pub resources: Option<Vec<String>>,
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub attributes: Option<Value>,
+}
+
+/// A minted agent.
+#[napi(object)]
+pub struct Agent {
+    pub uid: String,
+    pub parent: String,
+    pub owner: String,
+    pub chain: Vec<String>,
+    pub task: String,
+    pub scopes: Vec<String>,
+    pub resources: Vec<String>,
+    pub depth: u32,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+}
+
+impl From<ambit::Agent> for Agent {
+    fn from(a: ambit::Agent) -> Self {
+        Self {
+            uid: a.uid().to_owned(),
+            parent: a.parent().to_owned(),
+            owner: a.owner().to_owned(),
+            chain: a.chain().to_vec(),
+            task: a.task().to_owned(),
+            scopes: a.scopes().to_vec(),
+            resources: a.resources().to_vec(),
+            depth: a.depth(),
+            created_at: i64::try_from(a.created_at()).unwrap_or(i64::MAX),
+            expires_at: i64::try_from(a.expires_at()).unwrap_or(i64::MAX),
+            revoked: a.revoked(),
+        }
+    }
+}
+
+/// What a successful reload produced.
+#[napi(object)]
+pub struct ReloadOutcome {
+    pub version: String,
+    pub generation: i64,
+}
+
+impl From<ambit::ReloadOutcome> for ReloadOutcome {
+    fn from(o: ambit::ReloadOutcome) -> Self {
+        Self { version: o.version, generation: i64::try_from(o.generation).unwrap_or(i64::MAX) }
+    }
+}
+
+/// A clock that only moves when told to, for tests.
+#[napi]
+pub struct ManualClock(ambit::ManualClock);
+
+#[napi]
+impl ManualClock {
+    #[napi(constructor)]
+    pub fn new(now: i64) -> Self {
+        Self(ambit::ManualClock::new(u64::try_from(now).unwrap_or(0)))
+    }
+    #[napi]
+    pub fn advance(&self, seconds: u32) {
+        self.0.advance(u64::from(seconds));
+    }
+}
+
+type AuditCallback = ThreadsafeFunction<Value, Unknown<'static>, Value, Status, false, true>;
+
+/// The in-process authorizer.
+#[napi]
+pub struct Authorizer {
+    inner: Arc<ambit::Authorizer>,
+    watcher: Mutex<Option<ambit::Watcher>>,
+}
+
+fn build(
+    mut b: ambit::AuthorizerBuilder,
+    o: Option<AuthorizerOptions>,
+    clock: Option<&ManualClock>,
+    on_audit: Option<AuditCallback>,
+) -> napi::Result<Authorizer, String> {
+    if let Some(c) = clock {
+        b = b.clock(Arc::new(c.0.clone()));
+    }
+    let o = o.unwrap_or(AuthorizerOptions {
+        schema: None,
+        policies: None,
+        entities: None,
+        validation: None,
+        error_mode: None,
+        max_delegation_depth: None,
+        audit_file: None,
+        audit_overflow: None,
+        audit_capacity: None,
+        audit_include_context: None,
+    });
+    if let Some(s) = o.schema {
+        b = b.schema_str(s);
+    }
+    if let Some(p) = o.policies {
+        b = b.policies_str(p);
+    }
+    match o.entities {
+        Some(Value::String(s)) => b = b.entities_json(s),
+        Some(v @ Value::Array(_)) => b = b.entities_json(v.to_string()),
+        Some(_) => return Err(bad_arg("entities must be a JSON string or an array of entity objects")),
+        None => {}
+    }
+    if let Some(v) = o.validation {
+        b = b.validation(v.parse().map_err(to_js)?);
+    }
+    if let Some(m) = o.error_mode {
+        b = b.error_mode(m.parse().map_err(to_js)?);
+    }
+    if let Some(d) = o.max_delegation_depth {
+        b = b.max_delegation_depth(d);
+    }
+    if o.audit_file.is_some() || on_audit.is_some() || o.audit_capacity.is_some() {
+        let mut a = Audit::builder();
+        if let Some(f) = o.audit_file {
+            a = a.file(f, FileOptions::default());
+        }
+        if let Some(c) = o.audit_capacity {
+            a = a.capacity(c as usize);
+        }
+        if let Some(i) = o.audit_include_context {
+            a = a.include_context(i);
+        }
+        match o.audit_overflow.as_deref() {
+            None | Some("block") => {}
+            Some("drop") => a = a.overflow(Overflow::Drop),
+            Some(other) => return Err(bad_arg(format!("auditOverflow must be 'block' or 'drop', not {other:?}"))),
+        }
+        if let Some(cb) = on_audit {
+            a = a.callback(move |record| {
+                let value = serde_json::to_value(record).unwrap_or(Value::Null);
+                // Blocking: the writer thread waits for room in the queue rather than drop
+                let _ = cb.call(value, ThreadsafeFunctionCallMode::Blocking);
+            });
+        }
+        b = b.audit(a.build().map_err(to_js)?);
+    }
+    let inner = b.build().map_err(to_js)?;
+    Ok(Authorizer { inner: Arc::new(inner), watcher: Mutex::new(None) })
+}
+
+#[napi]
+impl Authorizer {
+    /// Builds an authorizer from text options.
+    #[napi(constructor)]
+    pub fn new(
+        options: AuthorizerOptions,
+        clock: Option<&ManualClock>,
+        #[napi(ts_arg_type = "(record: Record<string, unknown>) => void")] on_audit: Option<AuditCallback>,
+    ) -> napi::Result<Self, String> {
+        build(ambit::Authorizer::builder(), Some(options), clock, on_audit)
+    }
+
+    /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path`.
+    #[napi(factory)]
+    pub fn from_dir(
+        path: String,
+        options: Option<AuthorizerOptions>,
+        clock: Option<&ManualClock>,
+        #[napi(ts_arg_type = "(record: Record<string, unknown>) => void")] on_audit: Option<AuditCallback>,
+    ) -> napi::Result<Self, String> {
+        build(ambit::Authorizer::builder().dir(path), options, clock, on_audit)
+    }
+
+    /// Decides one request; a deny is a decision, never a throw.
+    #[napi]
+    pub fn authorize(&self, request: AuthorizeRequest) -> napi::Result<Decision, String> {
+        self.inner.authorize(&to_request(request)).map(Decision::from).map_err(to_js)
+    }
+
+    /// Decides and explains, per hop.
+    #[napi(
+        ts_return_type = "{ decision: Record<string, unknown>, summary: string, hops: Array<Record<string, unknown>> }"
+    )]
+    pub fn explain(&self, request: AuthorizeRequest) -> napi::Result<Value, String> {
+        let e = self.inner.explain(&to_request(request)).map_err(to_js)?;
+        serde_json::to_value(e).map_err(|e| bad_arg(e.to_string()))
+    }
+
+    /// Decides many requests on one policy version; each result is a decision or an error
+    /// object `{ code, message }`.
+    #[napi(ts_return_type = "Array<Decision | { code: string, message: string }>")]
+    pub fn authorize_batch(&self, requests: Vec<AuthorizeRequest>) -> napi::Result<Vec<Value>, String> {
+        let requests: Vec<ambit::Request> = requests.into_iter().map(to_request).collect();
+        Ok(self
+            .inner
+            .authorize_batch(&requests)
+            .into_iter()
+            .map(|r| match r {
+                Ok(d) => d.to_json(),
+                Err(e) => serde_json::json!({ "code": e.code(), "message": e.to_string() }),
+            })
+            .collect())
+    }
+
+    /// Mints a just-in-time agent.
+    #[napi]
+    pub fn mint_agent(&self, options: MintOptions) -> napi::Result<Agent, String> {
+        let mut spec = ambit::AgentSpec::new(options.parent, options.task, u64::from(options.ttl_seconds))
+            .scopes(options.scopes)
+            .resources(options.resources.unwrap_or_default());
+        match options.attributes {
+            Some(Value::Object(map)) => spec = spec.attributes(map),
+            Some(_) => return Err(bad_arg("attributes must be an object")),
+            None => {}
+        }
+        self.inner.mint_agent(&spec).map(Agent::from).map_err(to_js)
+    }
+
+    /// Revokes an identity and its subtree; returns how many were cut off.
+    #[napi]
+    pub fn revoke(&self, uid: String) -> napi::Result<u32, String> {
+        self.inner.revoke(&uid).map(|n| u32::try_from(n).unwrap_or(u32::MAX)).map_err(to_js)
+    }
+
+    /// Lifts the revocation of a person or service.
+    #[napi]
+    pub fn reinstate(&self, uid: String) -> napi::Result<bool, String> {
+        self.inner.reinstate(&uid).map_err(to_js)
+    }
+
+    /// Re-reads every source; on error the last good policies keep serving.
+    #[napi]
+    pub fn reload(&self) -> napi::Result<ReloadOutcome, String> {
+        self.inner.reload().map(ReloadOutcome::from).map_err(to_js)
+    }
+
+    /// `reload()` off the event loop (the package's `reloadAsync()` wraps this).
+    #[napi(ts_return_type = "Promise<ReloadResult>")]
+    pub fn reload_async_raw(&self) -> AsyncTask<ReloadTask> {
+        AsyncTask::new(ReloadTask(Arc::clone(&self.inner)))
+    }
+
+    #[napi]
+    pub fn replace_policies(&self, text: String) -> napi::Result<ReloadOutcome, String> {
+        self.inner.replace_policies(&text).map(ReloadOutcome::from).map_err(to_js)
+    }
+
+    #[napi]
+    pub fn replace_entities(&self, json: String) -> napi::Result<ReloadOutcome, String> {
+        self.inner.replace_entities(&json).map(ReloadOutcome::from).map_err(to_js)
+    }
+
+    /// Follows the policy files and reloads on change.
+    #[napi]
+    pub fn watch(&self) -> napi::Result<(), String> {
+        let w = self.inner.watch(None).map_err(to_js)?;
+        if let Ok(mut slot) = self.watcher.lock() {
+            *slot = Some(w);
+        }
+        Ok(())
+    }
+
+    #[napi]
+    pub fn unwatch(&self) {
+        if let Ok(mut slot) = self.watcher.lock() {
+            slot.take();
+        }
+    }
+
+    #[napi(
+        ts_return_type = "{ reloads: number, failures: number, last_version: string | null, last_error: [string, string] | null } | null"
+    )]
+    pub fn watch_status(&self) -> Option<Value> {
+        let status = self.watcher.lock().ok()?.as_ref().map(ambit::Watcher::status)?;
+        serde_json::to_value(status).ok()
+    }
+
+    #[napi]
+    pub fn agents(&self) -> Vec<Agent> {
+        self.inner.agents().into_iter().map(Agent::from).collect()
+    }
+
+    #[napi(
+        ts_return_type = "{ uid: string, revoked: boolean, agent?: Record<string, unknown>, children: Array<Record<string, unknown>> }"
+    )]
+    pub fn delegation_tree(&self, root: String) -> napi::Result<Value, String> {
+        let tree = self.inner.delegation_tree(&root).map_err(to_js)?;
+        serde_json::to_value(tree).map_err(|e| bad_arg(e.to_string()))
+    }
+
+    #[napi]
+    pub fn purge_expired(&self) -> u32 {
+        u32::try_from(self.inner.purge_expired()).unwrap_or(u32::MAX)
+    }
+
+    #[napi(getter)]
+    pub fn policy_version(&self) -> String {
+        self.inner.policy_version()
+    }
+
+    #[napi(getter)]
+    pub fn generation(&self) -> i64 {
+        i64::try_from(self.inner.generation()).unwrap_or(i64::MAX)
+    }
+
+    #[napi(getter)]
+    pub fn policy_ids(&self) -> Vec<String> {
+        self.inner.policy_ids()
+    }
+
+    /// The last `n` audit records, after flushing.
+    #[napi(ts_return_type = "Array<Record<string, unknown>>")]
+    pub fn audit_recent(&self, n: u32) -> Vec<Value> {
+        self.inner.audit().map_or_else(Vec::new, |a| {
+            a.flush();
+            a.recent(n as usize).iter().filter_map(|r| serde_json::to_value(r).ok()).collect()
+        })
+    }
+
+    #[napi]
+    pub fn audit_flush(&self) {
+        if let Some(a) = self.inner.audit() {
+            a.flush();
+        }
+    }
+
+    #[napi]
+    pub fn audit_dropped(&self) -> i64 {
+        self.inner.audit().map_or(0, |a| i64::try_from(a.dropped()).unwrap_or(i64::MAX))
+    }
+}
+
+pub struct ReloadTask(Arc<ambit::Authorizer>);
+
+/// The outcome of an off-thread reload: the JS wrapper turns `ok: false` into a thrown
+/// `Error` with `code` (a task can only reject with a napi status, not our code).
+#[napi(object)]
+pub struct ReloadResult {
+    pub ok: bool,
+    pub version: Option<String>,
+    pub generation: Option<i64>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Task for ReloadTask {
+    type Output = ReloadResult;
+    type JsValue = ReloadResult;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(match self.0.reload() {
+            Ok(o) => ReloadResult {
+                ok: true,
+                version: Some(o.version),
+                generation: i64::try_from(o.generation).ok(),
+                code: None,
+                message: None,
+            },
+            Err(e) => ReloadResult {
+                ok: false,
+                version: None,
+                generation: None,
+                code: Some(e.code().to_owned()),
+                message: Some(e.to_string()),
+            },
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+/// Verifies a hash-chained audit log across files, oldest first.
+#[napi(
+    ts_return_type = "{ ok: boolean, records: number, first_bad_seq: number | null, problem: string | null, last_seq: number, last_hash: string }"
+)]
+pub fn verify_audit_log(files: Vec<String>) -> napi::Result<Value, String> {
+    let files: Vec<std::path::PathBuf> = files.into_iter().map(Into::into).collect();
+    let report = ambit::audit::verify(&files).map_err(to_js)?;
+    serde_json::to_value(report).map_err(|e| bad_arg(e.to_string()))
+}
+
+/// Formats a uid from type and id, escaping the id.
+#[napi]
+pub fn format_uid(type_name: String, id: String) -> napi::Result<String, String> {
+    ambit::format_uid(&type_name, &id).map_err(to_js)
+}
+
+/// Every deny cause, in check order.
+#[napi]
+pub fn deny_causes() -> Vec<&'static str> {
+    ambit::DenyCause::ALL.iter().map(|c| c.code()).collect()
+}
+
+/// Every error code.
+#[napi]
+pub fn error_codes() -> Vec<&'static str> {
+    ambit::Error::CODES.to_vec()
+}
