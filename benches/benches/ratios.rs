@@ -1,0 +1,298 @@
+//! `cargo bench` (and `make bench`): ambit measured side by side with raw `cedar-policy` in
+//! one run, printed as one table of ratios. Under `cargo test` (no `--bench` flag) it runs
+//! a small smoke pass, so CI compiles and exercises it without asserting timings.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "benchmark harness")]
+
+use ambit::{AgentSpec, Authorizer, Request};
+use ambit_benches as w;
+use cedar_policy::{Context, Entities, PolicySet, Schema, ValidationMode, Validator};
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Raw {
+    policies: PolicySet,
+    entities: Entities,
+    requests: Vec<cedar_policy::Request>,
+    by_action: std::collections::HashMap<cedar_policy::EntityUid, PolicySet>,
+}
+
+fn raw(p: usize, reqs: &[w::Req], schema: &Schema) -> Raw {
+    let policies = PolicySet::from_str(&w::policies(p)).unwrap();
+    let entities = Entities::from_json_value(w::entities(), Some(schema)).unwrap();
+    let requests: Vec<cedar_policy::Request> = reqs
+        .iter()
+        .map(|r| {
+            let action: cedar_policy::EntityUid = format!(r#"Desk::Action::"{}""#, r.action).parse().unwrap();
+            let ctx = Context::from_json_value(serde_json::json!({"amount": r.amount}), Some((schema, &action))).unwrap();
+            cedar_policy::Request::new(r.principal.parse().unwrap(), action, r.resource.parse().unwrap(), ctx, None).unwrap()
+        })
+        .collect();
+    // "raw Cedar evaluating only the policies that can apply": the same per-action cut
+    let mut by_action = std::collections::HashMap::new();
+    for a in w::ACTIONS {
+        let uid: cedar_policy::EntityUid = format!(r#"Desk::Action::"{a}""#).parse().unwrap();
+        let chosen: Vec<_> = policies
+            .policies()
+            .filter(|pol| match pol.action_constraint() {
+                cedar_policy::ActionConstraint::Any => true,
+                cedar_policy::ActionConstraint::Eq(x) => x == uid,
+                cedar_policy::ActionConstraint::In(list) => list.contains(&uid),
+            })
+            .cloned()
+            .collect();
+        by_action.insert(uid, PolicySet::from_policies(chosen).unwrap());
+    }
+    Raw { policies, entities, requests, by_action }
+}
+
+fn ambit(p: usize) -> Authorizer {
+    Authorizer::builder()
+        .schema_str(w::schema())
+        .policies_str(w::policies(p))
+        .entities_json(w::entities().to_string())
+        .build()
+        .unwrap()
+}
+
+fn ambit_requests(reqs: &[w::Req]) -> Vec<Request> {
+    reqs.iter()
+        .map(|r| {
+            Request::new(&r.principal, &r.action, &r.resource).with_context(serde_json::json!({"amount": r.amount}))
+        })
+        .collect()
+}
+
+/// Nanoseconds per call of `f` over `items`, repeated until `budget` is spent (at least once).
+fn per_call<T>(items: &[T], budget: Duration, mut f: impl FnMut(&T)) -> f64 {
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while calls == 0 || start.elapsed() < budget {
+        for it in items {
+            f(it);
+        }
+        calls += items.len() as u64;
+    }
+    start.elapsed().as_nanos() as f64 / calls as f64
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+#[allow(clippy::too_many_lines, reason = "one report, top to bottom")]
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes: &[usize] = if full { &w::SIZES } else { &[1, 10] };
+    let budget = if full { Duration::from_millis(1500) } else { Duration::from_millis(20) };
+    let reqs = w::requests(if full { 500 } else { 20 });
+    let schema = Schema::from_cedarschema_str(&w::schema()).unwrap().0;
+    let cedar = cedar_policy::Authorizer::new();
+    let mut table = String::new();
+    let _ = writeln!(table, "| measure | ambit | peer (same run) | ratio |");
+    let _ = writeln!(table, "| --- | --- | --- | --- |");
+
+    // 1. single-hop latency at each P, and 3. load time
+    for &p in sizes {
+        let r = raw(p, &reqs, &schema);
+        let a = ambit(p);
+        let areqs = ambit_requests(&reqs);
+        let t_raw = per_call(&r.requests, budget, |q| {
+            std::hint::black_box(cedar.is_authorized(q, &r.policies, &r.entities));
+        });
+        let t_slice = per_call(&r.requests, budget, |q| {
+            let set = &r.by_action[q.action().unwrap()];
+            std::hint::black_box(cedar.is_authorized(q, set, &r.entities));
+        });
+        let t_ambit = per_call(&areqs, budget, |q| {
+            std::hint::black_box(a.authorize(q).unwrap());
+        });
+        let _ = writeln!(
+            table,
+            "| 1 hop, P = {p} | {} | raw Cedar {} | {:.2}× ({:.0}× faster) |",
+            fmt_ns(t_ambit),
+            fmt_ns(t_raw),
+            t_ambit / t_raw,
+            t_raw / t_ambit
+        );
+        let _ = writeln!(
+            table,
+            "| 1 hop, P = {p}, vs raw Cedar on the action's policies only | {} | {} | {:.2}× |",
+            fmt_ns(t_ambit),
+            fmt_ns(t_slice),
+            t_ambit / t_slice
+        );
+        let text = w::policies(p);
+        let ents = w::entities().to_string();
+        let runs = if full { 3 } else { 1 };
+        let time = |f: &dyn Fn()| {
+            let s = Instant::now();
+            for _ in 0..runs {
+                f();
+            }
+            s.elapsed().as_nanos() as f64 / f64::from(runs)
+        };
+        let t_parse = time(&|| {
+            std::hint::black_box(PolicySet::from_str(&text).unwrap());
+        });
+        let t_parse_validate = time(&|| {
+            let set = PolicySet::from_str(&text).unwrap();
+            std::hint::black_box(Validator::new(schema.clone()).validate(&set, ValidationMode::Strict));
+        });
+        let t_load = time(&|| {
+            std::hint::black_box(
+                Authorizer::builder().schema_str(w::schema()).policies_str(&text).entities_json(&ents).build().unwrap(),
+            );
+        });
+        let _ = writeln!(
+            table,
+            "| load, P = {p} (parse + validate + index + entities) | {} | raw parse {} / parse + validate {} | {:.2}× / {:.2}× |",
+            fmt_ns(t_load),
+            fmt_ns(t_parse),
+            fmt_ns(t_parse_validate),
+            t_load / t_parse,
+            t_load / t_parse_validate
+        );
+    }
+
+    // 2. chains of 1..5 hops at P = 100
+    let p = if full { 100 } else { 10 };
+    let a = ambit(p);
+    let one = Request::new(r#"Desk::User::"t1-u0""#, "read_ticket", r#"Desk::Ticket::"t1-k1""#)
+        .with_context(serde_json::json!({"amount": 1}));
+    let t1 = per_call(std::slice::from_ref(&one), budget, |q| {
+        std::hint::black_box(a.authorize(q).unwrap());
+    });
+    let mut parent = r#"Desk::Service::"platform""#.to_owned();
+    for hops in 2..=5 {
+        let agent = a.mint_agent(&AgentSpec::new(&parent, "bench", 3600).scopes(["read_ticket"])).unwrap();
+        parent = agent.uid().to_owned();
+        let q = Request::new(agent.uid(), "read_ticket", r#"Desk::Ticket::"t1-k1""#)
+            .with_context(serde_json::json!({"amount": 1}));
+        let d = a.authorize(&q).unwrap();
+        assert_eq!(d.chain().len(), hops);
+        let t = per_call(std::slice::from_ref(&q), budget, |q| {
+            std::hint::black_box(a.authorize(q).unwrap());
+        });
+        let _ = writeln!(table, "| chain of {hops} hops, P = {p} | {} | 1 hop {} | {:.2}× |", fmt_ns(t), fmt_ns(t1), t / t1);
+    }
+
+    // 4. decisions while another thread reloads continuously
+    let a = Arc::new(ambit(p));
+    let areqs = ambit_requests(&reqs);
+    let samples = |a: &Authorizer| {
+        let mut lat: Vec<u128> = Vec::new();
+        let end = Instant::now() + budget;
+        while Instant::now() < end {
+            for q in &areqs {
+                let s = Instant::now();
+                std::hint::black_box(a.authorize(q).unwrap());
+                lat.push(s.elapsed().as_nanos());
+            }
+        }
+        lat.sort_unstable();
+        (lat[lat.len() / 2] as f64, lat[lat.len() * 99 / 100] as f64)
+    };
+    let (p50, p99) = samples(&a);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reloader = {
+        let (a, stop) = (Arc::clone(&a), Arc::clone(&stop));
+        let text = w::policies(p);
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                a.replace_policies(&format!("{text}\n// {n}")).unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let (r50, r99) = samples(&a);
+    stop.store(true, Ordering::Relaxed);
+    let reloads = reloader.join().unwrap();
+    let _ = writeln!(table, "| p50 during {reloads} reloads, P = {p} | {} | steady {} | {:.2}× |", fmt_ns(r50), fmt_ns(p50), r50 / p50);
+    let _ = writeln!(table, "| p99 during reloads, P = {p} | {} | steady {} | {:.2}× |", fmt_ns(r99), fmt_ns(p99), r99 / p99);
+
+    // 5. throughput: decisions on 1 and 2 threads, mint and revoke
+    let a = Arc::new(ambit(p));
+    let per_thread = |threads: usize| {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (a, qs) = (Arc::clone(&a), areqs.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    let end = Instant::now() + budget;
+                    while Instant::now() < end {
+                        for q in &qs {
+                            std::hint::black_box(a.authorize(q).unwrap());
+                        }
+                        n += qs.len() as u64;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        total as f64 / start.elapsed().as_secs_f64()
+    };
+    let one_t = per_thread(1);
+    let two_t = per_thread(2);
+    let _ = writeln!(table, "| decisions/s, 2 threads vs 1 | {two_t:.0}/s | {one_t:.0}/s | {:.2}× |", two_t / one_t);
+    let n_mint = if full { 100_000 } else { 1_000 };
+    let s = Instant::now();
+    let mut minted = Vec::with_capacity(n_mint);
+    for _ in 0..n_mint {
+        minted.push(a.mint_agent(&AgentSpec::new(r#"Desk::Service::"platform""#, "m", 3600).scopes(["read_ticket"])).unwrap());
+    }
+    let mint_rate = n_mint as f64 / s.elapsed().as_secs_f64();
+    let s = Instant::now();
+    for m in minted.iter().take(n_mint / 10) {
+        a.revoke(m.uid()).unwrap();
+    }
+    let revoke_rate = (n_mint / 10) as f64 / s.elapsed().as_secs_f64();
+    let _ = writeln!(table, "| mint | {mint_rate:.0} agents/s | target 100,000/s | {:.2}× |", mint_rate / 100_000.0);
+    let _ = writeln!(table, "| revoke (one agent each) | {revoke_rate:.0}/s | | |");
+    drop(minted);
+
+    // 6. memory
+    let before = rss_kib();
+    let big = ambit(if full { 10_000 } else { 10 });
+    let after_policies = rss_kib();
+    for _ in 0..n_mint {
+        big.mint_agent(&AgentSpec::new(r#"Desk::Service::"platform""#, "m", 3600).scopes(["read_ticket"])).unwrap();
+    }
+    let after_agents = rss_kib();
+    let _ = writeln!(
+        table,
+        "| memory: {} policies / {} agents | +{} MiB / +{} MiB | | |",
+        if full { 10_000 } else { 10 },
+        n_mint,
+        after_policies.saturating_sub(before) / 1024,
+        after_agents.saturating_sub(after_policies) / 1024
+    );
+
+    println!("\n{table}");
+    if full {
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-table.md");
+        let _ = std::fs::write(&out, &table);
+        println!("written to {}", out.display());
+    }
+}
