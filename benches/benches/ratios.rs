@@ -2,7 +2,14 @@
 //! one run, printed as one table of ratios. Under `cargo test` (no `--bench` flag) it runs
 //! a small smoke pass, so CI compiles and exercises it without asserting timings.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "benchmark harness")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "benchmark harness"
+)]
 
 use ambit::{AgentSpec, Authorizer, Request};
 use ambit_benches as w;
@@ -27,8 +34,10 @@ fn raw(p: usize, reqs: &[w::Req], schema: &Schema) -> Raw {
         .iter()
         .map(|r| {
             let action: cedar_policy::EntityUid = format!(r#"Desk::Action::"{}""#, r.action).parse().unwrap();
-            let ctx = Context::from_json_value(serde_json::json!({"amount": r.amount}), Some((schema, &action))).unwrap();
-            cedar_policy::Request::new(r.principal.parse().unwrap(), action, r.resource.parse().unwrap(), ctx, None).unwrap()
+            let ctx =
+                Context::from_json_value(serde_json::json!({"amount": r.amount}), Some((schema, &action))).unwrap();
+            cedar_policy::Request::new(r.principal.parse().unwrap(), action, r.resource.parse().unwrap(), ctx, None)
+                .unwrap()
         })
         .collect();
     // "raw Cedar evaluating only the policies that can apply": the same per-action cut
@@ -191,7 +200,13 @@ fn main() {
         let t = per_call(std::slice::from_ref(&q), budget, |q| {
             std::hint::black_box(a.authorize(q).unwrap());
         });
-        let _ = writeln!(table, "| chain of {hops} hops, P = {p} | {} | 1 hop {} | {:.2}× |", fmt_ns(t), fmt_ns(t1), t / t1);
+        let _ = writeln!(
+            table,
+            "| chain of {hops} hops, P = {p} | {} | 1 hop {} | {:.2}× |",
+            fmt_ns(t),
+            fmt_ns(t1),
+            t / t1
+        );
     }
 
     // 4. decisions while another thread reloads continuously
@@ -227,8 +242,20 @@ fn main() {
     let (r50, r99) = samples(&a);
     stop.store(true, Ordering::Relaxed);
     let reloads = reloader.join().unwrap();
-    let _ = writeln!(table, "| p50 during {reloads} reloads, P = {p} | {} | steady {} | {:.2}× |", fmt_ns(r50), fmt_ns(p50), r50 / p50);
-    let _ = writeln!(table, "| p99 during reloads, P = {p} | {} | steady {} | {:.2}× |", fmt_ns(r99), fmt_ns(p99), r99 / p99);
+    let _ = writeln!(
+        table,
+        "| p50 during {reloads} reloads, P = {p} | {} | steady {} | {:.2}× |",
+        fmt_ns(r50),
+        fmt_ns(p50),
+        r50 / p50
+    );
+    let _ = writeln!(
+        table,
+        "| p99 during reloads, P = {p} | {} | steady {} | {:.2}× |",
+        fmt_ns(r99),
+        fmt_ns(p99),
+        r99 / p99
+    );
 
     // 5. throughput: decisions on 1 and 2 threads, mint and revoke
     let a = Arc::new(ambit(p));
@@ -260,7 +287,9 @@ fn main() {
     let s = Instant::now();
     let mut minted = Vec::with_capacity(n_mint);
     for _ in 0..n_mint {
-        minted.push(a.mint_agent(&AgentSpec::new(r#"Desk::Service::"platform""#, "m", 3600).scopes(["read_ticket"])).unwrap());
+        minted.push(
+            a.mint_agent(&AgentSpec::new(r#"Desk::Service::"platform""#, "m", 3600).scopes(["read_ticket"])).unwrap(),
+        );
     }
     let mint_rate = n_mint as f64 / s.elapsed().as_secs_f64();
     let s = Instant::now();

@@ -3,7 +3,12 @@
 //! policies up to `P`, a few thousand entities, and a deterministic mix of allowed and denied
 //! requests. `export` writes it to files for the Python and Node bench scripts.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc, reason = "benchmark fixtures fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    reason = "benchmark fixtures fail loudly"
+)]
 
 use serde_json::{json, Value};
 use std::fmt::Write as _;

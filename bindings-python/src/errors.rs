@@ -13,6 +13,7 @@ create_exception!(ambit, SourceError, AmbitError, "A file or directory cannot be
 create_exception!(ambit, InvalidRequestError, AmbitError, "A request cannot be evaluated.");
 create_exception!(ambit, InvalidDelegationError, AmbitError, "A mint or revocation breaks the delegation rules.");
 create_exception!(ambit, ReloadError, AmbitError, "A reload failed; the last good policies keep serving.");
+create_exception!(ambit, LimitError, AmbitError, "An input exceeds a configured limit.");
 create_exception!(ambit, AuditError, AmbitError, "An audit sink or log failed.");
 create_exception!(ambit, InternalError, AmbitError, "An internal surprise; the operation failed closed.");
 
@@ -28,6 +29,7 @@ pub fn to_py(e: ambit::Error) -> PyErr {
         E::InvalidRequest(_) => InvalidRequestError::new_err(message),
         E::InvalidDelegation(_) => InvalidDelegationError::new_err(message),
         E::Reload(_) => ReloadError::new_err(message),
+        E::Limit(_) => LimitError::new_err(message),
         E::Audit(_) => AuditError::new_err(message),
         // `ambit::Error` is non-exhaustive: a future variant still maps to the base class
         _ => InternalError::new_err(message),
@@ -54,6 +56,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidRequestError", py.get_type::<InvalidRequestError>())?;
     m.add("InvalidDelegationError", py.get_type::<InvalidDelegationError>())?;
     m.add("ReloadError", py.get_type::<ReloadError>())?;
+    m.add("LimitError", py.get_type::<LimitError>())?;
     m.add("AuditError", py.get_type::<AuditError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())

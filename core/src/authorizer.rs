@@ -4,6 +4,7 @@ use crate::audit::{Audit, AuditEvent};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{self, Decision, DenyCause, Hop, PolicyError};
 use crate::error::{cedar_text, user_text, Error, ReloadError, Result};
+use crate::limit::Limits;
 use crate::registry::{self, Agent, AgentSpec, DelegationNode, MintOptions, Registry};
 use crate::request::Request;
 use crate::snapshot::{BuildOptions, ErrorMode, Snapshot, Validation};
@@ -31,6 +32,7 @@ pub struct AuthorizerBuilder {
     clock: Arc<dyn Clock>,
     agent_type: Option<String>,
     purge_grace: u64,
+    limits: Limits,
     inline: usize,
     audit: Option<Audit>,
 }
@@ -45,6 +47,7 @@ impl Default for AuthorizerBuilder {
             clock: Arc::new(SystemClock),
             agent_type: None,
             purge_grace: DEFAULT_PURGE_GRACE_SECONDS,
+            limits: Limits::default(),
             inline: 0,
             audit: None,
         }
@@ -146,6 +149,13 @@ impl AuthorizerBuilder {
         self
     }
 
+    /// Input limits (default [`Limits::default`]).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Records every decision and lifecycle event in `audit` (see [`crate::audit`]).
     #[must_use]
     pub fn audit(mut self, audit: Audit) -> Self {
@@ -172,11 +182,17 @@ impl AuthorizerBuilder {
             max_depth: self.max_depth,
             agent_type,
             purge_grace: self.purge_grace,
+            limits: self.limits,
         };
         let texts = self.sources.read()?;
         let snapshot = Snapshot::build(
             &texts,
-            &BuildOptions { validation: config.validation, agent_type: config.agent_type.as_ref(), generation: 1 },
+            &BuildOptions {
+                validation: config.validation,
+                agent_type: config.agent_type.as_ref(),
+                generation: 1,
+                max_source_bytes: config.limits.max_source_bytes,
+            },
         )?;
         Ok(Authorizer {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -198,6 +214,7 @@ pub(crate) struct Config {
     pub(crate) max_depth: u32,
     agent_type: Option<EntityTypeName>,
     purge_grace: u64,
+    pub(crate) limits: Limits,
 }
 
 /// What a successful reload produced.
@@ -303,6 +320,7 @@ impl Authorizer {
     /// resource exceeds the parent's, the depth limit is reached, or the agent does not fit
     /// the schema; `AMBIT_INVALID_REQUEST` for a malformed uid.
     pub fn mint_agent(&self, spec: &AgentSpec) -> Result<Agent> {
+        spec.check_limits(&self.config.limits)?;
         let snap = self.snapshot.load();
         let now = self.clock.now();
         self.registry.maybe_purge(now, self.config.purge_grace, self.config.purge_grace.max(1));
@@ -455,6 +473,7 @@ impl Authorizer {
                     validation: self.config.validation,
                     agent_type: self.config.agent_type.as_ref(),
                     generation,
+                    max_source_bytes: self.config.limits.max_source_bytes,
                 },
             )
         });
@@ -476,7 +495,25 @@ impl Authorizer {
         Ok(outcome)
     }
 
-    pub(crate) fn prepare(snap: &Snapshot, request: &Request) -> Result<Prepared> {
+    pub(crate) fn prepare(snap: &Snapshot, limits: &Limits, request: &Request) -> Result<Prepared> {
+        limits.check_uid("principal", request.principal())?;
+        limits.check_uid("resource", request.resource())?;
+        limits.check_uid("action", request.action())?;
+        for d in request.delegators() {
+            limits.check_uid("delegator", d)?;
+        }
+        if request.entities().len() > limits.max_request_entities {
+            return Err(Error::limit(format!(
+                "{} request entities, more than the limit of {}",
+                request.entities().len(),
+                limits.max_request_entities
+            )));
+        }
+        let mut budget = limits.max_request_bytes;
+        limits.check_json("context", request.context(), &mut budget)?;
+        for e in request.entities() {
+            limits.check_json("a request entity", e, &mut budget)?;
+        }
         let principal = registry::parse_uid(request.principal(), "principal")?;
         let resource = registry::parse_uid(request.resource(), "resource")?;
         let action = resolve_action(snap, request.action())?;
@@ -515,7 +552,7 @@ impl Authorizer {
     }
 
     fn decide(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
-        let p = Self::prepare(snap, request)?;
+        let p = Self::prepare(snap, &self.config.limits, request)?;
         let now = self.clock.now();
         let mut chain = p.delegators.clone();
         let acting = if p.principal.type_name() == &snap.agent_type { self.registry.get(&p.principal) } else { None };

@@ -41,6 +41,9 @@ pub enum Error {
     /// A reload failed; the last good policies keep serving.
     #[error(transparent)]
     Reload(#[from] ReloadError),
+    /// An input exceeds a configured limit.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// An audit sink or audit log failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -62,6 +65,7 @@ impl Error {
         "AMBIT_INVALID_REQUEST",
         "AMBIT_INVALID_DELEGATION",
         "AMBIT_RELOAD",
+        "AMBIT_LIMIT",
         "AMBIT_AUDIT",
         "AMBIT_INTERNAL",
     ];
@@ -79,6 +83,7 @@ impl Error {
             Self::InvalidRequest(_) => "AMBIT_INVALID_REQUEST",
             Self::InvalidDelegation(_) => "AMBIT_INVALID_DELEGATION",
             Self::Reload(_) => "AMBIT_RELOAD",
+            Self::Limit(_) => "AMBIT_LIMIT",
             Self::Audit(_) => "AMBIT_AUDIT",
             Self::Internal(_) => "AMBIT_INTERNAL",
         }
@@ -110,6 +115,7 @@ impl Error {
             Self::InvalidRequest(e) => &e.0.message,
             Self::InvalidDelegation(e) => &e.0.message,
             Self::Reload(e) => e.cause.message(),
+            Self::Limit(e) => &e.0.message,
             Self::Audit(e) => &e.0.message,
             Self::Internal(e) => &e.0.message,
         }
@@ -137,6 +143,10 @@ impl Error {
 
     pub(crate) fn policy_parse(message: impl Into<String>, location: Option<Location>) -> Self {
         PolicyParseError(Detail::located(message, location)).into()
+    }
+
+    pub(crate) fn limit(message: impl Into<String>) -> Self {
+        LimitError(Detail::new(message)).into()
     }
 
     pub(crate) fn audit(message: impl Into<String>) -> Self {
@@ -284,6 +294,10 @@ detail_error!(
 detail_error!(
     /// A delegation rule would be broken (`AMBIT_INVALID_DELEGATION`).
     InvalidDelegationError
+);
+detail_error!(
+    /// An input exceeds a configured limit (`AMBIT_LIMIT`).
+    LimitError
 );
 detail_error!(
     /// An audit sink or log failed (`AMBIT_AUDIT`).

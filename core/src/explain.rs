@@ -58,7 +58,7 @@ impl Authorizer {
     pub fn explain(&self, request: &Request) -> Result<Explanation> {
         let snap = self.snapshot.load();
         let decision = self.authorize(request)?;
-        let p = Authorizer::prepare(&snap, request)?;
+        let p = Authorizer::prepare(&snap, &self.config.limits, request)?;
         let info = snap.actions.get(&p.action);
         let slice = &snap.index.slices[info.map_or(crate::index::FULL, |i| i.slice)];
         let chain: Vec<EntityUid> = decision.chain.iter().filter_map(|c| c.parse().ok()).collect();

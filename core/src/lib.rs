@@ -1,4 +1,5 @@
 #![doc = include_str!("../../README.md")]
+#![expect(clippy::doc_markdown, reason = "the README is prose for people, included as crate docs for its doctest")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -9,6 +10,7 @@ mod decision;
 pub mod error;
 mod explain;
 mod index;
+mod limit;
 mod registry;
 mod request;
 mod snapshot;
@@ -26,6 +28,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, DenyCause, Hop, PolicyError};
 pub use error::{Error, Result};
 pub use explain::{Explanation, HopExplanation, PolicyTrace};
+pub use limit::Limits;
 pub use registry::{Agent, AgentSpec, DelegationNode, RESERVED_AGENT_ATTRIBUTES};
 pub use request::{format_uid, Request};
 pub use snapshot::{ErrorMode, Validation};

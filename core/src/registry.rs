@@ -38,6 +38,21 @@ pub struct AgentSpec {
 }
 
 impl AgentSpec {
+    pub(crate) fn check_limits(&self, limits: &crate::limit::Limits) -> Result<()> {
+        limits.check_uid("parent", &self.parent)?;
+        for r in &self.resources {
+            limits.check_uid("resource", r)?;
+        }
+        let mut budget = limits.max_request_bytes;
+        limits.check_json("attributes", &Value::Object(self.attributes.clone()), &mut budget)?;
+        for s in self.scopes.iter().chain(std::iter::once(&self.task)) {
+            budget = budget
+                .checked_sub(s.len())
+                .ok_or_else(|| Error::limit("agent spec is larger than the request limit"))?;
+        }
+        Ok(())
+    }
+
     /// An agent of `parent` for `task`, with no scopes and a lifetime of `ttl_seconds`.
     pub fn new(parent: impl Into<String>, task: impl Into<String>, ttl_seconds: u64) -> Self {
         Self {

@@ -123,10 +123,21 @@ pub(crate) struct BuildOptions<'a> {
     pub(crate) validation: Validation,
     pub(crate) agent_type: Option<&'a EntityTypeName>,
     pub(crate) generation: u64,
+    pub(crate) max_source_bytes: usize,
 }
 
 impl Snapshot {
     pub(crate) fn build(texts: &Texts, opts: &BuildOptions<'_>) -> Result<Self> {
+        for t in texts.schemas.iter().chain(&texts.policies).chain(&texts.entities) {
+            if t.content.len() > opts.max_source_bytes {
+                return Err(Error::limit(format!(
+                    "`{}` is {} bytes, more than the limit of {}",
+                    t.name,
+                    t.content.len(),
+                    opts.max_source_bytes
+                )));
+            }
+        }
         let schema = parse_schema(&texts.schemas)?;
         let (policies, origins) = parse_policies(&texts.policies, texts.positional_ids)?;
         if opts.validation != Validation::Off {

@@ -262,3 +262,62 @@ fn every_error_code_is_distinct_and_stable() {
         assert_eq!(DenyCause::from_code(cause.code()), Some(*cause));
     }
 }
+
+#[test]
+fn limits_turn_hostile_input_into_errors() {
+    let a = simple();
+    let huge = format!("User::\"{}\"", "x".repeat(10_000));
+    let deep = (0..100).fold(json!(1), |v, _| json!({ "n": v }));
+    let wide = json!({ "n": 1, "blob": "y".repeat(2 << 20) });
+    let many: Vec<_> =
+        (0..1001).map(|i| json!({"uid": {"type": "Doc", "id": format!("d{i}")}, "attrs": {}, "parents": []})).collect();
+    let cases = [
+        Request::new(huge.as_str(), "read", "Doc::\"d\"").with_context(json!({"n": 1})),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(deep),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(wide),
+        Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 1})).with_entities(many),
+    ];
+    for r in cases {
+        assert_eq!(a.authorize(&r).unwrap_err().code(), "AMBIT_LIMIT");
+    }
+    let tight = ambit::Limits::default().with_max_source_bytes(10);
+    let e = Authorizer::builder().schema_str(SCHEMA).policies_str(ERRING).limits(tight).build().unwrap_err();
+    assert_eq!(e.code(), "AMBIT_LIMIT");
+}
+
+#[test]
+fn hostile_strings_never_panic_and_never_allow() {
+    let a = Authorizer::builder()
+        .schema_str(SCHEMA)
+        .policies_str(r#"@id("p") permit(principal == User::"u", action, resource) when { context.n > 0 };"#)
+        .build()
+        .unwrap();
+    let hostile = [
+        "",
+        "User::\"\"",
+        "User::\"u\\\"\"",
+        "User::\"u\0\"",
+        "User::\"u\"; permit(principal, action, resource);",
+        "User::\"\u{0443}\"",  // Cyrillic u, a look-alike
+        "User::\"u\u{200b}\"", // zero-width space
+        "Usér::\"u\"",
+        "User::\"u\"::\"v\"",
+        "::\"u\"",
+        "User::",
+        "\"User\"::\"u\"",
+    ];
+    for h in hostile {
+        for r in [
+            Request::new(h, "read", "Doc::\"d\"").with_context(json!({"n": 1})),
+            Request::new("User::\"u\"", "read", h).with_context(json!({"n": 1})),
+            Request::new("User::\"u\"", h, "Doc::\"d\"").with_context(json!({"n": 1})),
+            Request::new("User::\"u\"", "read", "Doc::\"d\"").with_context(json!({"n": 1})).on_behalf_of([h]),
+        ] {
+            // a decision (deny) or an error, never a panic and never an allow for a look-alike
+            // every case has a hostile part: a deny or an error, never a panic, never an allow
+            if let Ok(d) = a.authorize(&r) {
+                assert!(!d.allowed(), "{h:?} allowed: {r:?}");
+            }
+        }
+    }
+}
