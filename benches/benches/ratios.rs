@@ -192,7 +192,7 @@ fn main() {
     let mut parent = r#"Desk::Service::"platform""#.to_owned();
     for hops in 2..=5 {
         let agent = a.mint_agent(&AgentSpec::new(&parent, "bench", 3600).scopes(["read_ticket"])).unwrap();
-        parent = agent.uid().to_owned();
+        agent.uid().clone_into(&mut parent);
         let q = Request::new(agent.uid(), "read_ticket", r#"Desk::Ticket::"t1-k1""#)
             .with_context(serde_json::json!({"amount": 1}));
         let d = a.authorize(&q).unwrap();
