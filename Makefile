@@ -52,5 +52,10 @@ lint: ## clippy on everything, warnings are errors
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
 
-bench: ## criterion benchmarks (peers measured in the same run)
+bench: $(PY) bindings-node/node_modules ## every benchmark: Rust vs raw cedar-policy, Python vs cedarpy, Node vs cedar-wasm
 	$(CARGO) bench -p ambit-benches
+	$(CARGO) run --release -q -p ambit-benches --bin export-workload -- target/bench-workload/p100 100
+	cd bindings-node && npx napi build --platform --release --js index.js --dts index.d.ts
+	cd bindings-python && VIRTUAL_ENV=$(CURDIR)/$(VENV) ../$(VENV)/bin/maturin develop --release --quiet
+	$(PY) bindings-python/bench/bench.py target/bench-workload/p100
+	node bindings-node/bench/bench.mjs target/bench-workload/p100

@@ -514,11 +514,11 @@ impl Authorizer {
         for e in request.entities() {
             limits.check_json("a request entity", e, &mut budget)?;
         }
-        let principal = registry::parse_uid(request.principal(), "principal")?;
-        let resource = registry::parse_uid(request.resource(), "resource")?;
+        let principal = snap.parse_uid(request.principal(), "principal")?;
+        let resource = snap.parse_uid(request.resource(), "resource")?;
         let action = resolve_action(snap, request.action())?;
         let delegators =
-            request.delegators().iter().map(|d| registry::parse_uid(d, "delegator")).collect::<Result<Vec<_>>>()?;
+            request.delegators().iter().map(|d| snap.parse_uid(d, "delegator")).collect::<Result<Vec<_>>>()?;
         let context_json = match request.context() {
             serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
             v @ serde_json::Value::Object(_) => v.clone(),
@@ -682,7 +682,7 @@ fn schema_action_for_validation<'a>(
 
 fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
     if text.contains("::") {
-        let uid = registry::parse_uid(text, "action")?;
+        let uid = snap.parse_uid(text, "action")?;
         if snap.validation != Validation::Off && !snap.actions.contains_key(&uid) {
             return Err(Error::invalid_request(format!("unknown action `{}`", user_text(text))));
         }

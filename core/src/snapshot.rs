@@ -114,6 +114,8 @@ pub(crate) struct Snapshot {
     /// Bare action name -> uid; `None` when the name is ambiguous across namespaces.
     pub(crate) action_names: HashMap<String, Option<EntityUid>>,
     pub(crate) agent_type: EntityTypeName,
+    /// Every entity type the snapshot knows, by its text, for the fast uid parse.
+    pub(crate) types: HashMap<String, EntityTypeName>,
     pub(crate) version: String,
     pub(crate) generation: u64,
     pub(crate) validation: Validation,
@@ -127,6 +129,22 @@ pub(crate) struct BuildOptions<'a> {
 }
 
 impl Snapshot {
+    /// Parses `Type::"id"`. The common shape (a known type, an id of plain characters that
+    /// Cedar never escapes) is split directly, which gives exactly what Cedar's parser gives;
+    /// anything else goes through Cedar's parser.
+    pub(crate) fn parse_uid(&self, text: &str, what: &str) -> Result<EntityUid> {
+        if let Some((ty, rest)) = text.split_once("::\"") {
+            if let Some(id) = rest.strip_suffix('"') {
+                if id.bytes().all(plain_id_byte) {
+                    if let Some(t) = self.types.get(ty) {
+                        return Ok(EntityUid::from_type_name_and_id(t.clone(), cedar_policy::EntityId::new(id)));
+                    }
+                }
+            }
+        }
+        crate::registry::parse_uid(text, what)
+    }
+
     pub(crate) fn build(texts: &Texts, opts: &BuildOptions<'_>) -> Result<Self> {
         for t in texts.schemas.iter().chain(&texts.policies).chain(&texts.entities) {
             if t.content.len() > opts.max_source_bytes {
@@ -157,6 +175,12 @@ impl Snapshot {
         let refs = entity_refs(&entities)?;
         let (actions, action_names, index) = index_actions(schema.as_ref(), &entities, &policies);
         let version = version(texts);
+        let mut types: HashMap<String, EntityTypeName> = HashMap::new();
+        let known = schema.iter().flat_map(|s| s.entity_types().cloned().collect::<Vec<_>>());
+        let seen = entities.iter().map(|e| e.uid().type_name().clone());
+        for t in known.chain(seen).chain(actions.keys().map(|a| a.type_name().clone())).chain([agent_type.clone()]) {
+            types.insert(t.to_string(), t);
+        }
         Ok(Self {
             schema,
             policies,
@@ -166,11 +190,37 @@ impl Snapshot {
             actions,
             action_names,
             agent_type,
+            types,
             version,
             generation: opts.generation,
             validation: opts.validation,
         })
     }
+}
+
+/// Id characters that need no escaping in Cedar's normalized uid text.
+fn plain_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_'
+                | b'.'
+                | b':'
+                | b'@'
+                | b'/'
+                | b'+'
+                | b'='
+                | b'~'
+                | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'!'
+                | b'?'
+                | b','
+                | b';'
+                | b'|'
+        )
 }
 
 fn parse_schema(texts: &[Text]) -> Result<Option<Schema>> {
@@ -444,4 +494,29 @@ fn version(texts: &Texts) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path and Cedar's parser agree on every string: same uid, or both refuse.
+        #[test]
+        fn fast_uid_parse_matches_cedar(ty in prop::sample::select(vec!["User", "Doc", "A::B", "Nope"]), id in "[ -~]{0,12}|\\PC{0,6}") {
+            let texts = Texts {
+                schemas: vec![Text { name: "s".into(), id_stem: "s".into(), content: "entity User; entity Doc; namespace A { entity B; }".into() }],
+                policies: vec![Text { name: "p".into(), id_stem: "p".into(), content: String::new() }],
+                entities: None,
+                positional_ids: true,
+            };
+            let snap = Snapshot::build(&texts, &BuildOptions { validation: Validation::Off, agent_type: None, generation: 1, max_source_bytes: usize::MAX }).unwrap();
+            for text in [format!("{ty}::\"{id}\""), format!("{ty}::{id}"), id.clone()] {
+                let ours = snap.parse_uid(&text, "x").ok();
+                let cedar = text.parse::<EntityUid>().ok();
+                prop_assert_eq!(ours, cedar, "{}", text);
+            }
+        }
+    }
 }

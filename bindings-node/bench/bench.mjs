@@ -1,0 +1,66 @@
+// ambit from Node against @cedar-policy/cedar-wasm, on the same generated workload, in one run.
+// Usage: node bindings-node/bench/bench.mjs WORKLOAD_DIR   (make bench exports the workload)
+import fs from 'node:fs'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const { Authorizer } = require('../ambit.js')
+const dir = process.argv[2] ?? 'target/bench-workload/p100'
+const schema = fs.readFileSync(path.join(dir, 'schema.cedarschema'), 'utf8')
+const policies = fs.readFileSync(path.join(dir, 'policies.cedar'), 'utf8')
+const entitiesText = fs.readFileSync(path.join(dir, 'entities.json'), 'utf8')
+const entities = JSON.parse(entitiesText)
+const requests = JSON.parse(fs.readFileSync(path.join(dir, 'requests.json'), 'utf8')).slice(0, 200)
+
+function perCall(fn, items, budgetMs = 1000) {
+  let calls = 0
+  const start = process.hrtime.bigint()
+  while (calls === 0 || Number(process.hrtime.bigint() - start) / 1e6 < budgetMs) {
+    for (const it of items) fn(it)
+    calls += items.length
+  }
+  return Number(process.hrtime.bigint() - start) / 1e3 / calls // µs
+}
+
+const authz = new Authorizer({ schema, policies, entities: entitiesText })
+const rows = [['ambit (native addon)', perCall((r) => authz.authorize(r), requests)]]
+
+let cedar
+try {
+  cedar = require('@cedar-policy/cedar-wasm/nodejs')
+} catch {
+  console.log('@cedar-policy/cedar-wasm is not installed (npm ci in bindings-node)')
+}
+if (cedar) {
+  const uid = (s) => {
+    const m = /^(.*)::"(.*)"$/.exec(s)
+    return { type: m[1], id: m[2] }
+  }
+  const call = (r) => ({
+    principal: uid(r.principal),
+    action: { type: 'Desk::Action', id: r.action },
+    resource: uid(r.resource),
+    context: r.context,
+  })
+  const calls = requests.map(call)
+  const stateless = (c) => cedar.isAuthorized({ ...c, policies: { staticPolicies: policies }, entities, schema })
+  const first = stateless(calls[0])
+  if (first.type !== 'success') throw new Error(JSON.stringify(first))
+  rows.push(['cedar-wasm isAuthorized (everything per call)', perCall(stateless, calls.slice(0, 20), 2000)])
+  if (cedar.preparsePolicySet && cedar.statefulIsAuthorized) {
+    cedar.preparsePolicySet('bench', { staticPolicies: policies })
+    cedar.preparseSchema && cedar.preparseSchema('bench', schema)
+    const stateful = (c) => cedar.statefulIsAuthorized({ ...c, preparsedPolicySetId: 'bench', preparsedSchemaName: 'bench', entities, validateRequest: false })
+    rows.push(['cedar-wasm statefulIsAuthorized', perCall(stateful, calls.slice(0, 50), 2000)])
+    const own = (c) => cedar.statefulIsAuthorized({ ...c, preparsedPolicySetId: 'bench', preparsedSchemaName: 'bench',
+      entities: entities.filter((e) => (e.uid.type === c.principal.type && e.uid.id === c.principal.id) || (e.uid.type === c.resource.type && e.uid.id === c.resource.id)),
+      validateRequest: false })
+    rows.push(["cedar-wasm stateful, request's entities only (fastest)", perCall(own, calls, 1000)])
+  }
+}
+const base = rows[0][1]
+console.log(`workload: ${dir} (${(policies.match(/@id\(/g) || []).length} policies, ${requests.length} requests)`)
+console.log('| engine | per decision | ratio to ambit |')
+console.log('| --- | --- | --- |')
+for (const [name, us] of rows) console.log(`| ${name} | ${us.toFixed(2)} µs | ${(us / base).toFixed(1)}× |`)
