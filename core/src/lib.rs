@@ -9,6 +9,8 @@ mod clock;
 mod decision;
 pub mod error;
 mod explain;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod limit;
 mod registry;
