@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
+type Target = (&'static str, fn(&[u8]));
+
 #[test]
 fn every_committed_fuzz_seed_passes() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-    type Target = (&'static str, fn(&[u8]));
     let targets: [Target; 4] = [
         ("load_policies", ambit::fuzzing::load_policies),
         ("wire_request", ambit::fuzzing::wire_request),
