@@ -527,15 +527,8 @@ impl Authorizer {
         let mut context_refs = Vec::new();
         crate::snapshot::collect_refs(&context_json, &mut context_refs);
         let schema_action = snap.schema.as_ref().filter(|_| snap.actions.contains_key(&action)).map(|s| (s, &action));
-        let context = Context::from_json_value(context_json, schema_action).map_err(|e| {
-            Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(&e)))
-        })?;
+        let context = parse_context(snap, &action, context_json, schema_action)?;
         if snap.validation != Validation::Off {
-            if let Some((schema, action)) = schema_action_for_validation(snap, &action) {
-                context.validate(schema, action).map_err(|e| {
-                    Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(&e)))
-                })?;
-            }
             if let Some(info) = snap.actions.get(&action) {
                 if let Some(allowed) = &info.resources {
                     if !allowed.contains(resource.type_name()) {
@@ -608,7 +601,15 @@ impl Authorizer {
             }
         }
         let slice = &snap.index.slices[info.map_or(crate::index::FULL, |i| i.slice)];
-        let entities = entity_slice(snap, &self.registry, &hops, &p, &slice.literals)?;
+        // Only agents and per-request entities are not in the static store; without them the
+        // store itself is the decision's entity set (what raw Cedar would use), at no cost.
+        let sliced;
+        let entities = if p.entities.is_empty() && hops.iter().all(|(_, h)| matches!(h, registry::Hop::Static)) {
+            &snap.entities
+        } else {
+            sliced = entity_slice(snap, &self.registry, &hops, &p, &slice.literals)?;
+            &sliced
+        };
         // 3b. the resource is within every agent's confinement
         for (i, (_, hop)) in hops.iter().enumerate() {
             if let registry::Hop::Agent(a) = hop {
@@ -625,7 +626,7 @@ impl Authorizer {
             let request =
                 cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
                     .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
-            let response = self.cedar.is_authorized(&request, &slice.policies, &entities);
+            let response = self.cedar.is_authorized(&request, &slice.policies, entities);
             let hop = evaluate_hop(&slice.policies, &response, self.config.error_mode);
             out.record_hop(i, hop.0);
             if let Some(cause) = hop.1 {
@@ -673,11 +674,59 @@ impl Sources {
     }
 }
 
-fn schema_action_for_validation<'a>(
-    snap: &'a Snapshot,
-    action: &'a EntityUid,
-) -> Option<(&'a cedar_policy::Schema, &'a EntityUid)> {
-    snap.schema.as_ref().filter(|_| snap.actions.contains_key(action)).map(|s| (s, action))
+/// A context of plain JSON (strings, integers, booleans, arrays, objects; no `__entity`,
+/// `__extn` or `{type, id}` escapes) built directly, as Cedar's untyped JSON parse would build
+/// it; `None` for anything else.
+fn plain_context(json: &serde_json::Value) -> Option<Context> {
+    use cedar_policy::RestrictedExpression as R;
+    fn value(v: &serde_json::Value) -> Option<R> {
+        Some(match v {
+            serde_json::Value::String(s) => R::new_string(s.clone()),
+            serde_json::Value::Bool(b) => R::new_bool(*b),
+            serde_json::Value::Number(n) => R::new_long(n.as_i64()?),
+            serde_json::Value::Array(items) => R::new_set(items.iter().map(value).collect::<Option<Vec<_>>>()?),
+            serde_json::Value::Object(map) => {
+                if map.contains_key("__entity") || map.contains_key("__extn") || map.contains_key("type") {
+                    return None;
+                }
+                R::new_record(map.iter().map(|(k, v)| Some((k.clone(), value(v)?))).collect::<Option<Vec<_>>>()?)
+                    .ok()?
+            }
+            serde_json::Value::Null => return None,
+        })
+    }
+    let map = json.as_object()?;
+    let pairs = map.iter().map(|(k, v)| Some((k.clone(), value(v)?))).collect::<Option<Vec<_>>>()?;
+    Context::from_pairs(pairs).ok()
+}
+
+/// The request context, typed by the schema. With validation on, a context that parses
+/// untyped and then validates against the action's context type is the same value the typed
+/// parse gives (typing only changes strings into extension values or entity references, which
+/// the untyped value would fail validation for), and the untyped parse is much cheaper; any
+/// other context takes the typed parse.
+fn parse_context(
+    snap: &Snapshot,
+    action: &EntityUid,
+    json: serde_json::Value,
+    schema_action: Option<(&cedar_policy::Schema, &EntityUid)>,
+) -> Result<Context> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(e)))
+    };
+    let validating = snap.validation != Validation::Off;
+    if let (true, Some((schema, a))) = (validating, schema_action) {
+        if let Some(untyped) = plain_context(&json) {
+            if untyped.validate(schema, a).is_ok() {
+                return Ok(untyped);
+            }
+        }
+    }
+    let typed = Context::from_json_value(json, schema_action).map_err(|e| invalid(&e))?;
+    if let (true, Some((schema, a))) = (validating, schema_action) {
+        typed.validate(schema, a).map_err(|e| invalid(&e))?;
+    }
+    Ok(typed)
 }
 
 fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
@@ -885,5 +934,41 @@ impl Outcome {
         self.decision.allowed = true;
         self.decision.reasons = reasons;
         self.decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_context;
+    use cedar_policy::Context;
+    use proptest::prelude::*;
+
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            "\\PC{0,8}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+            any::<f64>().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z_]{1,6}|type|__entity|__extn|id", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The direct build is exactly Cedar's untyped JSON parse, or declines.
+        #[test]
+        fn plain_context_is_cedars_untyped_parse(fields in prop::collection::btree_map("[a-z]{1,4}", json(), 0..4)) {
+            let v = serde_json::Value::Object(fields.into_iter().collect());
+            if let Some(ours) = plain_context(&v) {
+                let cedar = Context::from_json_value(v.clone(), None);
+                prop_assert_eq!(Some(ours), cedar.ok(), "{}", v);
+            }
+        }
     }
 }

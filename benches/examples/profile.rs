@@ -1,0 +1,27 @@
+//! A steady decision loop for profilers (`valgrind --tool=callgrind`, `perf record`).
+#![allow(clippy::unwrap_used, reason = "profiling harness")]
+
+fn main() {
+    let p: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10);
+    let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
+    let a = ambit::Authorizer::builder()
+        .schema_str(ambit_benches::schema())
+        .policies_str(ambit_benches::policies(p))
+        .entities_json(ambit_benches::entities().to_string())
+        .build()
+        .unwrap();
+    let reqs: Vec<ambit::Request> = ambit_benches::requests(200)
+        .into_iter()
+        .map(|r| {
+            ambit::Request::new(r.principal, r.action, r.resource).with_context(serde_json::json!({"amount": r.amount}))
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut allowed = 0;
+    for i in 0..n {
+        if a.authorize(&reqs[i % reqs.len()]).unwrap().allowed() {
+            allowed += 1;
+        }
+    }
+    eprintln!("{n} decisions, {allowed} allowed, {:?} per decision", start.elapsed() / u32::try_from(n).unwrap());
+}
