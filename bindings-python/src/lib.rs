@@ -61,50 +61,62 @@ pub struct Decision(ambit::Decision);
 
 #[pymethods]
 impl Decision {
+    /// `allowed` (read-only).
     #[getter]
     fn allowed(&self) -> bool {
         self.0.allowed()
     }
+    /// `decision_id` (read-only).
     #[getter]
     fn decision_id(&self) -> &str {
         self.0.decision_id()
     }
+    /// `deny_cause` (read-only).
     #[getter]
     fn deny_cause(&self) -> Option<&'static str> {
         self.0.deny_cause().map(ambit::DenyCause::code)
     }
+    /// `deny_hop` (read-only).
     #[getter]
     fn deny_hop(&self) -> Option<usize> {
         self.0.deny_hop()
     }
+    /// `reasons` (read-only).
     #[getter]
     fn reasons(&self) -> Vec<String> {
         self.0.reasons().to_vec()
     }
+    /// `chain` (read-only).
     #[getter]
     fn chain(&self) -> Vec<String> {
         self.0.chain().to_vec()
     }
+    /// `hops` (read-only).
     #[getter]
     fn hops(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         py_of(py, &self.0.hops())
     }
+    /// `errors` (read-only).
     #[getter]
     fn errors(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         py_of(py, &self.0.errors())
     }
+    /// `action` (read-only).
     #[getter]
     fn action(&self) -> &str {
         self.0.action()
     }
+    /// `resource` (read-only).
     #[getter]
     fn resource(&self) -> &str {
         self.0.resource()
     }
+    /// `policy_version` (read-only).
     #[getter]
     fn policy_version(&self) -> &str {
         self.0.policy_version()
     }
+    /// `generation` (read-only).
     #[getter]
     fn generation(&self) -> u64 {
         self.0.generation()
@@ -113,9 +125,11 @@ impl Decision {
     fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         py_of(py, &self.0)
     }
+    /// `bool(d)` is `d.allowed`.
     fn __bool__(&self) -> bool {
         self.0.allowed()
     }
+    /// A readable one-line summary.
     fn __repr__(&self) -> String {
         match self.0.deny_cause() {
             None => format!("<Decision allowed reasons={:?}>", self.0.reasons()),
@@ -132,46 +146,57 @@ pub struct Agent(ambit::Agent);
 
 #[pymethods]
 impl Agent {
+    /// `uid` (read-only).
     #[getter]
     fn uid(&self) -> &str {
         self.0.uid()
     }
+    /// `parent` (read-only).
     #[getter]
     fn parent(&self) -> &str {
         self.0.parent()
     }
+    /// `owner` (read-only).
     #[getter]
     fn owner(&self) -> &str {
         self.0.owner()
     }
+    /// `chain` (read-only).
     #[getter]
     fn chain(&self) -> Vec<String> {
         self.0.chain().to_vec()
     }
+    /// `task` (read-only).
     #[getter]
     fn task(&self) -> &str {
         self.0.task()
     }
+    /// `scopes` (read-only).
     #[getter]
     fn scopes(&self) -> Vec<String> {
         self.0.scopes().to_vec()
     }
+    /// `resources` (read-only).
     #[getter]
     fn resources(&self) -> Vec<String> {
         self.0.resources().to_vec()
     }
+    /// `depth` (read-only).
     #[getter]
     fn depth(&self) -> u32 {
         self.0.depth()
     }
+    /// `created_at` (read-only).
     #[getter]
     fn created_at(&self) -> u64 {
         self.0.created_at()
     }
+    /// `expires_at` (read-only).
     #[getter]
     fn expires_at(&self) -> u64 {
         self.0.expires_at()
     }
+    /// `revoked` (read-only).
     #[getter]
     fn revoked(&self) -> bool {
         self.0.revoked()
@@ -180,6 +205,7 @@ impl Agent {
     fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         py_of(py, &self.0)
     }
+    /// A readable one-line summary.
     fn __repr__(&self) -> String {
         format!(
             "<Agent {} task={:?} scopes={:?} expires_at={}>",
@@ -197,16 +223,20 @@ pub struct ManualClock(ambit::ManualClock);
 
 #[pymethods]
 impl ManualClock {
+    /// A clock that reads `now` (epoch seconds).
     #[new]
     fn new(now: u64) -> Self {
         Self(ambit::ManualClock::new(now))
     }
+    /// Moves the clock forward by `seconds`.
     fn advance(&self, seconds: u64) {
         self.0.advance(seconds);
     }
+    /// Sets the clock to `now` (epoch seconds).
     fn set(&self, now: u64) {
         self.0.set(now);
     }
+    /// The current reading (epoch seconds).
     fn now(&self) -> u64 {
         ambit::Clock::now(&self.0)
     }
@@ -478,14 +508,17 @@ impl Authorizer {
         py.detach(move || inner.purge_expired())
     }
 
+    /// `policy_version` (read-only).
     #[getter]
     fn policy_version(&self) -> String {
         self.inner.policy_version()
     }
+    /// `generation` (read-only).
     #[getter]
     fn generation(&self) -> u64 {
         self.inner.generation()
     }
+    /// `policy_ids` (read-only).
     #[getter]
     fn policy_ids(&self) -> Vec<String> {
         self.inner.policy_ids()
@@ -526,6 +559,7 @@ impl Authorizer {
         Ok(module.getattr("guard")?.call((slf,), kwargs)?.unbind())
     }
 
+    /// A readable one-line summary.
     fn __repr__(&self) -> String {
         format!("<Authorizer {} policies version={}>", self.inner.policy_ids().len(), self.inner.policy_version())
     }

@@ -286,3 +286,23 @@ def test_watch_follows_the_files(tmp_path, helpdesk):
     assert outcomes[-1]["ok"] is True
     assert authz.watch_status()["reloads"] >= 1
     authz.unwatch()
+
+
+def test_limits_are_limit_errors(authz):
+    with pytest.raises(ambit.LimitError) as e:
+        authz.authorize("Helpdesk::User::\"" + "x" * 10_000 + "\"", "read_ticket", TICKET)
+    assert e.value.code == "AMBIT_LIMIT"
+    deep = {"amount": 1}
+    for _ in range(100):
+        deep = {"n": deep}
+    with pytest.raises(ambit.LimitError):
+        authz.authorize(ALICE, "issue_refund", TICKET, context=deep)
+
+
+def test_invalid_utf8_and_hostile_strings_from_python(authz):
+    for hostile in ["", "Helpdesk::User::\"\x00\"", "Helpdesk::User::\"\u0430lice\"", "\udcff"]:
+        try:
+            d = authz.authorize(hostile, "read_ticket", TICKET)
+        except (ambit.AmbitError, UnicodeEncodeError, TypeError):
+            continue
+        assert not d.allowed, hostile
