@@ -136,11 +136,11 @@ fn main() {
         });
         let _ = writeln!(
             table,
-            "| 1 hop, P = {p} | {} | raw Cedar {} | {:.2}× ({:.0}× faster) |",
+            "| 1 hop, P = {p} | {} | raw Cedar {} | {:.2}×{} |",
             fmt_ns(t_ambit),
             fmt_ns(t_raw),
             t_ambit / t_raw,
-            t_raw / t_ambit
+            if t_raw > t_ambit { format!(" ({:.1}× faster)", t_raw / t_ambit) } else { String::new() }
         );
         let _ = writeln!(
             table,

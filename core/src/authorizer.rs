@@ -203,6 +203,7 @@ impl AuthorizerBuilder {
             generation: AtomicU64::new(1),
             cedar: cedar_policy::Authorizer::new(),
             audit: self.audit,
+            retired: Mutex::new(None),
         })
     }
 }
@@ -241,6 +242,7 @@ pub struct Authorizer {
     generation: AtomicU64,
     pub(crate) cedar: cedar_policy::Authorizer,
     audit: Option<Audit>,
+    retired: Mutex<Option<Arc<Snapshot>>>,
 }
 
 /// A request with every string parsed, ready for the decision path.
@@ -491,7 +493,12 @@ impl Authorizer {
         }
         let outcome = ReloadOutcome { version: snapshot.version.clone(), generation };
         self.generation.store(generation, Ordering::SeqCst);
-        self.snapshot.store(Arc::new(snapshot));
+        let old = self.snapshot.swap(Arc::new(snapshot));
+        // The writer keeps the previous snapshot until the next reload, so the last strong
+        // reference (and the cost of freeing a whole policy set) is rarely a reader's.
+        if let Ok(mut retired) = self.retired.lock() {
+            *retired = Some(old);
+        }
         Ok(outcome)
     }
 
@@ -621,13 +628,14 @@ impl Authorizer {
                 }
             }
         }
+        let policies = slice.for_resource(&p.resource, entities);
         // 4. Cedar decides each hop, root first
         for (i, uid) in chain.iter().enumerate() {
             let request =
                 cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
                     .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
-            let response = self.cedar.is_authorized(&request, &slice.policies, entities);
-            let hop = evaluate_hop(&slice.policies, &response, self.config.error_mode);
+            let response = self.cedar.is_authorized(&request, &policies, entities);
+            let hop = evaluate_hop(&policies, &response, self.config.error_mode);
             out.record_hop(i, hop.0);
             if let Some(cause) = hop.1 {
                 return Ok(out.deny(cause, Some(i)));

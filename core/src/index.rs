@@ -7,7 +7,8 @@
 //! so Cedar never evaluates their conditions.
 
 use cedar_policy::{ActionConstraint, EntityUid, PolicySet};
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 /// The policies that can apply to one action, and the entity literals they mention.
 #[derive(Debug)]
@@ -15,6 +16,60 @@ pub(crate) struct Slice {
     pub(crate) policies: PolicySet,
     /// Entity uids written in these policies; a decision's entity slice includes them.
     pub(crate) literals: Vec<EntityUid>,
+    /// For large slices, the same policies keyed by their resource scope.
+    keyed: Option<ResourceKeys>,
+}
+
+/// Policies keyed by the entity in their resource scope (`resource == E`, `resource in E`,
+/// `resource is T in E`); `unkeyed` holds the rest (`resource`, `resource is T`). A policy
+/// keyed by `E` can only match a resource that is `E` or has `E` among its ancestors.
+#[derive(Debug)]
+struct ResourceKeys {
+    unkeyed: Vec<cedar_policy::Policy>,
+    by_entity: HashMap<EntityUid, Vec<cedar_policy::Policy>>,
+}
+
+/// Slices smaller than this are evaluated whole: assembling a per-request subset would cost
+/// more than it saves.
+const KEYED_MIN_POLICIES: usize = 64;
+
+impl Slice {
+    /// The policies of this slice whose resource scope can match `resource`, given the
+    /// decision's entities (for its ancestors). Exactly the slice's policies minus those whose
+    /// scope is false for this resource, so decisions, reasons and errors are unchanged.
+    pub(crate) fn for_resource(&self, resource: &EntityUid, entities: &cedar_policy::Entities) -> Cow<'_, PolicySet> {
+        let Some(keys) = &self.keyed else { return Cow::Borrowed(&self.policies) };
+        let mut chosen: Vec<cedar_policy::Policy> = keys.unkeyed.clone();
+        if let Some(ps) = keys.by_entity.get(resource) {
+            chosen.extend(ps.iter().cloned());
+        }
+        for ancestor in entities.ancestors(resource).into_iter().flatten() {
+            if ancestor != resource {
+                if let Some(ps) = keys.by_entity.get(ancestor) {
+                    chosen.extend(ps.iter().cloned());
+                }
+            }
+        }
+        match PolicySet::from_policies(chosen) {
+            Ok(set) => Cow::Owned(set),
+            Err(_) => Cow::Borrowed(&self.policies),
+        }
+    }
+}
+
+fn resource_keys(policies: &[cedar_policy::Policy]) -> Option<ResourceKeys> {
+    use cedar_policy::ResourceConstraint as R;
+    if policies.len() < KEYED_MIN_POLICIES {
+        return None;
+    }
+    let mut keys = ResourceKeys { unkeyed: Vec::new(), by_entity: HashMap::new() };
+    for p in policies {
+        match p.resource_constraint() {
+            R::Eq(e) | R::In(e) | R::IsIn(_, e) => keys.by_entity.entry(e).or_default().push(p.clone()),
+            R::Any | R::Is(_) => keys.unkeyed.push(p.clone()),
+        }
+    }
+    Some(keys)
 }
 
 #[derive(Debug)]
@@ -28,7 +83,8 @@ pub(crate) const FULL: usize = 0;
 impl Index {
     pub(crate) fn new(policies: &PolicySet) -> Self {
         let literals = literals(policies.policies());
-        Self { slices: vec![Slice { policies: policies.clone(), literals }] }
+        let all: Vec<cedar_policy::Policy> = policies.policies().cloned().collect();
+        Self { slices: vec![Slice { policies: policies.clone(), literals, keyed: resource_keys(&all) }] }
     }
 
     /// Builds the slice for `action`, whose action groups (transitively) are `groups`.
@@ -40,12 +96,13 @@ impl Index {
         };
         let chosen: Vec<cedar_policy::Policy> = policies.policies().filter(applies).cloned().collect();
         let literals = literals(chosen.iter());
+        let keyed = resource_keys(&chosen);
         // Ids are unique in the full set, so assembling a subset cannot fail; fall back to the
         // full set if it ever does (correct, only slower).
         let Ok(set) = PolicySet::from_policies(chosen) else {
             return FULL;
         };
-        self.slices.push(Slice { policies: set, literals });
+        self.slices.push(Slice { policies: set, literals, keyed });
         self.slices.len() - 1
     }
 }

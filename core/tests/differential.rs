@@ -122,7 +122,7 @@ proptest! {
 
     #[test]
     fn index_and_slice_never_change_a_decision(
-        policies in prop::collection::vec(policy(), 1..40),
+        policies in prop::collection::vec(policy(), 1..160),
         requests in prop::collection::vec(request(), 1..12),
     ) {
         let text = policies.join("\n");
