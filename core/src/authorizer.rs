@@ -628,12 +628,12 @@ impl Authorizer {
                 }
             }
         }
-        let policies = slice.for_resource(&p.resource, entities);
         // 4. Cedar decides each hop, root first
         for (i, uid) in chain.iter().enumerate() {
             let request =
                 cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
                     .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
+            let policies = slice.for_request(uid, &p.resource, entities);
             let response = self.cedar.is_authorized(&request, &policies, entities);
             let hop = evaluate_hop(&policies, &response, self.config.error_mode);
             out.record_hop(i, hop.0);

@@ -23,10 +23,13 @@ pub(crate) struct Slice {
 /// Policies keyed by the entity in their resource scope (`resource == E`, `resource in E`,
 /// `resource is T in E`); `unkeyed` holds the rest (`resource`, `resource is T`). A policy
 /// keyed by `E` can only match a resource that is `E` or has `E` among its ancestors.
+/// Policies keyed by neither go to `unkeyed`; those with an unconstrained resource but a
+/// principal scope entity are keyed by that entity in `by_principal`, the same way.
 #[derive(Debug)]
 struct ResourceKeys {
     unkeyed: Vec<cedar_policy::Policy>,
     by_entity: HashMap<EntityUid, Vec<cedar_policy::Policy>>,
+    by_principal: HashMap<EntityUid, Vec<cedar_policy::Policy>>,
 }
 
 /// Slices smaller than this are evaluated whole: assembling a per-request subset would cost
@@ -34,19 +37,27 @@ struct ResourceKeys {
 const KEYED_MIN_POLICIES: usize = 64;
 
 impl Slice {
-    /// The policies of this slice whose resource scope can match `resource`, given the
-    /// decision's entities (for its ancestors). Exactly the slice's policies minus those whose
-    /// scope is false for this resource, so decisions, reasons and errors are unchanged.
-    pub(crate) fn for_resource(&self, resource: &EntityUid, entities: &cedar_policy::Entities) -> Cow<'_, PolicySet> {
+    /// The policies of this slice whose resource (or, for unconstrained resources, principal)
+    /// scope can match, given the decision's entities (for ancestors). Exactly the slice's
+    /// policies minus some whose scope is false for this request, so decisions, reasons and
+    /// errors are unchanged.
+    pub(crate) fn for_request(
+        &self,
+        principal: &EntityUid,
+        resource: &EntityUid,
+        entities: &cedar_policy::Entities,
+    ) -> Cow<'_, PolicySet> {
         let Some(keys) = &self.keyed else { return Cow::Borrowed(&self.policies) };
         let mut chosen: Vec<cedar_policy::Policy> = keys.unkeyed.clone();
-        if let Some(ps) = keys.by_entity.get(resource) {
-            chosen.extend(ps.iter().cloned());
-        }
-        for ancestor in entities.ancestors(resource).into_iter().flatten() {
-            if ancestor != resource {
-                if let Some(ps) = keys.by_entity.get(ancestor) {
-                    chosen.extend(ps.iter().cloned());
+        for (map, uid) in [(&keys.by_entity, resource), (&keys.by_principal, principal)] {
+            if let Some(ps) = map.get(uid) {
+                chosen.extend(ps.iter().cloned());
+            }
+            for ancestor in entities.ancestors(uid).into_iter().flatten() {
+                if ancestor != uid {
+                    if let Some(ps) = map.get(ancestor) {
+                        chosen.extend(ps.iter().cloned());
+                    }
                 }
             }
         }
@@ -58,15 +69,18 @@ impl Slice {
 }
 
 fn resource_keys(policies: &[cedar_policy::Policy]) -> Option<ResourceKeys> {
-    use cedar_policy::ResourceConstraint as R;
+    use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
     if policies.len() < KEYED_MIN_POLICIES {
         return None;
     }
-    let mut keys = ResourceKeys { unkeyed: Vec::new(), by_entity: HashMap::new() };
+    let mut keys = ResourceKeys { unkeyed: Vec::new(), by_entity: HashMap::new(), by_principal: HashMap::new() };
     for p in policies {
-        match p.resource_constraint() {
-            R::Eq(e) | R::In(e) | R::IsIn(_, e) => keys.by_entity.entry(e).or_default().push(p.clone()),
-            R::Any | R::Is(_) => keys.unkeyed.push(p.clone()),
+        match (p.resource_constraint(), p.principal_constraint()) {
+            (R::Eq(e) | R::In(e) | R::IsIn(_, e), _) => keys.by_entity.entry(e).or_default().push(p.clone()),
+            (R::Any | R::Is(_), P::Eq(e) | P::In(e) | P::IsIn(_, e)) => {
+                keys.by_principal.entry(e).or_default().push(p.clone());
+            }
+            (R::Any | R::Is(_), P::Any | P::Is(_)) => keys.unkeyed.push(p.clone()),
         }
     }
     Some(keys)
