@@ -29,7 +29,7 @@ test-python: python-dev ## pytest on the Python binding, shared vectors included
 
 test-rust: ## the Rust workspace tests
 	$(CARGO) test --workspace --all-targets
-	$(CARGO) test -p ambit --doc
+	$(CARGO) test --workspace --doc
 
 bindings-node/node_modules: bindings-node/package-lock.json
 	cd bindings-node && npm ci --no-audit --no-fund
