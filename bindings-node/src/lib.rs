@@ -279,10 +279,8 @@ fn build(
         if let Some(i) = o.audit_include_context {
             a = a.include_context(i);
         }
-        match o.audit_overflow.as_deref() {
-            None | Some("block") => {}
-            Some("drop") => a = a.overflow(Overflow::Drop),
-            Some(other) => return Err(bad_arg(format!("auditOverflow must be 'block' or 'drop', not {other:?}"))),
+        if let Some(overflow) = o.audit_overflow {
+            a = a.overflow(overflow.parse::<Overflow>().map_err(to_js)?);
         }
         if let Some(cb) = on_audit {
             a = a.callback(move |record| {

@@ -289,12 +289,8 @@ fn configure(mut b: ambit::AuthorizerBuilder, o: Options<'_>) -> PyResult<ambit:
         if let Some(include) = o.audit_include_context {
             a = a.include_context(include);
         }
-        match o.audit_overflow.as_deref() {
-            None | Some("block") => {}
-            Some("drop") => a = a.overflow(Overflow::Drop),
-            Some(other) => {
-                return Err(PyTypeError::new_err(format!("audit_overflow must be 'block' or 'drop', not {other:?}")))
-            }
+        if let Some(overflow) = o.audit_overflow {
+            a = a.overflow(overflow.parse::<Overflow>().map_err(to_py)?);
         }
         if let Some(cb) = o.audit_callback {
             let cb = cb.unbind();

@@ -152,6 +152,20 @@ pub enum Overflow {
     Drop,
 }
 
+impl std::str::FromStr for Overflow {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "block" => Ok(Self::Block),
+            "drop" => Ok(Self::Drop),
+            other => Err(Error::invalid_request(format!(
+                "unknown audit overflow policy `{}`: expected `block` or `drop`",
+                crate::error::user_text(other)
+            ))),
+        }
+    }
+}
+
 /// When the JSONL file is flushed to the operating system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
