@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -108,7 +108,70 @@ pub enum AuditEvent {
         /// Bytes discarded.
         bytes: u64,
     },
+    /// A record larger than the record size limit ([`AuditBuilder::max_record_bytes`]), kept in
+    /// short form: what it was, its size and the digest of its full canonical JSON, and for a
+    /// decision its id and outcome. Nothing is lost silently and no record grows without bound.
+    Oversize {
+        /// The `kind` of the full record.
+        original_kind: String,
+        /// Bytes of the full record.
+        bytes: u64,
+        /// The limit it exceeded.
+        limit: u64,
+        /// `sha256:` of the full record's canonical JSON (without `seq`, `ts`, `prev`, `hash`).
+        digest: String,
+        /// The decision id, for a decision.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision_id: Option<String>,
+        /// Whether it allowed, for a decision.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowed: Option<bool>,
+        /// Why it denied, for a denied decision.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deny_cause: Option<DenyCause>,
+    },
 }
+
+impl AuditEvent {
+    /// The `kind` tag this event has in a record.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Decision { .. } => "decision",
+            Self::AgentMinted { .. } => "agent_minted",
+            Self::Revoked { .. } => "revoked",
+            Self::Reinstated { .. } => "reinstated",
+            Self::ReloadSucceeded { .. } => "reload_succeeded",
+            Self::ReloadFailed { .. } => "reload_failed",
+            Self::RecordsDropped { .. } => "records_dropped",
+            Self::TornTailDiscarded { .. } => "torn_tail_discarded",
+            Self::Oversize { .. } => "oversize",
+        }
+    }
+
+    /// The short form of an event whose record is `bytes` long, over `limit`.
+    fn oversize(&self, bytes: usize, limit: usize) -> Self {
+        let full = serde_json::to_value(self).unwrap_or(Value::Null);
+        let digest = format!("sha256:{}", hex(&Sha256::digest(canonical(&full).as_bytes())));
+        let (decision_id, allowed, deny_cause) = match self {
+            Self::Decision { decision_id, allowed, deny_cause, .. } => {
+                (Some(decision_id.clone()), Some(*allowed), *deny_cause)
+            }
+            _ => (None, None, None),
+        };
+        Self::Oversize {
+            original_kind: self.kind().to_owned(),
+            bytes: bytes as u64,
+            limit: limit as u64,
+            digest,
+            decision_id,
+            allowed,
+            deny_cause,
+        }
+    }
+}
+
+/// Default of [`AuditBuilder::max_record_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// One record of the trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,6 +261,7 @@ pub struct AuditBuilder {
     memory: usize,
     file: Option<(PathBuf, FileOptions)>,
     sinks: Vec<Box<dyn AuditSink>>,
+    max_record_bytes: usize,
 }
 
 impl std::fmt::Debug for AuditBuilder {
@@ -218,6 +282,7 @@ impl Default for AuditBuilder {
             memory: 1024,
             file: None,
             sinks: Vec::new(),
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -240,6 +305,14 @@ impl AuditBuilder {
     #[must_use]
     pub fn include_context(mut self, yes: bool) -> Self {
         self.include_context = yes;
+        self
+    }
+    /// Largest record kept whole, in bytes of its JSON line (default
+    /// [`DEFAULT_MAX_RECORD_BYTES`], at least 1 KiB). A larger record (a decision with a huge
+    /// opted-in context, say) is kept as an [`AuditEvent::Oversize`] record instead.
+    #[must_use]
+    pub fn max_record_bytes(mut self, bytes: usize) -> Self {
+        self.max_record_bytes = bytes.max(1024);
         self
     }
     /// Size of the in-memory ring buffer behind [`Audit::recent`] (default 1,024; 0 turns it off).
@@ -277,7 +350,7 @@ impl AuditBuilder {
         let (mut seq, mut prev) = (0, GENESIS.to_owned());
         let mut first = Vec::new();
         if let Some((path, options)) = self.file {
-            let (sink, tail) = FileSink::open(path, options)?;
+            let (sink, tail) = FileSink::open(path, options, self.max_record_bytes)?;
             if let Some((s, h)) = tail.last {
                 seq = s;
                 prev = h;
@@ -299,6 +372,7 @@ impl AuditBuilder {
             dropped: Arc::clone(&dropped),
             dropped_reported: 0,
             errors: Arc::new(AtomicU64::new(0)),
+            max_record_bytes: self.max_record_bytes,
         };
         let errors = Arc::clone(&writer.errors);
         for event in first {
@@ -411,6 +485,7 @@ struct Writer {
     dropped: Arc<AtomicU64>,
     dropped_reported: u64,
     errors: Arc<AtomicU64>,
+    max_record_bytes: usize,
 }
 
 impl Writer {
@@ -465,7 +540,12 @@ impl Writer {
         self.seq += 1;
         let mut record =
             AuditRecord { seq: self.seq, ts, event, prev: std::mem::take(&mut self.prev), hash: String::new() };
-        record.hash = record_hash(&record);
+        let (hash, len) = record_hash(&record);
+        record.hash = hash;
+        if len > self.max_record_bytes {
+            record.event = record.event.oversize(len, self.max_record_bytes);
+            record.hash = record_hash(&record).0;
+        }
         self.prev.clone_from(&record.hash);
         for sink in &mut self.sinks {
             if sink.write(&record).is_err() {
@@ -514,18 +594,27 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-fn record_hash(record: &AuditRecord) -> String {
+/// The record's hash and the length of its JSON line (the canonical text plus the `hash` field).
+fn record_hash(record: &AuditRecord) -> (String, usize) {
     let mut v = serde_json::to_value(record).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         map.remove("hash");
     }
-    hash_of(&record.prev, &v)
+    let text = canonical(&v);
+    (hash_text(&record.prev, &text), text.len() + HASH_FIELD_BYTES)
 }
 
+/// `,"hash":"<64 hex>"`
+const HASH_FIELD_BYTES: usize = 75;
+
 fn hash_of(prev: &str, without_hash: &Value) -> String {
+    hash_text(prev, &canonical(without_hash))
+}
+
+fn hash_text(prev: &str, canonical: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
-    h.update(canonical(without_hash).as_bytes());
+    h.update(canonical.as_bytes());
     hex(&h.finalize())
 }
 
@@ -562,31 +651,24 @@ struct FileSink {
 }
 
 impl FileSink {
-    fn open(path: PathBuf, options: FileOptions) -> Result<(Self, Tail)> {
+    fn open(path: PathBuf, options: FileOptions, max_record_bytes: usize) -> Result<(Self, Tail)> {
         let mut tail = Tail { last: None, torn_bytes: 0 };
         let mut size = 0;
         if path.exists() {
-            let text = std::fs::read(&path).map_err(|e| Error::io(&path, &e))?;
-            let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            tail.torn_bytes = (text.len() - complete) as u64;
-            if let Some(line) =
-                text.get(..complete).and_then(|t| t.split(|b| *b == b'\n').rev().find(|l| !l.is_empty()))
-            {
-                let record: AuditRecord = serde_json::from_slice(line).map_err(|e| {
-                    Error::audit(format!("cannot continue `{}`: last record is unreadable: {e}", path.display()))
-                })?;
-                tail.last = Some((record.seq, record.hash));
-            } else {
-                tail.last = last_of_rotated(&path)?;
-            }
+            let end = LogEnd::read(&path, max_record_bytes)?;
+            tail.torn_bytes = end.len - end.complete;
+            tail.last = match end.last {
+                Some(last) => Some(last),
+                None => last_of_rotated(&path, max_record_bytes)?,
+            };
             if tail.torn_bytes > 0 {
                 let f = OpenOptions::new().write(true).open(&path).map_err(|e| Error::io(&path, &e))?;
-                f.set_len(complete as u64).map_err(|e| Error::io(&path, &e))?;
+                f.set_len(end.complete).map_err(|e| Error::io(&path, &e))?;
             }
-            size = complete as u64;
+            size = end.complete;
         }
         let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, &e))?;
-        file.seek(std::io::SeekFrom::End(0)).map_err(|e| Error::io(&path, &e))?;
+        file.seek(SeekFrom::End(0)).map_err(|e| Error::io(&path, &e))?;
         Ok((Self { path, out: BufWriter::new(file), size, options, last_flush: Instant::now() }, tail))
     }
 
@@ -625,18 +707,72 @@ pub fn segments(path: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn last_of_rotated(path: &Path) -> Result<Option<(u64, String)>> {
+fn last_of_rotated(path: &Path, max_record_bytes: usize) -> Result<Option<(u64, String)>> {
     let segs = segments(path);
     let Some(last) = segs.iter().rev().find(|p| p.as_path() != path) else { return Ok(None) };
-    let file = File::open(last).map_err(|e| Error::io(last, &e))?;
-    let mut found = None;
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(|e| Error::io(last, &e))?;
-        if let Ok(r) = serde_json::from_str::<AuditRecord>(&line) {
-            found = Some((r.seq, r.hash));
+    Ok(LogEnd::read(last, max_record_bytes)?.last)
+}
+
+/// The end of a log file, read backwards: only the last record is parsed, and no more than
+/// one record's worth of bytes is held, however long the file.
+struct LogEnd {
+    /// File length.
+    len: u64,
+    /// Length up to and including the last newline.
+    complete: u64,
+    /// `seq` and `hash` of the last complete record.
+    last: Option<(u64, String)>,
+}
+
+impl LogEnd {
+    fn read(path: &Path, max_record_bytes: usize) -> Result<Self> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, &e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, &e))?.len();
+        let io = |e: std::io::Error| Error::io(path, &e);
+        let complete = newline_before(&mut file, len, None).map_err(io)?.map_or(0, |i| i + 1);
+        let mut end = complete.saturating_sub(1);
+        let limit = max_record_bytes as u64 + 1;
+        while end > 0 {
+            let start = newline_before(&mut file, end, Some(limit)).map_err(io)?.map_or(0, |i| i + 1);
+            if end - start > limit {
+                return Err(Error::audit(format!(
+                    "cannot continue `{}`: its last record is longer than the limit of {max_record_bytes} bytes",
+                    path.display()
+                )));
+            }
+            if start == end {
+                end = start.saturating_sub(1);
+                continue;
+            }
+            let mut line = vec![0; usize::try_from(end - start).unwrap_or(0)];
+            file.seek(SeekFrom::Start(start)).map_err(io)?;
+            file.read_exact(&mut line).map_err(io)?;
+            let record: AuditRecord = serde_json::from_slice(&line).map_err(|e| {
+                Error::audit(format!("cannot continue `{}`: last record is unreadable: {e}", path.display()))
+            })?;
+            return Ok(Self { len, complete, last: Some((record.seq, record.hash)) });
+        }
+        Ok(Self { len, complete, last: None })
+    }
+}
+
+/// Offset of the last `\n` before `end`, scanning back at most `max_scan + 1` bytes: `None`
+/// when there is none (with `max_scan`, the caller sees a line longer than the limit).
+fn newline_before(file: &mut File, end: u64, max_scan: Option<u64>) -> std::io::Result<Option<u64>> {
+    let mut buf = [0u8; 8192];
+    let mut pos = end;
+    let floor = max_scan.map_or(0, |m| end.saturating_sub(m + 1));
+    while pos > floor {
+        let n = (pos - floor).min(buf.len() as u64);
+        pos -= n;
+        let chunk = &mut buf[..usize::try_from(n).unwrap_or(0)];
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            return Ok(Some(pos + i as u64));
         }
     }
-    Ok(found)
+    Ok(None)
 }
 
 impl AuditSink for FileSink {
@@ -682,10 +818,20 @@ pub struct VerifyReport {
 
 /// Verifies a hash chain across `files`, in order (rotated segments first). The first file
 /// may start mid-chain (after older segments were archived): its first `prev` is trusted.
+/// Lines longer than [`DEFAULT_MAX_RECORD_BYTES`] fail verification; see [`verify_with`].
 ///
 /// # Errors
 /// `AMBIT_IO` when a file cannot be read.
 pub fn verify(files: &[PathBuf]) -> Result<VerifyReport> {
+    verify_with(files, DEFAULT_MAX_RECORD_BYTES)
+}
+
+/// [`verify`] for a log written with a larger [`AuditBuilder::max_record_bytes`]. Reads one
+/// line at a time, never more than `max_record_bytes` of it, whatever the file holds.
+///
+/// # Errors
+/// `AMBIT_IO` when a file cannot be read.
+pub fn verify_with(files: &[PathBuf], max_record_bytes: usize) -> Result<VerifyReport> {
     let mut report = VerifyReport {
         ok: true,
         records: 0,
@@ -695,20 +841,36 @@ pub fn verify(files: &[PathBuf]) -> Result<VerifyReport> {
         last_hash: String::new(),
     };
     let mut expected: Option<(u64, String)> = None;
+    let mut line = Vec::new();
     for path in files {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        for (i, line) in bytes[..complete].split(|b| *b == b'\n').enumerate() {
-            if line.is_empty() {
-                continue;
-            }
+        let file = File::open(path).map_err(|e| Error::io(path, &e))?;
+        let mut reader = BufReader::new(file);
+        for number in 1.. {
             let next_seq = expected.as_ref().map_or(1, |(s, _)| s + 1);
             let fail = |report: &mut VerifyReport, why: String| {
                 report.ok = false;
                 report.first_bad_seq = Some(next_seq);
-                report.problem = Some(format!("{}:{}: {why}", path.display(), i + 1));
+                report.problem = Some(format!("{}:{number}: {why}", path.display()));
             };
-            let Ok(value) = serde_json::from_slice::<Value>(line) else {
+            line.clear();
+            let limit = max_record_bytes as u64 + 1;
+            let n = (&mut reader).take(limit).read_until(b'\n', &mut line).map_err(|e| Error::io(path, &e))?;
+            if n == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                if n as u64 == limit {
+                    fail(&mut report, format!("record longer than the limit of {max_record_bytes} bytes"));
+                } else {
+                    fail(&mut report, format!("torn last record ({n} bytes without a newline)"));
+                }
+                return Ok(report);
+            }
+            line.pop();
+            if line.is_empty() {
+                continue;
+            }
+            let Ok(value) = serde_json::from_slice::<Value>(&line) else {
                 fail(&mut report, "not a json record".into());
                 return Ok(report);
             };
@@ -736,23 +898,13 @@ pub fn verify(files: &[PathBuf]) -> Result<VerifyReport> {
             if hash_of(&record.prev, &without) != record.hash {
                 report.ok = false;
                 report.first_bad_seq = Some(record.seq);
-                report.problem = Some(format!("{}:{}: record {} was altered", path.display(), i + 1, record.seq));
+                report.problem = Some(format!("{}:{number}: record {} was altered", path.display(), record.seq));
                 return Ok(report);
             }
             report.records += 1;
             report.last_seq = record.seq;
             report.last_hash.clone_from(&record.hash);
             expected = Some((record.seq, record.hash));
-        }
-        if complete < bytes.len() {
-            report.ok = false;
-            report.first_bad_seq = Some(expected.as_ref().map_or(1, |(s, _)| s + 1));
-            report.problem = Some(format!(
-                "{}: torn last record ({} bytes without a newline)",
-                path.display(),
-                bytes.len() - complete
-            ));
-            return Ok(report);
         }
     }
     Ok(report)

@@ -245,3 +245,75 @@ fn batch_decisions_share_one_version_and_isolate_bad_requests() {
     assert_eq!(results[1].as_ref().unwrap_err().code(), "AMBIT_INVALID_REQUEST");
     assert_eq!(results[0].as_ref().unwrap().policy_version(), results[2].as_ref().unwrap().policy_version());
 }
+
+#[test]
+fn a_record_over_the_size_limit_is_kept_in_short_form_and_still_chains() {
+    let dir = tmp("oversize");
+    let log = dir.join("audit.jsonl");
+    let audit = Audit::builder().max_record_bytes(2048).include_context(true).file(&log, FileOptions::default());
+    let a = Authorizer::builder()
+        .policies_str(r#"permit(principal, action, resource) when { context has note };"#)
+        .validation(ambit::Validation::Off)
+        .audit(audit.build().unwrap())
+        .build()
+        .unwrap();
+    let big = "x".repeat(10_000);
+    let allowed = a.authorize(&Request::new(r#"User::"u""#, "read", r#"Doc::"d""#).with_context(json!({ "note": big })));
+    assert!(allowed.unwrap().allowed());
+    a.authorize(&Request::new(r#"User::"u""#, "read", r#"Doc::"d""#).with_context(json!({ "note": "short" }))).unwrap();
+    a.audit().unwrap().flush();
+    drop(a);
+    let records = lines(&log);
+    assert_eq!(records.len(), 2);
+    let short = &records[0];
+    assert_eq!(short["kind"], "oversize");
+    assert_eq!(short["original_kind"], "decision");
+    assert_eq!(short["allowed"], true);
+    assert_eq!(short["limit"], 2048);
+    assert!(short["bytes"].as_u64().unwrap() > 10_000);
+    assert!(short["decision_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(short["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(std::fs::read_to_string(&log).unwrap().lines().all(|l| l.len() <= 2048));
+    assert_eq!(records[1]["kind"], "decision");
+    assert_eq!(records[1]["context"]["note"], "short");
+    assert!(audit::verify(&[log]).unwrap().ok);
+}
+
+#[test]
+fn verify_reads_no_more_than_the_record_limit_of_a_line() {
+    let dir = tmp("longline");
+    let log = dir.join("audit.jsonl");
+    write_log(&log, 2, FileOptions::default());
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, &vec![b'{'; 5000]).unwrap();
+    std::io::Write::write_all(&mut f, b"\n").unwrap();
+    drop(f);
+    let report = audit::verify_with(std::slice::from_ref(&log), 4096).unwrap();
+    assert!(!report.ok);
+    assert_eq!((report.records, report.first_bad_seq), (2, Some(3)));
+    assert!(report.problem.as_deref().unwrap().contains("longer than the limit of 4096 bytes"), "{report:?}");
+    let report = audit::verify_with(std::slice::from_ref(&log), 8192).unwrap();
+    assert!(report.problem.as_deref().unwrap().contains("not a json record"), "{report:?}");
+    let err = Audit::builder().max_record_bytes(4096).file(&log, FileOptions::default()).build().unwrap_err();
+    assert_eq!(err.code(), "AMBIT_AUDIT");
+    assert!(err.to_string().contains("longer than the limit"), "{err}");
+}
+
+#[test]
+fn restart_continues_after_blank_lines_and_from_the_last_rotated_segment() {
+    let dir = tmp("blank");
+    let log = dir.join("audit.jsonl");
+    write_log(&log, 2, FileOptions::default());
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, b"\n\n").unwrap();
+    drop(f);
+    write_log(&log, 1, FileOptions::default());
+    let seqs: Vec<u64> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert!(audit::verify(&[log]).unwrap().ok);
+}
