@@ -252,13 +252,14 @@ fn a_record_over_the_size_limit_is_kept_in_short_form_and_still_chains() {
     let log = dir.join("audit.jsonl");
     let audit = Audit::builder().max_record_bytes(2048).include_context(true).file(&log, FileOptions::default());
     let a = Authorizer::builder()
-        .policies_str(r#"permit(principal, action, resource) when { context has note };"#)
+        .policies_str("permit(principal, action, resource) when { context has note };")
         .validation(ambit::Validation::Off)
         .audit(audit.build().unwrap())
         .build()
         .unwrap();
     let big = "x".repeat(10_000);
-    let allowed = a.authorize(&Request::new(r#"User::"u""#, "read", r#"Doc::"d""#).with_context(json!({ "note": big })));
+    let allowed =
+        a.authorize(&Request::new(r#"User::"u""#, "read", r#"Doc::"d""#).with_context(json!({ "note": big })));
     assert!(allowed.unwrap().allowed());
     a.authorize(&Request::new(r#"User::"u""#, "read", r#"Doc::"d""#).with_context(json!({ "note": "short" }))).unwrap();
     a.audit().unwrap().flush();
