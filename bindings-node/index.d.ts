@@ -34,7 +34,7 @@ export declare class Authorizer {
   reload(): ReloadOutcome
   /** `reload()` off the event loop (the package's `reloadAsync()` wraps this). */
   reloadAsyncRaw(): Promise<ReloadResult>
-  replacePolicies(text: string): ReloadOutcome
+  replacePolicies(policies: string): ReloadOutcome
   replaceEntities(json: string): ReloadOutcome
   /** Follows the policy files and reloads on change. */
   watch(): void

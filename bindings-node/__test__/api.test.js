@@ -171,3 +171,41 @@ test('watch follows the files', async () => {
   assert.ok(authz.watchStatus().reloads >= 1)
   authz.unwatch()
 })
+
+test('hostile strings: lone surrogates are refused, never turned into U+FFFD', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const lone = 'Helpdesk::User::"\uD800"'
+  const bad = (fn) => assert.throws(fn, (e) => e.code === 'AMBIT_INVALID_REQUEST' && /lone surrogate/.test(e.message))
+  bad(() => authz.authorize({ principal: lone, action: 'read_ticket', resource: TICKET }))
+  bad(() => authz.authorize({ principal: ALICE, action: 'read_\uDC00ticket', resource: TICKET }))
+  bad(() => authz.authorize({ principal: ALICE, action: 'read_ticket', resource: TICKET, onBehalfOf: [lone] }))
+  bad(() => authz.mintAgent({ parent: SERVICE, task: 't\uD83D', scopes: ['read_ticket'], ttlSeconds: 60 }))
+  bad(() => authz.mintAgent({ parent: SERVICE, task: 't', scopes: ['read_\uD800'], ttlSeconds: 60 }))
+  bad(() => authz.revoke(lone))
+  bad(() => authz.reinstate(lone))
+  bad(() => authz.delegationTree(lone))
+  bad(() => authz.replacePolicies('permit(principal == Helpdesk::User::"\uD800", action, resource);'))
+  assert.throws(() => new Authorizer({ policies: 'permit(principal, action, resource) when { "\uDFFF" == "" };', validation: 'off' }),
+    (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  // in a batch, the unreadable request is an error in its own slot; the others are decided
+  const [first, second] = authz.authorizeBatch([
+    { principal: lone, action: 'read_ticket', resource: TICKET },
+    { principal: ALICE, action: 'read_ticket', resource: TICKET },
+  ])
+  assert.equal(first.code, 'AMBIT_INVALID_REQUEST')
+  assert.equal(second.allowed, true)
+  // well-formed look-alikes and U+FFFD itself are ordinary (unknown) principals: denied
+  for (const p of ['Helpdesk::User::"\uFFFD"', 'Helpdesk::User::"\u0430lice"', 'Helpdesk::User::"😀"']) {
+    const d = authz.authorize({ principal: p, action: 'read_ticket', resource: TICKET })
+    assert.equal(d.allowed, false, p)
+    assert.equal(d.denyCause, 'no_permit', p)
+  }
+  // Cedar refuses some invisible characters in ids: a coded error, never an allow
+  assert.throws(() => authz.authorize({ principal: 'Helpdesk::User::"alice\u200B"', action: 'read_ticket', resource: TICKET }),
+    (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  // NUL, empty and huge uids, and non-strings: errors, never a crash
+  for (const p of ['', 'Helpdesk::User::"a\u0000"', `Helpdesk::User::"${'x'.repeat(100000)}"`, '"', 'Helpdesk::User::"\\"']) {
+    assert.throws(() => authz.authorize({ principal: p, action: 'read_ticket', resource: TICKET }), (e) => /^AMBIT_/.test(e.code), p.slice(0, 40))
+  }
+  assert.throws(() => authz.authorize({ principal: Buffer.from([0xff, 0xfe]), action: 'read_ticket', resource: TICKET }))
+})

@@ -14,6 +14,16 @@ fn to_js(e: ambit::Error) -> napi::Error<String> {
     napi::Error::new(e.code().to_owned(), e.to_string())
 }
 
+/// A JS string as Rust text, refusing lone surrogates rather than replacing them with U+FFFD
+/// (which would make different strings the same uid).
+fn utf16_text(s: &Utf16String, what: &str) -> napi::Result<String, String> {
+    ambit::wire::text_from_utf16(s, what).map_err(to_js)
+}
+
+fn texts(list: &[Utf16String], what: &str) -> napi::Result<Vec<String>, String> {
+    list.iter().map(|s| utf16_text(s, what)).collect()
+}
+
 fn bad_arg(message: impl Into<String>) -> napi::Error<String> {
     napi::Error::new("InvalidArg".to_owned(), message.into())
 }
@@ -23,9 +33,9 @@ fn bad_arg(message: impl Into<String>) -> napi::Error<String> {
 #[napi(object)]
 pub struct AuthorizerOptions {
     /// Cedar schema text.
-    pub schema: Option<String>,
+    pub schema: Option<Utf16String>,
     /// Cedar policy text.
-    pub policies: Option<String>,
+    pub policies: Option<Utf16String>,
     /// Static entities: a JSON string or an array of entity objects.
     #[napi(ts_type = "string | Array<Record<string, unknown>>")]
     pub entities: Option<Value>,
@@ -45,20 +55,24 @@ pub struct AuthorizerOptions {
 /// A request (the request wire format, camelCase).
 #[napi(object)]
 pub struct AuthorizeRequest {
-    pub principal: String,
+    pub principal: Utf16String,
     /// A bare action name (`issue_refund`) or a full uid.
-    pub action: String,
-    pub resource: String,
+    pub action: Utf16String,
+    pub resource: Utf16String,
     #[napi(ts_type = "Record<string, unknown>")]
     pub context: Option<Value>,
     #[napi(ts_type = "Array<Record<string, unknown>>")]
     pub entities: Option<Vec<Value>>,
     /// Explicit delegators, root first.
-    pub on_behalf_of: Option<Vec<String>>,
+    pub on_behalf_of: Option<Vec<Utf16String>>,
 }
 
-fn to_request(r: AuthorizeRequest) -> ambit::Request {
-    let mut req = ambit::Request::new(r.principal, r.action, r.resource);
+fn to_request(r: AuthorizeRequest) -> napi::Result<ambit::Request, String> {
+    let mut req = ambit::Request::new(
+        utf16_text(&r.principal, "principal")?,
+        utf16_text(&r.action, "action")?,
+        utf16_text(&r.resource, "resource")?,
+    );
     if let Some(c) = r.context {
         req = req.with_context(c);
     }
@@ -66,9 +80,9 @@ fn to_request(r: AuthorizeRequest) -> ambit::Request {
         req = req.with_entities(e);
     }
     if let Some(chain) = r.on_behalf_of {
-        req = req.on_behalf_of(chain);
+        req = req.on_behalf_of(texts(&chain, "onBehalfOf")?);
     }
-    req
+    Ok(req)
 }
 
 #[napi(object)]
@@ -145,11 +159,11 @@ impl From<ambit::Decision> for Decision {
 /// What to mint.
 #[napi(object)]
 pub struct MintOptions {
-    pub parent: String,
-    pub task: String,
-    pub scopes: Vec<String>,
+    pub parent: Utf16String,
+    pub task: Utf16String,
+    pub scopes: Vec<Utf16String>,
     pub ttl_seconds: u32,
-    pub resources: Option<Vec<String>>,
+    pub resources: Option<Vec<Utf16String>>,
     #[napi(ts_type = "Record<string, unknown>")]
     pub attributes: Option<Value>,
 }
@@ -248,10 +262,10 @@ fn build(
         audit_include_context: None,
     });
     if let Some(s) = o.schema {
-        b = b.schema_str(s);
+        b = b.schema_str(utf16_text(&s, "schema text")?);
     }
     if let Some(p) = o.policies {
-        b = b.policies_str(p);
+        b = b.policies_str(utf16_text(&p, "policy text")?);
     }
     match o.entities {
         Some(Value::String(s)) => b = b.entities_json(s),
@@ -321,7 +335,7 @@ impl Authorizer {
     /// Decides one request; a deny is a decision, never a throw.
     #[napi]
     pub fn authorize(&self, request: AuthorizeRequest) -> napi::Result<Decision, String> {
-        self.inner.authorize(&to_request(request)).map(Decision::from).map_err(to_js)
+        self.inner.authorize(&to_request(request)?).map(Decision::from).map_err(to_js)
     }
 
     /// Decides and explains, per hop.
@@ -329,7 +343,7 @@ impl Authorizer {
         ts_return_type = "{ decision: Record<string, unknown>, summary: string, hops: Array<Record<string, unknown>> }"
     )]
     pub fn explain(&self, request: AuthorizeRequest) -> napi::Result<Value, String> {
-        let e = self.inner.explain(&to_request(request)).map_err(to_js)?;
+        let e = self.inner.explain(&to_request(request)?).map_err(to_js)?;
         serde_json::to_value(e).map_err(|e| bad_arg(e.to_string()))
     }
 
@@ -337,24 +351,33 @@ impl Authorizer {
     /// object `{ code, message }`.
     #[napi(ts_return_type = "Array<Decision | { code: string, message: string }>")]
     pub fn authorize_batch(&self, requests: Vec<AuthorizeRequest>) -> napi::Result<Vec<Value>, String> {
-        let requests: Vec<ambit::Request> = requests.into_iter().map(to_request).collect();
-        Ok(self
-            .inner
-            .authorize_batch(&requests)
-            .into_iter()
-            .map(|r| match r {
-                Ok(d) => d.to_json(),
-                Err(e) => serde_json::json!({ "code": e.code(), "message": e.to_string() }),
-            })
-            .collect())
+        // a request that cannot even be read (a lone surrogate) is an error in its slot
+        let mut good = Vec::with_capacity(requests.len());
+        let mut slots: Vec<Option<Value>> = Vec::with_capacity(requests.len());
+        for r in requests {
+            match to_request(r) {
+                Ok(req) => {
+                    good.push(req);
+                    slots.push(None);
+                }
+                Err(e) => slots.push(Some(serde_json::json!({ "code": e.status, "message": e.reason }))),
+            }
+        }
+        let mut decided = self.inner.authorize_batch(&good).into_iter().map(|r| match r {
+            Ok(d) => d.to_json(),
+            Err(e) => serde_json::json!({ "code": e.code(), "message": e.to_string() }),
+        });
+        Ok(slots.into_iter().map(|slot| slot.or_else(|| decided.next()).unwrap_or(Value::Null)).collect())
     }
 
     /// Mints a just-in-time agent.
     #[napi]
     pub fn mint_agent(&self, options: MintOptions) -> napi::Result<Agent, String> {
-        let mut spec = ambit::AgentSpec::new(options.parent, options.task, u64::from(options.ttl_seconds))
-            .scopes(options.scopes)
-            .resources(options.resources.unwrap_or_default());
+        let parent = utf16_text(&options.parent, "parent")?;
+        let task = utf16_text(&options.task, "task")?;
+        let mut spec = ambit::AgentSpec::new(parent, task, u64::from(options.ttl_seconds))
+            .scopes(texts(&options.scopes, "scope")?)
+            .resources(texts(options.resources.as_deref().unwrap_or_default(), "resource")?);
         match options.attributes {
             Some(Value::Object(map)) => spec = spec.attributes(map),
             Some(_) => return Err(bad_arg("attributes must be an object")),
@@ -365,14 +388,14 @@ impl Authorizer {
 
     /// Revokes an identity and its subtree; returns how many were cut off.
     #[napi]
-    pub fn revoke(&self, uid: String) -> napi::Result<u32, String> {
-        self.inner.revoke(&uid).map(|n| u32::try_from(n).unwrap_or(u32::MAX)).map_err(to_js)
+    pub fn revoke(&self, uid: Utf16String) -> napi::Result<u32, String> {
+        self.inner.revoke(&utf16_text(&uid, "uid")?).map(|n| u32::try_from(n).unwrap_or(u32::MAX)).map_err(to_js)
     }
 
     /// Lifts the revocation of a person or service.
     #[napi]
-    pub fn reinstate(&self, uid: String) -> napi::Result<bool, String> {
-        self.inner.reinstate(&uid).map_err(to_js)
+    pub fn reinstate(&self, uid: Utf16String) -> napi::Result<bool, String> {
+        self.inner.reinstate(&utf16_text(&uid, "uid")?).map_err(to_js)
     }
 
     /// Re-reads every source; on error the last good policies keep serving.
@@ -388,13 +411,13 @@ impl Authorizer {
     }
 
     #[napi]
-    pub fn replace_policies(&self, text: String) -> napi::Result<ReloadOutcome, String> {
-        self.inner.replace_policies(&text).map(ReloadOutcome::from).map_err(to_js)
+    pub fn replace_policies(&self, text: Utf16String) -> napi::Result<ReloadOutcome, String> {
+        self.inner.replace_policies(&utf16_text(&text, "policy text")?).map(ReloadOutcome::from).map_err(to_js)
     }
 
     #[napi]
-    pub fn replace_entities(&self, json: String) -> napi::Result<ReloadOutcome, String> {
-        self.inner.replace_entities(&json).map(ReloadOutcome::from).map_err(to_js)
+    pub fn replace_entities(&self, json: Utf16String) -> napi::Result<ReloadOutcome, String> {
+        self.inner.replace_entities(&utf16_text(&json, "entities json")?).map(ReloadOutcome::from).map_err(to_js)
     }
 
     /// Follows the policy files and reloads on change.
@@ -430,8 +453,8 @@ impl Authorizer {
     #[napi(
         ts_return_type = "{ uid: string, revoked: boolean, agent?: Record<string, unknown>, children: Array<Record<string, unknown>> }"
     )]
-    pub fn delegation_tree(&self, root: String) -> napi::Result<Value, String> {
-        let tree = self.inner.delegation_tree(&root).map_err(to_js)?;
+    pub fn delegation_tree(&self, root: Utf16String) -> napi::Result<Value, String> {
+        let tree = self.inner.delegation_tree(&utf16_text(&root, "root")?).map_err(to_js)?;
         serde_json::to_value(tree).map_err(|e| bad_arg(e.to_string()))
     }
 

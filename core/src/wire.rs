@@ -8,3 +8,33 @@ pub use crate::explain::{Explanation, HopExplanation, PolicyTrace};
 pub use crate::registry::{Agent, AgentSpec, DelegationNode};
 pub use crate::request::Request;
 pub use crate::vector::{Expect, MintStep, Step, VectorCase, VectorFile, VectorOptions};
+
+/// Text from UTF-16 code units, as JavaScript strings arrive, refusing lone surrogates. A lossy
+/// conversion would turn every ill-formed string into the same U+FFFD text, so two different
+/// principals could become one uid; ambit rejects them instead.
+///
+/// # Errors
+/// `AMBIT_INVALID_REQUEST` naming `what` and the position of the first lone surrogate.
+pub fn text_from_utf16(units: &[u16], what: &str) -> crate::Result<String> {
+    String::from_utf16(units).map_err(|_| {
+        let at = char::decode_utf16(units.iter().copied()).position(|c| c.is_err()).unwrap_or(0);
+        crate::Error::invalid_request(format!("{what} is not well-formed Unicode: a lone surrogate at character {at}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::text_from_utf16;
+
+    #[test]
+    fn lone_surrogates_are_refused_not_replaced() {
+        let good: Vec<u16> = "User::\"\u{fffd}é😀\"".encode_utf16().collect();
+        assert_eq!(text_from_utf16(&good, "principal").unwrap(), "User::\"\u{fffd}é😀\"");
+        for bad in [vec![0xd800], vec![0x41, 0xdc00, 0x42], vec![0xd83d]] {
+            let err = text_from_utf16(&bad, "principal").unwrap_err();
+            assert_eq!(err.code(), "AMBIT_INVALID_REQUEST");
+            assert!(err.to_string().starts_with("principal is not well-formed Unicode"), "{err}");
+        }
+    }
+}
