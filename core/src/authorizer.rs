@@ -7,7 +7,7 @@ use crate::error::{cedar_text, user_text, Error, ReloadError, Result};
 use crate::limit::Limits;
 use crate::registry::{self, Agent, AgentSpec, DelegationNode, MintOptions, Registry};
 use crate::request::Request;
-use crate::snapshot::{BuildOptions, ErrorMode, Snapshot, Validation};
+use crate::snapshot::{ActionInfo, BuildOptions, ErrorMode, Snapshot, Validation};
 use crate::source::{Sources, TextSource};
 use arc_swap::ArcSwap;
 use cedar_policy::{Context, Effect, Entities, Entity, EntityTypeName, EntityUid, PolicySet};
@@ -246,11 +246,18 @@ pub struct Authorizer {
 }
 
 /// A request with every string parsed, ready for the decision path.
-pub(crate) struct Prepared {
+pub(crate) struct Prepared<'s> {
+    /// The action's schema entry and policy slice, looked up once.
+    pub(crate) info: Option<&'s ActionInfo>,
     pub(crate) principal: EntityUid,
     pub(crate) action: EntityUid,
     pub(crate) resource: EntityUid,
     pub(crate) delegators: Vec<EntityUid>,
+    /// Canonical texts of the above, for the decision (formatting uids is not free).
+    pub(crate) principal_text: String,
+    pub(crate) action_text: String,
+    pub(crate) resource_text: String,
+    pub(crate) delegator_texts: Vec<String>,
     pub(crate) context: Context,
     pub(crate) context_refs: Vec<EntityUid>,
     pub(crate) entities: Vec<(Entity, Vec<EntityUid>)>,
@@ -502,7 +509,7 @@ impl Authorizer {
         Ok(outcome)
     }
 
-    pub(crate) fn prepare(snap: &Snapshot, limits: &Limits, request: &Request) -> Result<Prepared> {
+    pub(crate) fn prepare<'s>(snap: &'s Snapshot, limits: &Limits, request: &Request) -> Result<Prepared<'s>> {
         limits.check_uid("principal", request.principal())?;
         limits.check_uid("resource", request.resource())?;
         limits.check_uid("action", request.action())?;
@@ -521,11 +528,18 @@ impl Authorizer {
         for e in request.entities() {
             limits.check_json("a request entity", e, &mut budget)?;
         }
-        let principal = snap.parse_uid(request.principal(), "principal")?;
-        let resource = snap.parse_uid(request.resource(), "resource")?;
+        let (principal, principal_text) = snap.parse_uid_text(request.principal(), "principal")?;
+        let (resource, resource_text) = snap.parse_uid_text(request.resource(), "resource")?;
         let action = resolve_action(snap, request.action())?;
-        let delegators =
-            request.delegators().iter().map(|d| snap.parse_uid(d, "delegator")).collect::<Result<Vec<_>>>()?;
+        let info = snap.actions.get(&action);
+        let action_text = info.map_or_else(|| action.to_string(), |i| i.text.clone());
+        let (delegators, delegator_texts): (Vec<_>, Vec<_>) = request
+            .delegators()
+            .iter()
+            .map(|d| snap.parse_uid_text(d, "delegator"))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         let context_json = match request.context() {
             serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
             v @ serde_json::Value::Object(_) => v.clone(),
@@ -533,10 +547,10 @@ impl Authorizer {
         };
         let mut context_refs = Vec::new();
         crate::snapshot::collect_refs(&context_json, &mut context_refs);
-        let schema_action = snap.schema.as_ref().filter(|_| snap.actions.contains_key(&action)).map(|s| (s, &action));
+        let schema_action = snap.schema.as_ref().filter(|_| info.is_some()).map(|s| (s, &action));
         let context = parse_context(snap, &action, context_json, schema_action)?;
         if snap.validation != Validation::Off {
-            if let Some(info) = snap.actions.get(&action) {
+            if let Some(info) = info {
                 if let Some(allowed) = &info.resources {
                     if !allowed.contains(resource.type_name()) {
                         return Err(Error::invalid_request(format!(
@@ -548,19 +562,36 @@ impl Authorizer {
             }
         }
         let entities = request_entities(snap, request)?;
-        Ok(Prepared { principal, action, resource, delegators, context, context_refs, entities })
+        Ok(Prepared {
+            info,
+            principal,
+            action,
+            resource,
+            delegators,
+            principal_text,
+            action_text,
+            resource_text,
+            delegator_texts,
+            context,
+            context_refs,
+            entities,
+        })
     }
 
     fn decide(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
         let p = Self::prepare(snap, &self.config.limits, request)?;
         let now = self.clock.now();
         let mut chain = p.delegators.clone();
+        let mut chain_text = p.delegator_texts.clone();
         let acting = if p.principal.type_name() == &snap.agent_type { self.registry.get(&p.principal) } else { None };
-        match &acting {
-            Some(record) => chain.extend(record.chain.iter().cloned()),
-            None => chain.push(p.principal.clone()),
+        if let Some(record) = &acting {
+            chain.extend(record.chain.iter().cloned());
+            chain_text.extend(record.chain_text.iter().cloned());
+        } else {
+            chain.push(p.principal.clone());
+            chain_text.push(p.principal_text.clone());
         }
-        let mut out = Outcome::new(snap, &p, &chain, now);
+        let mut out = Outcome::new(snap, &p, chain_text, now);
 
         // 1. every agent on the chain is known; no cycle; not too deep
         let mut hops = Vec::with_capacity(chain.len());
@@ -574,8 +605,8 @@ impl Authorizer {
                 hops.push((uid.clone(), registry::Hop::Static));
             }
         }
-        let mut seen = HashSet::with_capacity(chain.len());
-        if let Some(i) = chain.iter().position(|u| !seen.insert(u)) {
+        // chains are short (the depth limit bounds them): a pairwise scan beats hashing
+        if let Some(i) = (1..chain.len()).find(|&i| chain[..i].contains(&chain[i])) {
             return Ok(out.deny(DenyCause::InvalidChain, Some(i)));
         }
         if chain.len().saturating_sub(1) > self.config.max_depth as usize {
@@ -586,7 +617,7 @@ impl Authorizer {
             return Ok(out.deny(cause, Some(i)));
         }
         // 3. the action is within every agent's scopes
-        let info = snap.actions.get(&p.action);
+        let info = p.info;
         let own_name = [p.action.id().unescaped().to_owned()];
         let names: &[String] = info.map_or(&own_name, |i| &i.scope_names);
         for (i, (_, hop)) in hops.iter().enumerate() {
@@ -880,11 +911,11 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn new(snap: &Snapshot, p: &Prepared, chain: &[EntityUid], now: u64) -> Self {
+    fn new(snap: &Snapshot, p: &Prepared, chain: Vec<String>, now: u64) -> Self {
         let hops = chain
             .iter()
             .map(|u| Hop {
-                principal: u.to_string(),
+                principal: u.clone(),
                 allowed: false,
                 evaluated: false,
                 reasons: Vec::new(),
@@ -898,11 +929,11 @@ impl Outcome {
                 deny_cause: None,
                 deny_hop: None,
                 reasons: Vec::new(),
-                chain: chain.iter().map(ToString::to_string).collect(),
+                chain,
                 hops,
                 errors: Vec::new(),
-                action: p.action.to_string(),
-                resource: p.resource.to_string(),
+                action: p.action_text.clone(),
+                resource: p.resource_text.clone(),
                 policy_version: snap.version.clone(),
                 generation: snap.generation,
                 timestamp: now,

@@ -59,7 +59,7 @@ impl Authorizer {
         let snap = self.snapshot.load();
         let decision = self.authorize(request)?;
         let p = Authorizer::prepare(&snap, &self.config.limits, request)?;
-        let info = snap.actions.get(&p.action);
+        let info = p.info;
         let slice = &snap.index.slices[info.map_or(crate::index::FULL, |i| i.slice)];
         let chain: Vec<EntityUid> = decision.chain.iter().filter_map(|c| c.parse().ok()).collect();
         let hops: Vec<(EntityUid, Hop)> = chain

@@ -194,6 +194,8 @@ pub(crate) struct AgentRecord {
     pub(crate) parent: EntityUid,
     /// Root first, ending with this agent.
     pub(crate) chain: Vec<EntityUid>,
+    /// The chain's uids as text (what decisions report), formatted once at mint.
+    pub(crate) chain_text: Vec<String>,
     pub(crate) task: String,
     pub(crate) scopes: HashSet<String>,
     pub(crate) resources: Option<Vec<EntityUid>>,
@@ -216,11 +218,13 @@ impl AgentRecord {
     pub(crate) fn to_agent(&self) -> Agent {
         let mut scopes: Vec<String> = self.scopes.iter().cloned().collect();
         scopes.sort();
+        let text = |i: usize| self.chain_text.get(i).cloned().unwrap_or_default();
+        let n = self.chain_text.len();
         Agent {
-            uid: self.uid.to_string(),
-            parent: self.parent.to_string(),
-            owner: self.chain.first().map(ToString::to_string).unwrap_or_default(),
-            chain: self.chain.iter().map(ToString::to_string).collect(),
+            uid: text(n.saturating_sub(1)),
+            parent: text(n.saturating_sub(2)),
+            owner: text(0),
+            chain: self.chain_text.clone(),
             task: self.task.clone(),
             scopes,
             resources: self.resources.iter().flatten().map(ToString::to_string).collect(),
@@ -339,6 +343,11 @@ impl Registry {
         let id = uuid::Uuid::new_v4();
         let uid =
             EntityUid::from_type_name_and_id(snap.agent_type.clone(), cedar_policy::EntityId::new(id.to_string()));
+        let mut chain_text = match &parent_record {
+            Some(r) => r.chain_text.clone(),
+            None => vec![parent.to_string()],
+        };
+        chain_text.push(uid.to_string());
         let mut chain = parent_chain;
         chain.push(uid.clone());
         let (entity, refs) = build_entity(spec, snap, &uid, &parent, &chain, &scopes, depth, now, expires_at)?;
@@ -346,6 +355,7 @@ impl Registry {
             uid: uid.clone(),
             parent: parent.clone(),
             chain,
+            chain_text,
             task: spec.task.clone(),
             scopes: scopes.into_iter().collect(),
             resources,

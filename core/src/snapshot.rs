@@ -100,6 +100,8 @@ pub(crate) struct ActionInfo {
     pub(crate) principals: Option<HashSet<EntityTypeName>>,
     /// Resource types the schema allows for the action.
     pub(crate) resources: Option<HashSet<EntityTypeName>>,
+    /// The action uid's text, as decisions report it.
+    pub(crate) text: String,
 }
 
 #[derive(Debug)]
@@ -133,16 +135,33 @@ impl Snapshot {
     /// Cedar never escapes) is split directly, which gives exactly what Cedar's parser gives;
     /// anything else goes through Cedar's parser.
     pub(crate) fn parse_uid(&self, text: &str, what: &str) -> Result<EntityUid> {
-        if let Some((ty, rest)) = text.split_once("::\"") {
-            if let Some(id) = rest.strip_suffix('"') {
-                if id.bytes().all(plain_id_byte) {
-                    if let Some(t) = self.types.get(ty) {
-                        return Ok(EntityUid::from_type_name_and_id(t.clone(), cedar_policy::EntityId::new(id)));
-                    }
-                }
-            }
+        match self.parse_plain_uid(text) {
+            Some(uid) => Ok(uid),
+            None => crate::registry::parse_uid(text, what),
         }
-        crate::registry::parse_uid(text, what)
+    }
+
+    /// [`Snapshot::parse_uid`] with the uid's canonical text (what Cedar prints): the input
+    /// itself when it has the common shape, which saves formatting it again.
+    pub(crate) fn parse_uid_text(&self, text: &str, what: &str) -> Result<(EntityUid, String)> {
+        if let Some(uid) = self.parse_plain_uid(text) {
+            debug_assert_eq!(uid.to_string(), text);
+            Ok((uid, text.to_owned()))
+        } else {
+            let uid = crate::registry::parse_uid(text, what)?;
+            let canonical = uid.to_string();
+            Ok((uid, canonical))
+        }
+    }
+
+    fn parse_plain_uid(&self, text: &str) -> Option<EntityUid> {
+        let (ty, rest) = text.split_once("::\"")?;
+        let id = rest.strip_suffix('"')?;
+        if !id.bytes().all(plain_id_byte) {
+            return None;
+        }
+        let t = self.types.get(ty)?;
+        Some(EntityUid::from_type_name_and_id(t.clone(), cedar_policy::EntityId::new(id)))
     }
 
     pub(crate) fn build(texts: &Texts, opts: &BuildOptions<'_>) -> Result<Self> {
@@ -467,7 +486,8 @@ fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &Policy
             .or_insert_with(|| Some(uid.clone()));
         let principals = schema.and_then(|s| s.principals_for_action(&uid)).map(|it| it.cloned().collect());
         let resources = schema.and_then(|s| s.resources_for_action(&uid)).map(|it| it.cloned().collect());
-        actions.insert(uid, ActionInfo { scope_names, slice, principals, resources });
+        let text = uid.to_string();
+        actions.insert(uid, ActionInfo { scope_names, slice, principals, resources, text });
     }
     (actions, names, index)
 }
