@@ -2,6 +2,9 @@
 #![allow(clippy::unwrap_used, reason = "profiling harness")]
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("mint") {
+        return mint();
+    }
     let p: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10);
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
     let a = ambit::Authorizer::builder()
@@ -24,4 +27,21 @@ fn main() {
         }
     }
     eprintln!("{n} decisions, {allowed} allowed, {:?} per decision", start.elapsed() / u32::try_from(n).unwrap());
+}
+
+/// `profile mint [N]`: N mints under one service.
+fn mint() {
+    let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let a = ambit::Authorizer::builder()
+        .schema_str(ambit_benches::schema())
+        .policies_str(ambit_benches::policies(10))
+        .entities_json(ambit_benches::entities().to_string())
+        .build()
+        .unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        a.mint_agent(&ambit::AgentSpec::new(r#"Desk::Service::"platform""#, "m", 3600).scopes(["read_ticket"]))
+            .unwrap();
+    }
+    eprintln!("{n} mints, {:?} per mint", start.elapsed() / u32::try_from(n).unwrap());
 }

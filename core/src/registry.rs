@@ -293,7 +293,7 @@ impl Registry {
 
     pub(crate) fn mint(&self, spec: &AgentSpec, snap: &Snapshot, opts: &MintOptions) -> Result<Agent> {
         let now = opts.now;
-        let parent = parse_uid(&spec.parent, "parent")?;
+        let (parent, parent_text) = snap.parse_uid_text(&spec.parent, "parent")?;
         if spec.ttl_seconds == 0 {
             return Err(Error::invalid_delegation("`ttl_seconds` must be at least 1"));
         }
@@ -345,12 +345,15 @@ impl Registry {
             EntityUid::from_type_name_and_id(snap.agent_type.clone(), cedar_policy::EntityId::new(id.to_string()));
         let mut chain_text = match &parent_record {
             Some(r) => r.chain_text.clone(),
-            None => vec![parent.to_string()],
+            None => vec![parent_text],
         };
-        chain_text.push(uid.to_string());
+        // a UUID never needs escaping, so this is the uid's canonical text
+        chain_text.push(format!("{}::\"{id}\"", snap.agent_type));
+        debug_assert_eq!(chain_text.last(), Some(&uid.to_string()));
         let mut chain = parent_chain;
         chain.push(uid.clone());
-        let (entity, refs) = build_entity(spec, snap, &uid, &parent, &chain, &scopes, depth, now, expires_at)?;
+        let owner = chain_text.first().map_or("", String::as_str);
+        let (entity, refs) = build_entity(spec, snap, &uid, &parent, owner, &scopes, depth, now, expires_at)?;
         let record = Arc::new(AgentRecord {
             uid: uid.clone(),
             parent: parent.clone(),
@@ -383,8 +386,7 @@ impl Registry {
         parent: Option<&AgentRecord>,
     ) -> Result<BTreeSet<String>> {
         let _ = self;
-        let known: HashSet<&str> =
-            snap.actions.values().flat_map(|a| a.scope_names.iter().map(String::as_str)).collect();
+        let known = &snap.scope_names;
         let mut out = BTreeSet::new();
         for scope in &spec.scopes {
             if !known.is_empty() && !known.contains(scope.as_str()) {
@@ -582,39 +584,261 @@ fn build_entity(
     snap: &Snapshot,
     uid: &EntityUid,
     parent: &EntityUid,
-    chain: &[EntityUid],
+    owner: &str,
     scopes: &BTreeSet<String>,
     depth: u32,
     now: u64,
     expires_at: u64,
 ) -> Result<(Entity, Vec<EntityUid>)> {
-    let mut attrs = Map::new();
-    for (k, v) in &spec.attributes {
-        if RESERVED_AGENT_ATTRIBUTES.contains(&k.as_str()) {
-            return Err(Error::invalid_delegation(format!("attribute `{k}` is set by ambit and cannot be given")));
-        }
-        attrs.insert(k.clone(), v.clone());
+    if let Some(k) = spec.attributes.keys().find(|k| RESERVED_AGENT_ATTRIBUTES.contains(&k.as_str())) {
+        return Err(Error::invalid_delegation(format!("attribute `{k}` is set by ambit and cannot be given")));
     }
-    let owner = chain.first().map(ToString::to_string).unwrap_or_default();
-    attrs.insert("owner".into(), json!(owner));
-    attrs.insert("task".into(), json!(spec.task));
-    attrs.insert("scopes".into(), json!(scopes));
-    attrs.insert("depth".into(), json!(depth));
-    attrs.insert("created_at".into(), json!(now));
-    attrs.insert("expires_at".into(), json!(expires_at));
     let mut refs = Vec::new();
     crate::snapshot::collect_refs(&Value::Object(spec.attributes.clone()), &mut refs);
+    let reserved = Reserved { owner, task: &spec.task, scopes, depth, now, expires_at };
+    let entity = match plain_entity(spec, snap, uid, parent, &reserved) {
+        Some(entity) => entity,
+        None => json_entity(spec, snap, uid, parent, &reserved)?,
+    };
+    Ok((entity, refs))
+}
+
+/// The agent entity through Cedar's typed JSON parse and schema check: the general path.
+fn json_entity(
+    spec: &AgentSpec,
+    snap: &Snapshot,
+    uid: &EntityUid,
+    parent: &EntityUid,
+    r: &Reserved<'_>,
+) -> Result<Entity> {
+    let mut attrs = spec.attributes.clone();
+    attrs.insert("owner".into(), json!(r.owner));
+    attrs.insert("task".into(), json!(r.task));
+    attrs.insert("scopes".into(), json!(r.scopes));
+    attrs.insert("depth".into(), json!(r.depth));
+    attrs.insert("created_at".into(), json!(r.now));
+    attrs.insert("expires_at".into(), json!(r.expires_at));
     let value = json!({
         "uid": { "type": uid.type_name().to_string(), "id": uid.id().unescaped() },
         "attrs": attrs,
         "parents": [ { "type": parent.type_name().to_string(), "id": parent.id().unescaped() } ],
     });
-    let entity = Entity::from_json_value(value, snap.schema.as_ref()).map_err(|e| {
+    Entity::from_json_value(value, snap.schema.as_ref()).map_err(|e| {
         Error::invalid_delegation(format!(
             "agent does not fit the schema's `{}` type: {}",
             snap.agent_type,
             crate::error::cedar_text(&e)
         ))
-    })?;
-    Ok((entity, refs))
+    })
+}
+
+/// Agent type signatures remembered per snapshot as schema-conformant.
+const MAX_REMEMBERED_SHAPES: usize = 1024;
+
+/// The attributes ambit sets on every agent.
+struct Reserved<'a> {
+    owner: &'a str,
+    task: &'a str,
+    scopes: &'a BTreeSet<String>,
+    depth: u32,
+    now: u64,
+    expires_at: u64,
+}
+
+/// The agent entity built directly, without a JSON round trip, when its application
+/// attributes are plain (strings, booleans, integers, sets, records, `__entity` refs).
+///
+/// Cedar's schema check of an entity depends only on the types of its attributes and parents,
+/// so the first entity of each type signature is checked by Cedar and the signature
+/// remembered; later ones with the same signature are known to conform. An entity that does
+/// not pass returns `None`, and the typed JSON parse decides (and words the error). When the
+/// untyped values conform, they are what the typed parse gives: typing only turns strings and
+/// `{type, id}` objects into extension values and entity refs, which the untyped values
+/// would not conform with.
+fn plain_entity(
+    spec: &AgentSpec,
+    snap: &Snapshot,
+    uid: &EntityUid,
+    parent: &EntityUid,
+    r: &Reserved<'_>,
+) -> Option<Entity> {
+    use cedar_policy::RestrictedExpression as R;
+    use std::fmt::Write as _;
+    fn plain(v: &Value, snap: &Snapshot, sig: &mut String) -> Option<R> {
+        Some(match v {
+            Value::String(s) => {
+                sig.push('s');
+                R::new_string(s.clone())
+            }
+            Value::Bool(b) => {
+                sig.push('b');
+                R::new_bool(*b)
+            }
+            Value::Number(n) => {
+                sig.push('l');
+                R::new_long(n.as_i64()?)
+            }
+            Value::Array(items) => {
+                sig.push('[');
+                let set = items.iter().map(|i| plain(i, snap, sig)).collect::<Option<Vec<_>>>()?;
+                sig.push(']');
+                R::new_set(set)
+            }
+            Value::Object(map) if map.len() == 1 && map.contains_key("__entity") => {
+                let e = map.get("__entity")?.as_object()?;
+                let (ty, id) = (e.get("type")?.as_str()?, e.get("id")?.as_str()?);
+                let ty = snap.types.get(ty)?;
+                let _ = write!(sig, "e{}", ty.to_string().len());
+                sig.push_str(&ty.to_string());
+                R::new_entity_uid(EntityUid::from_type_name_and_id(ty.clone(), cedar_policy::EntityId::new(id)))
+            }
+            Value::Object(map) => {
+                if map.contains_key("__entity") || map.contains_key("__extn") || map.contains_key("type") {
+                    return None;
+                }
+                sig.push('{');
+                let mut fields = Vec::with_capacity(map.len());
+                for (k, v) in map {
+                    let _ = write!(sig, "{}:{k}", k.len());
+                    fields.push((k.clone(), plain(v, snap, sig)?));
+                }
+                sig.push('}');
+                R::new_record(fields).ok()?
+            }
+            Value::Null => return None,
+        })
+    }
+    let mut sig = parent.type_name().to_string();
+    let mut attrs = HashMap::with_capacity(spec.attributes.len() + 6);
+    for (k, v) in &spec.attributes {
+        let _ = write!(sig, "|{}:{k}=", k.len());
+        attrs.insert(k.clone(), plain(v, snap, &mut sig)?);
+    }
+    attrs.insert("owner".into(), R::new_string(r.owner.to_owned()));
+    attrs.insert("task".into(), R::new_string(r.task.to_owned()));
+    attrs.insert("scopes".into(), R::new_set(r.scopes.iter().map(|s| R::new_string(s.clone()))));
+    attrs.insert("depth".into(), R::new_long(i64::from(r.depth)));
+    attrs.insert("created_at".into(), R::new_long(i64::try_from(r.now).ok()?));
+    attrs.insert("expires_at".into(), R::new_long(i64::try_from(r.expires_at).ok()?));
+    let entity = Entity::new(uid.clone(), attrs, HashSet::from([parent.clone()])).ok()?;
+    if let Some(schema) = &snap.schema {
+        let shapes = snap.agent_shapes.pin();
+        if !shapes.contains(&sig) {
+            cedar_policy::Entities::from_entities([entity.clone()], Some(schema)).ok()?;
+            // bounded: a flood of distinct shapes is checked each time rather than remembered
+            if shapes.len() < MAX_REMEMBERED_SHAPES {
+                shapes.insert(sig);
+            }
+        }
+    }
+    Some(entity)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::snapshot::{BuildOptions, Validation};
+    use crate::source::{Text, Texts};
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    const SCHEMA: &str = "
+        entity Tenant; entity User;
+        entity Agent in [User, Agent] {
+            owner: String, task: String, scopes: Set<String>, depth: Long, created_at: Long, expires_at: Long,
+            tenant?: Tenant, level?: Long, tags?: Set<String>, meta?: { a: String, b?: Bool }, ip?: ipaddr,
+        };
+        action read appliesTo { principal: [User, Agent], resource: Tenant };
+    ";
+
+    fn snapshot() -> &'static Snapshot {
+        static SNAP: OnceLock<Snapshot> = OnceLock::new();
+        SNAP.get_or_init(|| {
+            let text =
+                |name: &str, content: &str| Text { name: name.into(), id_stem: name.into(), content: content.into() };
+            let texts = Texts {
+                schemas: vec![text("s", SCHEMA)],
+                policies: vec![text("p", "permit(principal, action, resource);")],
+                entities: Some(text("e", r#"[{"uid":{"type":"User","id":"u"},"attrs":{},"parents":[]}]"#)),
+                positional_ids: true,
+            };
+            let options = BuildOptions {
+                validation: Validation::Strict,
+                agent_type: None,
+                generation: 1,
+                max_source_bytes: usize::MAX,
+            };
+            Snapshot::build(&texts, &options).unwrap()
+        })
+    }
+
+    fn attribute() -> impl Strategy<Value = (String, Value)> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            prop::sample::select(vec!["x", "10.0.0.1", ""]).prop_map(Value::from),
+            Just(json!({"__entity": {"type": "Tenant", "id": "t"}})),
+            Just(json!({"__entity": {"type": "User", "id": "u"}})),
+            Just(json!({"type": "Tenant", "id": "t"})),
+            Just(json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}})),
+            Just(json!(1.5)),
+        ];
+        let value = leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop::sample::select(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]),
+                    inner,
+                    0..3
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        (prop::sample::select(vec!["tenant", "level", "tags", "meta", "ip", "other"]).prop_map(str::to_owned), value)
+    }
+
+    proptest! {
+        /// The direct build (with its shape cache) never accepts what Cedar's typed JSON parse
+        /// refuses, and whenever it builds an entity, it is the entity the typed parse gives.
+        #[test]
+        fn plain_agent_entities_are_the_typed_parse(attrs in prop::collection::vec(attribute(), 0..4), depth in 1u32..5) {
+            let snap = snapshot();
+            let mut spec = AgentSpec::new("User::\"u\"", "t", 60).scopes(["read"]);
+            spec.attributes = attrs.into_iter().collect();
+            let uid: EntityUid = "Agent::\"a\"".parse().unwrap();
+            let parent: EntityUid = "User::\"u\"".parse().unwrap();
+            let scopes: BTreeSet<String> = ["read".to_owned()].into();
+            let r = Reserved { owner: "User::\"u\"", task: "t", scopes: &scopes, depth, now: 100, expires_at: 160 };
+            let typed = json_entity(&spec, snap, &uid, &parent, &r);
+            if let Some(plain) = plain_entity(&spec, snap, &uid, &parent, &r) {
+                prop_assert_eq!(Some(plain), typed.ok());
+            }
+        }
+    }
+
+    #[test]
+    fn plain_attributes_take_the_direct_build_and_typed_ones_the_parse() {
+        let snap = snapshot();
+        let uid: EntityUid = "Agent::\"b\"".parse().unwrap();
+        let parent: EntityUid = "User::\"u\"".parse().unwrap();
+        let scopes: BTreeSet<String> = ["read".to_owned()].into();
+        let r = Reserved { owner: "User::\"u\"", task: "t", scopes: &scopes, depth: 1, now: 100, expires_at: 160 };
+        let spec = |attrs: Value| {
+            let mut s = AgentSpec::new("User::\"u\"", "t", 60);
+            s.attributes = attrs.as_object().unwrap().clone();
+            s
+        };
+        let plain = spec(json!({"tenant": {"__entity": {"type": "Tenant", "id": "t"}}, "level": 3, "tags": ["x"]}));
+        assert!(plain_entity(&plain, snap, &uid, &parent, &r).is_some());
+        assert!(plain_entity(&plain, snap, &uid, &parent, &r).is_some(), "and again, from the shape cache");
+        // an ip address is a string only the typed parse turns into an extension value
+        let typed = spec(json!({"ip": "10.0.0.1"}));
+        assert!(plain_entity(&typed, snap, &uid, &parent, &r).is_none());
+        assert!(json_entity(&typed, snap, &uid, &parent, &r).is_ok());
+        // a wrong type is refused by both
+        let wrong = spec(json!({"level": "high"}));
+        assert!(plain_entity(&wrong, snap, &uid, &parent, &r).is_none());
+        assert_eq!(json_entity(&wrong, snap, &uid, &parent, &r).unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
+    }
 }

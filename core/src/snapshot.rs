@@ -121,6 +121,11 @@ pub(crate) struct Snapshot {
     pub(crate) version: String,
     pub(crate) generation: u64,
     pub(crate) validation: Validation,
+    /// Every name an agent scope may use (action names and action group names).
+    pub(crate) scope_names: HashSet<String>,
+    /// Type signatures of agent entities already checked against the schema (see
+    /// `registry::build_entity`): conformance depends only on the signature.
+    pub(crate) agent_shapes: papaya::HashSet<String>,
 }
 
 pub(crate) struct BuildOptions<'a> {
@@ -200,6 +205,7 @@ impl Snapshot {
         for t in known.chain(seen).chain(actions.keys().map(|a| a.type_name().clone())).chain([agent_type.clone()]) {
             types.insert(t.to_string(), t);
         }
+        let scope_names = actions.values().flat_map(|a| a.scope_names.iter().cloned()).collect();
         Ok(Self {
             schema,
             policies,
@@ -213,6 +219,8 @@ impl Snapshot {
             version,
             generation: opts.generation,
             validation: opts.validation,
+            scope_names,
+            agent_shapes: papaya::HashSet::new(),
         })
     }
 }
