@@ -5,6 +5,9 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("mint") {
         return mint();
     }
+    if std::env::args().nth(1).as_deref() == Some("load") {
+        return load();
+    }
     let p: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10);
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
     let a = ambit::Authorizer::builder()
@@ -44,4 +47,14 @@ fn mint() {
             .unwrap();
     }
     eprintln!("{n} mints, {:?} per mint", start.elapsed() / u32::try_from(n).unwrap());
+}
+
+/// `profile load [P]`: build an authorizer over P policies, once.
+fn load() {
+    let p: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let (schema, policies, entities) =
+        (ambit_benches::schema(), ambit_benches::policies(p), ambit_benches::entities().to_string());
+    let start = std::time::Instant::now();
+    let a = ambit::Authorizer::builder().schema_str(schema).policies_str(policies).entities_json(entities).build().unwrap();
+    eprintln!("loaded {} policies in {:?}", a.policy_ids().len(), start.elapsed());
 }

@@ -301,13 +301,14 @@ fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origin
                 loc.or_else(|| Some(Location::from_offset(&t.name, &t.content, 0))),
             ));
         }
-        let mut policies: Vec<_> = set.policies().cloned().collect();
-        policies.sort_by_key(|p| positional_number(p.id()));
-        for p in policies {
-            let id = match p.annotation("id") {
-                Some(id) => id.to_owned(),
+        let mut policies: Vec<_> = set.policies().map(|p| (positional_number(p.id()), p)).collect();
+        policies.sort_by_key(|(n, _)| *n);
+        for (n, p) in policies {
+            // `annotation("id")` parses its key with Cedar's parser on every call
+            let id = match p.annotations().find(|(k, _)| *k == "id") {
+                Some((_, id)) => id.to_owned(),
                 None if positional => p.id().to_string(),
-                None => format!("{}#{}", t.id_stem, positional_number(p.id())),
+                None => format!("{}#{n}", t.id_stem),
             };
             if id.is_empty() {
                 return Err(Error::policy_parse(
