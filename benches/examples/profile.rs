@@ -55,6 +55,7 @@ fn load() {
     let (schema, policies, entities) =
         (ambit_benches::schema(), ambit_benches::policies(p), ambit_benches::entities().to_string());
     let start = std::time::Instant::now();
-    let a = ambit::Authorizer::builder().schema_str(schema).policies_str(policies).entities_json(entities).build().unwrap();
+    let a =
+        ambit::Authorizer::builder().schema_str(schema).policies_str(policies).entities_json(entities).build().unwrap();
     eprintln!("loaded {} policies in {:?}", a.policy_ids().len(), start.elapsed());
 }

@@ -548,7 +548,7 @@ impl Authorizer {
         let mut context_refs = Vec::new();
         crate::snapshot::collect_refs(&context_json, &mut context_refs);
         let schema_action = snap.schema.as_ref().filter(|_| info.is_some()).map(|s| (s, &action));
-        let context = parse_context(snap, &action, context_json, schema_action)?;
+        let context = parse_context(snap, &action, &action_text, context_json, schema_action)?;
         if snap.validation != Validation::Off {
             if let Some(info) = info {
                 if let Some(allowed) = &info.resources {
@@ -716,37 +716,92 @@ impl Sources {
 /// A context of plain JSON (strings, integers, booleans, arrays, objects; no `__entity`,
 /// `__extn` or `{type, id}` escapes) built directly, as Cedar's untyped JSON parse would build
 /// it; `None` for anything else.
+#[cfg(test)]
 fn plain_context(json: &serde_json::Value) -> Option<Context> {
+    plain_context_shape(json, None)
+}
+
+/// Cedar's untyped parse of a plain context (strings, booleans, integers, sets, records; no
+/// entity or extension escapes), built directly. With `shape`, also writes the value's type
+/// signature there: Cedar's check of a context against the schema depends only on it.
+fn plain_context_shape(json: &serde_json::Value, mut shape: Option<&mut String>) -> Option<Context> {
     use cedar_policy::RestrictedExpression as R;
-    fn value(v: &serde_json::Value) -> Option<R> {
+    fn value(v: &serde_json::Value, sig: &mut Option<&mut String>) -> Option<R> {
+        let mut mark = |c: char| {
+            if let Some(s) = sig.as_deref_mut() {
+                s.push(c);
+            }
+        };
         Some(match v {
-            serde_json::Value::String(s) => R::new_string(s.clone()),
-            serde_json::Value::Bool(b) => R::new_bool(*b),
-            serde_json::Value::Number(n) => R::new_long(n.as_i64()?),
-            serde_json::Value::Array(items) => R::new_set(items.iter().map(value).collect::<Option<Vec<_>>>()?),
+            serde_json::Value::String(s) => {
+                mark('s');
+                R::new_string(s.clone())
+            }
+            serde_json::Value::Bool(b) => {
+                mark('b');
+                R::new_bool(*b)
+            }
+            serde_json::Value::Number(n) => {
+                mark('l');
+                R::new_long(n.as_i64()?)
+            }
+            serde_json::Value::Array(items) => {
+                mark('[');
+                let set = items.iter().map(|i| value(i, sig)).collect::<Option<Vec<_>>>()?;
+                if let Some(s) = sig.as_deref_mut() {
+                    s.push(']');
+                }
+                R::new_set(set)
+            }
             serde_json::Value::Object(map) => {
                 if map.contains_key("__entity") || map.contains_key("__extn") || map.contains_key("type") {
                     return None;
                 }
-                R::new_record(map.iter().map(|(k, v)| Some((k.clone(), value(v)?))).collect::<Option<Vec<_>>>()?)
-                    .ok()?
+                mark('{');
+                let fields = fields(map, sig)?;
+                if let Some(s) = sig.as_deref_mut() {
+                    s.push('}');
+                }
+                R::new_record(fields).ok()?
             }
             serde_json::Value::Null => return None,
         })
     }
+    fn fields(
+        map: &serde_json::Map<String, serde_json::Value>,
+        sig: &mut Option<&mut String>,
+    ) -> Option<Vec<(String, R)>> {
+        map.iter()
+            .map(|(k, v)| {
+                if let Some(s) = sig.as_deref_mut() {
+                    use std::fmt::Write as _;
+                    let _ = write!(s, "{}:{k}=", k.len());
+                }
+                Some((k.clone(), value(v, sig)?))
+            })
+            .collect()
+    }
     let map = json.as_object()?;
-    let pairs = map.iter().map(|(k, v)| Some((k.clone(), value(v)?))).collect::<Option<Vec<_>>>()?;
+    let pairs = fields(map, &mut shape)?;
     Context::from_pairs(pairs).ok()
 }
+
+/// Context shapes remembered per snapshot as valid for their action.
+const MAX_REMEMBERED_SHAPES: usize = 4096;
+/// Longer signatures (large contexts) are checked by Cedar every time.
+const MAX_SHAPE_BYTES: usize = 512;
 
 /// The request context, typed by the schema. With validation on, a context that parses
 /// untyped and then validates against the action's context type is the same value the typed
 /// parse gives (typing only changes strings into extension values or entity references, which
 /// the untyped value would fail validation for), and the untyped parse is much cheaper; any
-/// other context takes the typed parse.
+/// other context takes the typed parse. Cedar's validation of an untyped plain context
+/// depends only on its type signature (no entity or extension values, whose ids could
+/// matter), so a signature that validated once for an action is remembered for the snapshot.
 fn parse_context(
     snap: &Snapshot,
     action: &EntityUid,
+    action_text: &str,
     json: serde_json::Value,
     schema_action: Option<(&cedar_policy::Schema, &EntityUid)>,
 ) -> Result<Context> {
@@ -755,8 +810,18 @@ fn parse_context(
     };
     let validating = snap.validation != Validation::Off;
     if let (true, Some((schema, a))) = (validating, schema_action) {
-        if let Some(untyped) = plain_context(&json) {
+        let mut shape = String::with_capacity(action_text.len() + 32);
+        shape.push_str(action_text);
+        shape.push('|');
+        if let Some(untyped) = plain_context_shape(&json, Some(&mut shape)) {
+            let shapes = snap.context_shapes.pin();
+            if shapes.contains(&shape) {
+                return Ok(untyped);
+            }
             if untyped.validate(schema, a).is_ok() {
+                if shapes.len() < MAX_REMEMBERED_SHAPES && shape.len() <= MAX_SHAPE_BYTES {
+                    shapes.insert(shape);
+                }
                 return Ok(untyped);
             }
         }
@@ -978,9 +1043,42 @@ impl Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::plain_context;
-    use cedar_policy::Context;
+    use super::{parse_context, plain_context};
+    use crate::snapshot::{BuildOptions, Snapshot, Validation};
+    use crate::source::{Text, Texts};
+    use cedar_policy::{Context, EntityUid};
     use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    const SCHEMA: &str = r#"
+        entity User; entity Color enum ["red", "blue"];
+        type Limits = { cap: Long, note?: String };
+        action pay appliesTo { principal: User, resource: User, context: { amount: Long, purpose?: String, urgent: Bool } };
+        action tag appliesTo { principal: User, resource: User, context: { tags: Set<String>, limits?: Limits, color?: Color } };
+        action route appliesTo { principal: User, resource: User, context: { ip: ipaddr, owner?: User } };
+        action none appliesTo { principal: User, resource: User };
+    "#;
+
+    fn snapshot() -> &'static Snapshot {
+        static SNAP: OnceLock<Snapshot> = OnceLock::new();
+        SNAP.get_or_init(|| {
+            let text =
+                |name: &str, content: &str| Text { name: name.into(), id_stem: name.into(), content: content.into() };
+            let texts = Texts {
+                schemas: vec![text("s", SCHEMA)],
+                policies: vec![text("p", "permit(principal, action, resource);")],
+                entities: None,
+                positional_ids: true,
+            };
+            let options = BuildOptions {
+                validation: Validation::Strict,
+                agent_type: None,
+                generation: 1,
+                max_source_bytes: usize::MAX,
+            };
+            Snapshot::build(&texts, &options).unwrap()
+        })
+    }
 
     fn json() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
@@ -999,7 +1097,68 @@ mod tests {
         })
     }
 
+    /// Contexts near each action's declared type: every attribute from a small pool of
+    /// right and wrong values (or absent), so valid and invalid shapes both come up often.
+    fn context(action: &str) -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::json;
+        let keys: &[&str] = match action {
+            "pay" => &["amount", "purpose", "urgent", "other"],
+            "tag" => &["tags", "limits", "color", "other"],
+            "route" => &["ip", "owner", "other"],
+            _ => &["other", "amount"],
+        };
+        let pools: Vec<(&str, Vec<serde_json::Value>)> = vec![
+            ("amount", vec![json!(1), json!(-2), json!("1"), json!(true)]),
+            ("purpose", vec![json!("x"), json!(3)]),
+            ("urgent", vec![json!(true), json!(false), json!("yes")]),
+            ("tags", vec![json!([]), json!(["a"]), json!(["a", 1]), json!("a")]),
+            ("limits", vec![json!({"cap": 1}), json!({"cap": 1, "note": "n"}), json!({"cap": "1"}), json!({"x": 1})]),
+            (
+                "color",
+                vec![
+                    json!({"__entity": {"type": "Color", "id": "red"}}),
+                    json!({"__entity": {"type": "Color", "id": "green"}}),
+                    json!("red"),
+                ],
+            ),
+            ("ip", vec![json!("10.0.0.1"), json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}}), json!(5)]),
+            ("owner", vec![json!({"__entity": {"type": "User", "id": "u"}}), json!("User::\"u\"")]),
+            ("other", vec![json!(1)]),
+        ];
+        let pools: Vec<_> = pools.into_iter().filter(|(k, _)| keys.contains(k)).collect();
+        prop::collection::vec(0usize..8, pools.len()).prop_map(move |picks| {
+            let mut m = serde_json::Map::new();
+            for ((key, pool), pick) in pools.iter().zip(picks) {
+                // more often absent than not for the extra key; otherwise about half present
+                let present = if *key == "other" { pick == 0 } else { pick < pool.len() };
+                if present {
+                    m.insert((*key).to_owned(), pool[pick % pool.len()].clone());
+                }
+            }
+            serde_json::Value::Object(m)
+        })
+    }
+
     proptest! {
+        /// With the shape memo warm or cold, a context is accepted exactly when Cedar's typed
+        /// parse and validation accept it, and it is the same value.
+        #[test]
+        fn remembered_context_shapes_decide_as_cedar_validates(
+            (action, ctx) in prop::sample::select(vec!["pay", "tag", "route", "none"]).prop_flat_map(|a| (Just(a), context(a))),
+        ) {
+            let snap = snapshot();
+            let schema = snap.schema.as_ref().unwrap();
+            let uid: EntityUid = format!("Action::\"{action}\"").parse().unwrap();
+            let text = uid.to_string();
+            let reference = Context::from_json_value(ctx.clone(), Some((schema, &uid)))
+                .ok()
+                .filter(|c| c.validate(schema, &uid).is_ok());
+            for _ in 0..2 {
+                let ours = parse_context(snap, &uid, &text, ctx.clone(), Some((schema, &uid))).ok();
+                prop_assert_eq!(&ours, &reference, "{}: {}", action, ctx);
+            }
+        }
+
         /// The direct build is exactly Cedar's untyped JSON parse, or declines.
         #[test]
         fn plain_context_is_cedars_untyped_parse(fields in prop::collection::btree_map("[a-z]{1,4}", json(), 0..4)) {

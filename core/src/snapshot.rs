@@ -126,6 +126,9 @@ pub(crate) struct Snapshot {
     /// Type signatures of agent entities already checked against the schema (see
     /// `registry::build_entity`): conformance depends only on the signature.
     pub(crate) agent_shapes: papaya::HashSet<String>,
+    /// `<action>|<signature>` of plain request contexts already validated for the action
+    /// (see `authorizer::parse_context`).
+    pub(crate) context_shapes: papaya::HashSet<String>,
 }
 
 pub(crate) struct BuildOptions<'a> {
@@ -221,6 +224,7 @@ impl Snapshot {
             validation: opts.validation,
             scope_names,
             agent_shapes: papaya::HashSet::new(),
+            context_shapes: papaya::HashSet::new(),
         })
     }
 }
