@@ -34,7 +34,7 @@ export declare class Authorizer {
   reload(): ReloadOutcome
   /** `reload()` off the event loop (the package's `reloadAsync()` wraps this). */
   reloadAsyncRaw(): Promise<ReloadResult>
-  replacePolicies(policies: string): ReloadOutcome
+  replacePolicies(text: string): ReloadOutcome
   replaceEntities(json: string): ReloadOutcome
   /** Follows the policy files and reloads on change. */
   watch(): void
@@ -104,6 +104,8 @@ export interface AuthorizerOptions {
   auditOverflow?: 'block' | 'drop'
   auditCapacity?: number
   auditIncludeContext?: boolean
+  /** Largest audit record kept whole, in bytes (default 1 MiB). */
+  auditMaxRecordBytes?: number
 }
 
 /** A decision: allowed, or denied with a stable `denyCause`. */

@@ -209,3 +209,22 @@ test('hostile strings: lone surrogates are refused, never turned into U+FFFD', (
   }
   assert.throws(() => authz.authorize({ principal: Buffer.from([0xff, 0xfe]), action: 'read_ticket', resource: TICKET }))
 })
+
+test('audit records over the size limit are kept in short form', async () => {
+  const seen = []
+  const authz = new Authorizer(
+    { policies: 'permit(principal, action, resource);', validation: 'off', auditIncludeContext: true, auditMaxRecordBytes: 1024 },
+    null,
+    (record) => seen.push(record),
+  )
+  authz.authorize({ principal: 'User::"u"', action: 'read', resource: 'Doc::"d"', context: { note: 'x'.repeat(5000) } })
+  authz.authorize({ principal: 'User::"u"', action: 'read', resource: 'Doc::"d"', context: { note: 'short' } })
+  authz.auditFlush()
+  for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10))
+  assert.deepEqual(seen.map((r) => r.kind), ['oversize', 'decision'])
+  assert.equal(seen[0].original_kind, 'decision')
+  assert.equal(seen[0].allowed, true)
+  assert.equal(seen[0].limit, 1024)
+  assert.deepEqual(seen[1].context, { note: 'short' })
+  assert.throws(() => new Authorizer({ policies: 'permit(principal, action, resource);', validation: 'lenient' }), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+})

@@ -2,7 +2,6 @@
 //! mirror `ambit::wire`, the core is called, results and errors are converted. Errors carry
 //! the stable code as `err.code`.
 
-use ambit::audit::{Audit, FileOptions, Overflow};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -50,6 +49,8 @@ pub struct AuthorizerOptions {
     pub audit_overflow: Option<String>,
     pub audit_capacity: Option<u32>,
     pub audit_include_context: Option<bool>,
+    /// Largest audit record kept whole, in bytes (default 1 MiB).
+    pub audit_max_record_bytes: Option<u32>,
 }
 
 /// A request (the request wire format, camelCase).
@@ -260,6 +261,7 @@ fn build(
         audit_overflow: None,
         audit_capacity: None,
         audit_include_context: None,
+        audit_max_record_bytes: None,
     });
     if let Some(s) = o.schema {
         b = b.schema_str(utf16_text(&s, "schema text")?);
@@ -273,38 +275,23 @@ fn build(
         Some(_) => return Err(bad_arg("entities must be a JSON string or an array of entity objects")),
         None => {}
     }
-    if let Some(v) = o.validation {
-        b = b.validation(v.parse().map_err(to_js)?);
-    }
-    if let Some(m) = o.error_mode {
-        b = b.error_mode(m.parse().map_err(to_js)?);
-    }
-    if let Some(d) = o.max_delegation_depth {
-        b = b.max_delegation_depth(d);
-    }
-    if o.audit_file.is_some() || on_audit.is_some() || o.audit_capacity.is_some() {
-        let mut a = Audit::builder();
-        if let Some(f) = o.audit_file {
-            a = a.file(f, FileOptions::default());
-        }
-        if let Some(c) = o.audit_capacity {
-            a = a.capacity(c as usize);
-        }
-        if let Some(i) = o.audit_include_context {
-            a = a.include_context(i);
-        }
-        if let Some(overflow) = o.audit_overflow {
-            a = a.overflow(overflow.parse::<Overflow>().map_err(to_js)?);
-        }
-        if let Some(cb) = on_audit {
-            a = a.callback(move |record| {
-                let value = serde_json::to_value(record).unwrap_or(Value::Null);
-                // Blocking: the writer thread waits for room in the queue rather than drop
-                let _ = cb.call(value, ThreadsafeFunctionCallMode::Blocking);
-            });
-        }
-        b = b.audit(a.build().map_err(to_js)?);
-    }
+    let mut named = ambit::wire::AuthorizerOptions::default();
+    named.validation = o.validation;
+    named.error_mode = o.error_mode;
+    named.max_delegation_depth = o.max_delegation_depth;
+    named.audit_file = o.audit_file.map(Into::into);
+    named.audit_overflow = o.audit_overflow;
+    named.audit_capacity = o.audit_capacity.map(|n| n as usize);
+    named.audit_include_context = o.audit_include_context;
+    named.audit_max_record_bytes = o.audit_max_record_bytes.map(|n| n as usize);
+    let callback = on_audit.map(|cb| {
+        Box::new(move |record: &ambit::AuditRecord| {
+            let value = serde_json::to_value(record).unwrap_or(Value::Null);
+            // Blocking: the writer thread waits for room in the queue rather than drop
+            let _ = cb.call(value, ThreadsafeFunctionCallMode::Blocking);
+        }) as ambit::wire::AuditCallback
+    });
+    b = named.apply(b, callback).map_err(to_js)?;
     let inner = b.build().map_err(to_js)?;
     Ok(Authorizer { inner: Arc::new(inner), watcher: Mutex::new(None) })
 }

@@ -2,7 +2,7 @@
 //! (through serde, with `pythonize`), the core is called with the GIL released, and results or
 //! errors are converted back. No policy logic, defaults or JSON shaping live here.
 
-use ambit::audit::{self, Audit, FileOptions, Overflow};
+use ambit::audit::{self, Audit};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -250,68 +250,41 @@ pub struct Authorizer {
     watcher: Mutex<Option<ambit::Watcher>>,
 }
 
-/// Options shared by the constructor and `from_dir`; `None` keeps the core's default.
+/// Options shared by the constructor and `from_dir`: the core's named options plus what only
+/// Python has (a clock object, a callable).
 #[derive(Default)]
 struct Options<'py> {
-    validation: Option<String>,
-    error_mode: Option<String>,
-    max_delegation_depth: Option<u32>,
+    named: ambit::wire::AuthorizerOptions,
     clock: Option<Bound<'py, ManualClock>>,
-    audit_file: Option<std::path::PathBuf>,
     audit_callback: Option<Bound<'py, PyAny>>,
-    audit_overflow: Option<String>,
-    audit_capacity: Option<usize>,
-    audit_include_context: Option<bool>,
 }
 
 fn configure(mut b: ambit::AuthorizerBuilder, o: Options<'_>) -> PyResult<ambit::AuthorizerBuilder> {
-    if let Some(v) = o.validation {
-        b = b.validation(v.parse().map_err(to_py)?);
-    }
-    if let Some(m) = o.error_mode {
-        b = b.error_mode(m.parse().map_err(to_py)?);
-    }
-    if let Some(d) = o.max_delegation_depth {
-        b = b.max_delegation_depth(d);
-    }
     if let Some(c) = o.clock {
         b = b.clock(Arc::new(c.get().0.clone()));
     }
-    let wants_audit = o.audit_file.is_some() || o.audit_callback.is_some() || o.audit_capacity.is_some();
-    if wants_audit {
-        let mut a = Audit::builder();
-        if let Some(path) = o.audit_file {
-            a = a.file(path, FileOptions::default());
-        }
-        if let Some(cap) = o.audit_capacity {
-            a = a.capacity(cap);
-        }
-        if let Some(include) = o.audit_include_context {
-            a = a.include_context(include);
-        }
-        if let Some(overflow) = o.audit_overflow {
-            a = a.overflow(overflow.parse::<Overflow>().map_err(to_py)?);
-        }
-        if let Some(cb) = o.audit_callback {
-            let cb = cb.unbind();
-            a = a.callback(move |record| {
-                Python::attach(|py| {
-                    let result = pythonize(py, record).map_err(PyErr::from).and_then(|obj| cb.call1(py, (obj,)));
-                    if let Err(e) = result {
-                        e.write_unraisable(py, None);
-                    }
-                });
+    let callback = o.audit_callback.map(|cb| {
+        let cb = cb.unbind();
+        Box::new(move |record: &ambit::AuditRecord| {
+            Python::attach(|py| {
+                let result = pythonize(py, record).map_err(PyErr::from).and_then(|obj| cb.call1(py, (obj,)));
+                if let Err(e) = result {
+                    e.write_unraisable(py, None);
+                }
             });
-        }
-        b = b.audit(a.build().map_err(to_py)?);
-    }
-    Ok(b)
+        }) as ambit::wire::AuditCallback
+    });
+    o.named.apply(b, callback).map_err(to_py)
 }
 
 #[pymethods]
 impl Authorizer {
     /// Builds an authorizer from text: `schema` (Cedar schema syntax), `policies` (Cedar), and
-    /// `entities` (a JSON string, or a list of entity dicts).
+    /// `entities` (a JSON string, or a list of entity dicts). Keyword options (also for
+    /// `from_dir`): `validation` ("strict", "permissive", "off"), `error_mode` ("fail_closed",
+    /// "cedar"), `max_delegation_depth`, `clock` (a `ManualClock`), `audit_file`,
+    /// `audit_callback`, `audit_overflow` ("block", "drop"), `audit_capacity`,
+    /// `audit_include_context`, `audit_max_record_bytes`.
     #[new]
     #[pyo3(signature = (*, schema=None, policies=None, entities=None, **options))]
     fn new(
@@ -579,6 +552,7 @@ const KNOWN: &[&str] = &[
     "audit_overflow",
     "audit_capacity",
     "audit_include_context",
+    "audit_max_record_bytes",
 ];
 
 fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Options<'py>> {
@@ -590,16 +564,19 @@ fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Option
         }
     }
     let get = |k: &str| options.get_item(k).ok().flatten().filter(|v| !v.is_none());
+    let mut named = ambit::wire::AuthorizerOptions::default();
+    named.validation = get("validation").map(|v| v.extract()).transpose()?;
+    named.error_mode = get("error_mode").map(|v| v.extract()).transpose()?;
+    named.max_delegation_depth = get("max_delegation_depth").map(|v| v.extract()).transpose()?;
+    named.audit_file = get("audit_file").map(|v| v.extract()).transpose()?;
+    named.audit_overflow = get("audit_overflow").map(|v| v.extract()).transpose()?;
+    named.audit_capacity = get("audit_capacity").map(|v| v.extract()).transpose()?;
+    named.audit_include_context = get("audit_include_context").map(|v| v.extract()).transpose()?;
+    named.audit_max_record_bytes = get("audit_max_record_bytes").map(|v| v.extract()).transpose()?;
     Ok(Options {
-        validation: get("validation").map(|v| v.extract()).transpose()?,
-        error_mode: get("error_mode").map(|v| v.extract()).transpose()?,
-        max_delegation_depth: get("max_delegation_depth").map(|v| v.extract()).transpose()?,
+        named,
         clock: get("clock").map(|v| v.cast_into::<ManualClock>().map_err(PyErr::from)).transpose()?,
-        audit_file: get("audit_file").map(|v| v.extract()).transpose()?,
         audit_callback: get("audit_callback"),
-        audit_overflow: get("audit_overflow").map(|v| v.extract()).transpose()?,
-        audit_capacity: get("audit_capacity").map(|v| v.extract()).transpose()?,
-        audit_include_context: get("audit_include_context").map(|v| v.extract()).transpose()?,
     })
 }
 

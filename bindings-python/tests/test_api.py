@@ -306,3 +306,23 @@ def test_invalid_utf8_and_hostile_strings_from_python(authz):
         except (ambit.AmbitError, UnicodeEncodeError, TypeError):
             continue
         assert not d.allowed, hostile
+
+
+def test_audit_records_over_the_size_limit_are_kept_in_short_form():
+    seen = []
+    authz = ambit.Authorizer(
+        policies="permit(principal, action, resource);",
+        validation="off",
+        audit_include_context=True,
+        audit_max_record_bytes=1024,
+        audit_callback=seen.append,
+    )
+    authz.authorize('User::"u"', "read", 'Doc::"d"', context={"note": "x" * 5000})
+    authz.authorize('User::"u"', "read", 'Doc::"d"', context={"note": "short"})
+    authz.audit_flush()
+    assert [r["kind"] for r in seen] == ["oversize", "decision"]
+    assert seen[0]["original_kind"] == "decision" and seen[0]["allowed"] is True
+    assert seen[0]["limit"] == 1024 and seen[0]["bytes"] > 5000
+    assert seen[1]["context"] == {"note": "short"}
+    with pytest.raises(ambit.InvalidRequestError):
+        ambit.Authorizer(policies="permit(principal, action, resource);", validation="lenient")

@@ -13,6 +13,7 @@ mod explain;
 pub mod fuzzing;
 mod index;
 mod limit;
+mod options;
 mod registry;
 mod request;
 mod snapshot;
