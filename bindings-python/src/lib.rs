@@ -281,9 +281,9 @@ fn configure(mut b: ambit::AuthorizerBuilder, o: Options<'_>) -> PyResult<ambit:
 impl Authorizer {
     /// Builds an authorizer from text: `schema` (Cedar schema syntax), `policies` (Cedar), and
     /// `entities` (a JSON string, or a list of entity dicts). Keyword options (also for
-    /// `from_dir`): `validation` ("strict", "permissive", "off"), `error_mode` ("fail_closed",
-    /// "cedar"), `max_delegation_depth`, `clock` (a `ManualClock`), `audit_file`,
-    /// `audit_callback`, `audit_overflow` ("block", "drop"), `audit_capacity`,
+    /// `from_dir`): `validation` (`"strict"`, `"permissive"`, `"off"`), `error_mode`
+    /// (`"fail_closed"`, `"cedar"`), `max_delegation_depth`, `clock` (a `ManualClock`), `audit_file`,
+    /// `audit_callback`, `audit_overflow` (`"block"`, `"drop"`), `audit_capacity`,
     /// `audit_include_context`, `audit_max_record_bytes`.
     #[new]
     #[pyo3(signature = (*, schema=None, policies=None, entities=None, **options))]
