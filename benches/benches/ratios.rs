@@ -315,7 +315,39 @@ fn main() {
     };
     let one_t = per_thread(1);
     let two_t = per_thread(2);
-    let _ = writeln!(table, "| decisions/s, 2 threads vs 1 | {two_t:.0}/s | {one_t:.0}/s | {:.2}× |", two_t / one_t);
+    // the same for raw Cedar: how much this machine gives a second thread at all
+    let raw_p = Arc::new(raw(p, &reqs, &schema));
+    let raw_per_thread = |threads: usize| {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let r = Arc::clone(&raw_p);
+                std::thread::spawn(move || {
+                    let cedar = cedar_policy::Authorizer::new();
+                    let mut n = 0u64;
+                    let end = Instant::now() + budget;
+                    while Instant::now() < end {
+                        for q in &r.requests {
+                            std::hint::black_box(cedar.is_authorized(q, &r.policies, &r.entities));
+                        }
+                        n += r.requests.len() as u64;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        total as f64 / start.elapsed().as_secs_f64()
+    };
+    let raw_one = raw_per_thread(1);
+    let raw_two = raw_per_thread(2);
+    let _ = writeln!(
+        table,
+        "| decisions/s, 2 threads vs 1 | {two_t:.0}/s vs {one_t:.0}/s: {:.2}× | raw Cedar {raw_two:.0}/s vs {raw_one:.0}/s: {:.2}× | {:.2} of raw Cedar's scaling |",
+        two_t / one_t,
+        raw_two / raw_one,
+        (two_t / one_t) / (raw_two / raw_one)
+    );
     let n_mint = if full { 100_000 } else { 1_000 };
     let s = Instant::now();
     let mut minted = Vec::with_capacity(n_mint);

@@ -213,22 +213,50 @@ impl Decision {
     }
 }
 
-/// A UUID v7: millisecond timestamp first (time-ordered), then a per-process random seed mixed
-/// with a counter (unique). Decision ids need not be secret, so no randomness per call.
+/// A UUID v7: millisecond timestamp first (time-ordered), then a per-thread random seed plus
+/// a per-thread counter (unique without a shared atomic that every decision on every core
+/// would write). Decision ids need not be secret, so no randomness per call.
 pub(crate) fn new_decision_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static SEED: OnceLock<[u8; 16]> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = SEED.get_or_init(|| *uuid::Uuid::new_v4().as_bytes());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<(u64, u16, u64)> = Cell::new({
+            let seed = *uuid::Uuid::new_v4().as_bytes();
+            let mut hi = [0u8; 8];
+            hi.copy_from_slice(&seed[..8]);
+            (u64::from_be_bytes(hi), u16::from_be_bytes([seed[8], seed[9]]), 0)
+        });
+    }
+    let (base, tag, n) = STATE.with(|s| {
+        let (base, tag, n) = s.get();
+        s.set((base, tag, n.wrapping_add(1)));
+        (base, tag, n)
+    });
     let mut bytes = [0u8; 10];
-    bytes[..2].copy_from_slice(&seed[..2]);
-    let mut mix = [0u8; 8];
-    mix.copy_from_slice(&seed[2..10]);
-    bytes[2..].copy_from_slice(&n.wrapping_add(u64::from_be_bytes(mix)).to_be_bytes());
+    bytes[..2].copy_from_slice(&tag.to_be_bytes());
+    bytes[2..].copy_from_slice(&base.wrapping_add(n).to_be_bytes());
     uuid::Builder::from_unix_timestamp_millis(crate::clock::system_millis(), &bytes)
         .into_uuid()
         .hyphenated()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::new_decision_id;
+
+    #[test]
+    fn decision_ids_are_unique_across_threads_and_are_uuid_v7() {
+        let threads: Vec<_> =
+            (0..4).map(|_| std::thread::spawn(|| (0..20_000).map(|_| new_decision_id()).collect::<Vec<_>>())).collect();
+        let mut all = std::collections::HashSet::new();
+        for t in threads {
+            for id in t.join().unwrap() {
+                let uuid = uuid::Uuid::parse_str(&id).unwrap();
+                assert_eq!(uuid.get_version_num(), 7, "{id}");
+                assert!(all.insert(id), "duplicate decision id");
+            }
+        }
+        assert_eq!(all.len(), 80_000);
+    }
 }
