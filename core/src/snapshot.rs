@@ -198,8 +198,7 @@ impl Snapshot {
             Some(t) => t.clone(),
             None => detect_agent_type(schema.as_ref())?,
         };
-        let entities = parse_entities(texts.entities.as_ref(), schema.as_ref(), &agent_type)?;
-        let refs = entity_refs(&entities)?;
+        let (entities, refs) = parse_entities(texts.entities.as_ref(), schema.as_ref(), &agent_type)?;
         let (actions, action_names, index) = index_actions(schema.as_ref(), &entities, &policies);
         let version = version(texts);
         let mut types: HashMap<String, EntityTypeName> = HashMap::new();
@@ -391,15 +390,29 @@ fn detect_agent_type(schema: Option<&Schema>) -> Result<EntityTypeName> {
     }
 }
 
-fn parse_entities(text: Option<&Text>, schema: Option<&Schema>, agent_type: &EntityTypeName) -> Result<Entities> {
-    let entities = match text {
-        Some(t) => Entities::from_json_str(&t.content, schema).map_err(|e| {
-            let (m, _) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
-            Error::entities(m, Some(Location::from_offset(&t.name, &t.content, 0)))
-        })?,
+/// The static entities and, for each, the uids its attributes mention. The text is parsed
+/// to JSON once for both; Cedar's text parser only runs again to word an error.
+fn parse_entities(
+    text: Option<&Text>,
+    schema: Option<&Schema>,
+    agent_type: &EntityTypeName,
+) -> Result<(Entities, HashMap<EntityUid, Vec<EntityUid>>)> {
+    let cedar_error = |t: &Text| {
+        let Err(e) = Entities::from_json_str(&t.content, schema) else {
+            return Error::internal(format!("`{}` parsed as text but not as JSON", t.name));
+        };
+        let (m, _) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
+        Error::entities(m, Some(Location::from_offset(&t.name, &t.content, 0)))
+    };
+    let (entities, refs) = match text {
+        Some(t) => {
+            let json: serde_json::Value = serde_json::from_str(&t.content).map_err(|_| cedar_error(t))?;
+            let refs = entity_refs(&json);
+            (Entities::from_json_value(json, schema).map_err(|_| cedar_error(t))?, refs)
+        }
         None => match schema {
-            Some(s) => s.action_entities().map_err(|e| Error::schema(e.to_string(), None))?,
-            None => Entities::empty(),
+            Some(s) => (s.action_entities().map_err(|e| Error::schema(e.to_string(), None))?, HashMap::new()),
+            None => (Entities::empty(), HashMap::new()),
         },
     };
     if let Some(agent) = entities.iter().find(|e| e.uid().type_name() == agent_type) {
@@ -412,56 +425,78 @@ fn parse_entities(text: Option<&Text>, schema: Option<&Schema>, agent_type: &Ent
             None,
         ));
     }
-    Ok(entities)
+    Ok((entities, refs))
 }
 
 /// For each entity, the uids its attributes and tags mention, so a decision's entity slice can
-/// follow every reference a policy could dereference.
-fn entity_refs(entities: &Entities) -> Result<HashMap<EntityUid, Vec<EntityUid>>> {
-    let json = entities.to_json_value().map_err(|e| Error::internal(format!("cannot inspect entities: {e}")))?;
+/// follow every reference a policy could dereference. Read from the source JSON (which Cedar
+/// has already accepted): references in either form, `{"__entity": ...}` or `{type, id}`; a
+/// record that merely looks like a reference only adds an entity to slices, which cannot
+/// change a decision (every static entity is in the store the slice is cut from).
+fn entity_refs(json: &serde_json::Value) -> HashMap<EntityUid, Vec<EntityUid>> {
     let mut out = HashMap::new();
+    let mut types: HashMap<String, EntityTypeName> = HashMap::new();
     for e in json.as_array().into_iter().flatten() {
-        let Some(uid) = e.get("uid").and_then(|u| EntityUid::from_json(u.clone()).ok()) else {
+        let Some(uid) = e.get("uid").and_then(|u| uid_from_json(u, &mut types)) else {
             continue;
         };
         let mut found = Vec::new();
         if let Some(attrs) = e.get("attrs") {
-            collect_refs(attrs, &mut found);
+            collect_refs_with(attrs, &mut found, &mut types);
         }
         if let Some(tags) = e.get("tags") {
-            collect_refs(tags, &mut found);
+            collect_refs_with(tags, &mut found, &mut types);
         }
         if !found.is_empty() {
-            found.sort_by_key(ToString::to_string);
+            found.sort_unstable();
             found.dedup();
             out.insert(uid, found);
         }
     }
-    Ok(out)
+    out
+}
+
+/// An entity's `uid` field (`{type, id}` or `{"__entity": {type, id}}`), with type names
+/// parsed once per type.
+fn uid_from_json(v: &serde_json::Value, types: &mut HashMap<String, EntityTypeName>) -> Option<EntityUid> {
+    let v = v.get("__entity").unwrap_or(v);
+    let (ty, id) = (v.get("type")?.as_str()?, v.get("id")?.as_str()?);
+    let ty = if let Some(t) = types.get(ty) {
+        t.clone()
+    } else {
+        let t: EntityTypeName = ty.parse().ok()?;
+        types.insert(ty.to_owned(), t.clone());
+        t
+    };
+    Some(EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(id)))
 }
 
 /// Collects entity references (`{"__entity": {...}}`, or `{"type", "id"}` in contexts) from JSON.
 pub(crate) fn collect_refs(v: &serde_json::Value, out: &mut Vec<EntityUid>) {
+    collect_refs_with(v, out, &mut HashMap::new());
+}
+
+fn collect_refs_with(v: &serde_json::Value, out: &mut Vec<EntityUid>, types: &mut HashMap<String, EntityTypeName>) {
     match v {
         serde_json::Value::Object(map) => {
             if let Some(inner) = map.get("__entity") {
-                if let Ok(uid) = EntityUid::from_json(inner.clone()) {
+                if let Some(uid) = uid_from_json(inner, types) {
                     out.push(uid);
                 }
                 return;
             }
             if map.len() == 2 && map.get("type").is_some_and(serde_json::Value::is_string) {
-                if let Ok(uid) = EntityUid::from_json(v.clone()) {
+                if let Some(uid) = uid_from_json(v, types) {
                     out.push(uid);
                 }
             }
             for value in map.values() {
-                collect_refs(value, out);
+                collect_refs_with(value, out, types);
             }
         }
         serde_json::Value::Array(items) => {
             for item in items {
-                collect_refs(item, out);
+                collect_refs_with(item, out, types);
             }
         }
         _ => {}
