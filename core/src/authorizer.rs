@@ -664,9 +664,10 @@ impl Authorizer {
             let request =
                 cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
                     .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
-            let policies = slice.for_request(uid, &p.resource, entities);
-            let response = self.cedar.is_authorized(&request, &policies, entities);
-            let hop = evaluate_hop(&policies, &response, self.config.error_mode);
+            let hop = slice.with_policies(uid, &p.resource, entities, |policies| {
+                let response = self.cedar.is_authorized(&request, policies, entities);
+                evaluate_hop(policies, &response, self.config.error_mode)
+            });
             out.record_hop(i, hop.0);
             if let Some(cause) = hop.1 {
                 return Ok(out.deny(cause, Some(i)));

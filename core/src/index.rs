@@ -7,7 +7,6 @@
 //! so Cedar never evaluates their conditions.
 
 use cedar_policy::{ActionConstraint, EntityUid, PolicySet};
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// The policies that can apply to one action, and the entity literals they mention.
@@ -16,20 +15,23 @@ pub(crate) struct Slice {
     pub(crate) policies: PolicySet,
     /// Entity uids written in these policies; a decision's entity slice includes them.
     pub(crate) literals: Vec<EntityUid>,
-    /// For large slices, the same policies keyed by their resource scope.
-    keyed: Option<ResourceKeys>,
+    /// For larger slices, the same policies grouped by their scope entity.
+    keyed: Option<ScopeKeys>,
 }
 
-/// Policies keyed by the entity in their resource scope (`resource == E`, `resource in E`,
-/// `resource is T in E`); `unkeyed` holds the rest (`resource`, `resource is T`). A policy
-/// keyed by `E` can only match a resource that is `E` or has `E` among its ancestors.
-/// Policies keyed by neither go to `unkeyed`; those with an unconstrained resource but a
-/// principal scope entity are keyed by that entity in `by_principal`, the same way.
+/// Policies grouped by the entity in their resource scope (`resource == E`, `resource in E`,
+/// `resource is T in E`); those with an unconstrained resource but a principal scope entity
+/// are grouped by that entity (`by_principal`); the rest are `unkeyed`. A policy grouped under
+/// `E` can only match a request whose resource (or principal) is `E` or under `E`.
 #[derive(Debug)]
-struct ResourceKeys {
+struct ScopeKeys {
     unkeyed: Vec<cedar_policy::Policy>,
-    by_entity: HashMap<EntityUid, Vec<cedar_policy::Policy>>,
-    by_principal: HashMap<EntityUid, Vec<cedar_policy::Policy>>,
+    groups: Vec<Vec<cedar_policy::Policy>>,
+    by_entity: HashMap<EntityUid, u32, FastHash>,
+    by_principal: HashMap<EntityUid, u32, FastHash>,
+    /// The policy set for each combination of groups seen so far (at most
+    /// `MAX_CACHED_SETS`), so a request assembles no policy set once its combination is known.
+    cache: papaya::HashMap<Vec<u32>, PolicySet>,
 }
 
 /// Slices smaller than this are evaluated whole: assembling a per-request subset would cost
@@ -38,54 +40,139 @@ struct ResourceKeys {
 /// P = 10 is unchanged; at 2 or 4, P = 10 gets slower.
 const KEYED_MIN_POLICIES: usize = 8;
 
+/// Group combinations whose policy set is kept per slice.
+const MAX_CACHED_SETS: usize = 4096;
+
 impl Slice {
-    /// The policies of this slice whose resource (or, for unconstrained resources, principal)
-    /// scope can match, given the decision's entities (for ancestors). Exactly the slice's
-    /// policies minus some whose scope is false for this request, so decisions, reasons and
-    /// errors are unchanged.
-    pub(crate) fn for_request(
+    /// Calls `f` with the policies of this slice whose resource (or, for unconstrained
+    /// resources, principal) scope can match, given the decision's entities (for ancestors).
+    /// Exactly the slice's policies minus some whose scope is false for this request, so
+    /// decisions, reasons and errors are unchanged.
+    pub(crate) fn with_policies<R>(
         &self,
         principal: &EntityUid,
         resource: &EntityUid,
         entities: &cedar_policy::Entities,
-    ) -> Cow<'_, PolicySet> {
-        let Some(keys) = &self.keyed else { return Cow::Borrowed(&self.policies) };
-        let mut chosen: Vec<cedar_policy::Policy> = keys.unkeyed.clone();
+        f: impl FnOnce(&PolicySet) -> R,
+    ) -> R {
+        let Some(keys) = &self.keyed else { return f(&self.policies) };
+        let mut groups: Vec<u32> = Vec::new();
         for (map, uid) in [(&keys.by_entity, resource), (&keys.by_principal, principal)] {
-            if let Some(ps) = map.get(uid) {
-                chosen.extend(ps.iter().cloned());
+            if map.is_empty() {
+                continue;
+            }
+            if let Some(g) = map.get(uid) {
+                groups.push(*g);
             }
             for ancestor in entities.ancestors(uid).into_iter().flatten() {
                 if ancestor != uid {
-                    if let Some(ps) = map.get(ancestor) {
-                        chosen.extend(ps.iter().cloned());
+                    if let Some(g) = map.get(ancestor) {
+                        groups.push(*g);
                     }
                 }
             }
         }
-        match PolicySet::from_policies(chosen) {
-            Ok(set) => Cow::Owned(set),
-            Err(_) => Cow::Borrowed(&self.policies),
+        groups.sort_unstable();
+        groups.dedup();
+        let cache = keys.cache.pin();
+        if let Some(set) = cache.get(&groups) {
+            return f(set);
+        }
+        let chosen = keys.unkeyed.iter().chain(groups.iter().flat_map(|g| &keys.groups[*g as usize])).cloned();
+        // Ids are unique in the slice, so assembling a subset cannot fail; fall back to the
+        // whole slice if it ever does (correct, only slower).
+        let Ok(set) = PolicySet::from_policies(chosen) else { return f(&self.policies) };
+        if cache.len() < MAX_CACHED_SETS {
+            f(cache.get_or_insert(groups, set))
+        } else {
+            f(&set)
         }
     }
 }
 
-fn resource_keys(policies: &[cedar_policy::Policy]) -> Option<ResourceKeys> {
+fn scope_keys(policies: &[cedar_policy::Policy]) -> Option<ScopeKeys> {
     use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
     if policies.len() < KEYED_MIN_POLICIES {
         return None;
     }
-    let mut keys = ResourceKeys { unkeyed: Vec::new(), by_entity: HashMap::new(), by_principal: HashMap::new() };
+    let mut keys = ScopeKeys {
+        unkeyed: Vec::new(),
+        groups: Vec::new(),
+        by_entity: HashMap::default(),
+        by_principal: HashMap::default(),
+        cache: papaya::HashMap::new(),
+    };
     for p in policies {
-        match (p.resource_constraint(), p.principal_constraint()) {
-            (R::Eq(e) | R::In(e) | R::IsIn(_, e), _) => keys.by_entity.entry(e).or_default().push(p.clone()),
-            (R::Any | R::Is(_), P::Eq(e) | P::In(e) | P::IsIn(_, e)) => {
-                keys.by_principal.entry(e).or_default().push(p.clone());
+        let (map, e) = match (p.resource_constraint(), p.principal_constraint()) {
+            (R::Eq(e) | R::In(e) | R::IsIn(_, e), _) => (&mut keys.by_entity, e),
+            (R::Any | R::Is(_), P::Eq(e) | P::In(e) | P::IsIn(_, e)) => (&mut keys.by_principal, e),
+            (R::Any | R::Is(_), P::Any | P::Is(_)) => {
+                keys.unkeyed.push(p.clone());
+                continue;
             }
-            (R::Any | R::Is(_), P::Any | P::Is(_)) => keys.unkeyed.push(p.clone()),
+        };
+        let next = u32::try_from(keys.groups.len()).ok()?;
+        let g = *map.entry(e).or_insert(next);
+        if g == next {
+            keys.groups.push(Vec::new());
         }
+        keys.groups[g as usize].push(p.clone());
     }
     Some(keys)
+}
+
+/// FxHash (as in rustc) for the index's maps. Their keys come from the policies, which are
+/// trusted; requests only look keys up, so an unseeded hash opens no flooding attack, and it
+/// is several times cheaper than SipHash on entity uids.
+#[derive(Debug, Clone, Copy, Default)]
+struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        // hashbrown takes its control bits from the top: spread the low bits up
+        self.0.rotate_left(26)
+    }
 }
 
 #[derive(Debug)]
@@ -100,7 +187,7 @@ impl Index {
     pub(crate) fn new(policies: &PolicySet) -> Self {
         let literals = literals(policies.policies());
         let all: Vec<cedar_policy::Policy> = policies.policies().cloned().collect();
-        Self { slices: vec![Slice { policies: policies.clone(), literals, keyed: resource_keys(&all) }] }
+        Self { slices: vec![Slice { policies: policies.clone(), literals, keyed: scope_keys(&all) }] }
     }
 
     /// Builds the slice for `action`, whose action groups (transitively) are `groups`.
@@ -112,7 +199,7 @@ impl Index {
         };
         let chosen: Vec<cedar_policy::Policy> = policies.policies().filter(applies).cloned().collect();
         let literals = literals(chosen.iter());
-        let keyed = resource_keys(&chosen);
+        let keyed = scope_keys(&chosen);
         // Ids are unique in the full set, so assembling a subset cannot fail; fall back to the
         // full set if it ever does (correct, only slower).
         let Ok(set) = PolicySet::from_policies(chosen) else {
