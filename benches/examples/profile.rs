@@ -8,6 +8,9 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("load") {
         return load();
     }
+    if std::env::args().nth(1).as_deref() == Some("chain") {
+        return chain();
+    }
     let p: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10);
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
     let a = ambit::Authorizer::builder()
@@ -58,4 +61,27 @@ fn load() {
     let a =
         ambit::Authorizer::builder().schema_str(schema).policies_str(policies).entities_json(entities).build().unwrap();
     eprintln!("loaded {} policies in {:?}", a.policy_ids().len(), start.elapsed());
+}
+
+/// `profile chain [N]`: N decisions by the third agent of a chain (4 hops) at P = 100.
+fn chain() {
+    let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let a = ambit::Authorizer::builder()
+        .schema_str(ambit_benches::schema())
+        .policies_str(ambit_benches::policies(100))
+        .entities_json(ambit_benches::entities().to_string())
+        .build()
+        .unwrap();
+    let mut parent = r#"Desk::Service::"platform""#.to_owned();
+    for _ in 0..2 {
+        let agent = a.mint_agent(&ambit::AgentSpec::new(&parent, "p", 3600).scopes(["read_ticket"])).unwrap();
+        parent = agent.uid().to_owned();
+    }
+    let q = ambit::Request::new(&parent, "read_ticket", r#"Desk::Ticket::"t1-k1""#)
+        .with_context(serde_json::json!({"amount": 1}));
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(a.authorize(&q).unwrap());
+    }
+    eprintln!("{n} chain decisions, {:?} per decision", start.elapsed() / u32::try_from(n).unwrap());
 }

@@ -646,7 +646,7 @@ impl Authorizer {
             &snap.entities
         } else {
             sliced = entity_slice(snap, &self.registry, &hops, &p, &slice.literals)?;
-            &sliced
+            sliced.get()
         };
         // 3b. the resource is within every agent's confinement
         for (i, (_, hop)) in hops.iter().enumerate() {
@@ -895,15 +895,16 @@ pub(crate) fn entity_slice(
     hops: &[(EntityUid, registry::Hop)],
     p: &Prepared,
     literals: &[EntityUid],
-) -> Result<Entities> {
+) -> Result<SliceEntities> {
     let mut seen: HashSet<EntityUid> = HashSet::new();
     let mut queue: Vec<EntityUid> = Vec::with_capacity(8 + literals.len());
     let mut list: Vec<Entity> = Vec::new();
+    let mut agents: Vec<Arc<registry::AgentRecord>> = Vec::new();
     for (uid, hop) in hops {
         if let registry::Hop::Agent(a) = hop {
             if seen.insert(uid.clone()) {
-                list.push(a.entity.clone());
                 queue.extend(a.refs.iter().cloned());
+                agents.push(Arc::clone(a));
             }
         } else {
             queue.push(uid.clone());
@@ -932,13 +933,79 @@ pub(crate) fn entity_slice(
             if let Some(a) = registry.get(&uid) {
                 queue.extend(a.refs.iter().cloned());
                 queue.push(a.parent.clone());
-                list.push(a.entity.clone());
+                agents.push(a);
             }
         }
         seen.insert(uid);
     }
-    Entities::from_entities(list, None)
-        .map_err(|e| Error::entities(format!("cannot assemble the request's entities: {}", cedar_text(&e)), None))
+    if p.entities.is_empty() {
+        return closed_store(snap, list, &agents);
+    }
+    // request entities name parents of their own: let Cedar compute the closure
+    list.extend(agents.iter().map(|a| a.entity.clone()));
+    Entities::from_entities(list, None).map(SliceEntities::Api).map_err(|e| slice_error(&e))
+}
+
+fn slice_error(e: &dyn std::fmt::Display) -> Error {
+    Error::entities(format!("cannot assemble the request's entities: {}", cedar_text(e)), None)
+}
+
+/// A decision's entity store: Cedar's, or one built with its closure already known.
+pub(crate) enum SliceEntities {
+    Api(Entities),
+    Core(cedar_policy_core::entities::Entities),
+}
+
+impl SliceEntities {
+    pub(crate) fn get(&self) -> &Entities {
+        use ref_cast::RefCast as _;
+        match self {
+            Self::Api(e) => e,
+            Self::Core(e) => Entities::ref_cast(e),
+        }
+    }
+}
+
+/// The store for static entities (whose ancestor sets the snapshot already closed) and agents,
+/// without Cedar's per-request transitive-closure pass: an agent's ancestors are exactly the
+/// agents above it on its chain, its root, and the root's (already closed) ancestors, so they
+/// are added directly. Debug builds check the result against Cedar's own computation.
+fn closed_store(snap: &Snapshot, list: Vec<Entity>, agents: &[Arc<registry::AgentRecord>]) -> Result<SliceEntities> {
+    use cedar_policy_core::ast::{Entity as CoreEntity, EntityUID};
+    use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+    let mut all: Vec<CoreEntity> = list.iter().map(|e| e.as_ref().clone()).collect();
+    for a in agents {
+        let mut entity: CoreEntity = a.entity.as_ref().clone();
+        let above = &a.chain[..a.chain.len().saturating_sub(1)];
+        for uid in above {
+            let uid: EntityUID = uid.clone().into();
+            if !entity.is_descendant_of(&uid) {
+                entity.add_indirect_ancestor(uid);
+            }
+        }
+        if let Some(root) = above.first() {
+            for ancestor in snap.entities.ancestors(root).into_iter().flatten() {
+                entity.add_indirect_ancestor(ancestor.clone().into());
+            }
+        }
+        all.push(entity);
+    }
+    let store = CoreEntities::from_entities(
+        all,
+        None::<&NoEntitiesSchema>,
+        TCComputation::AssumeAlreadyComputed,
+        cedar_policy_core::extensions::Extensions::all_available(),
+    )
+    .map_err(|e| slice_error(&e))?;
+    #[cfg(debug_assertions)]
+    {
+        let mut plain = list;
+        plain.extend(agents.iter().map(|a| a.entity.clone()));
+        if let Ok(cedar) = Entities::from_entities(plain, None) {
+            debug_assert!(cedar.as_ref().deep_eq(&store), "precomputed closure differs from Cedar's");
+        }
+    }
+    Ok(SliceEntities::Core(store))
 }
 
 /// Cedar's answer for one hop, with ambit's error mode applied.

@@ -75,7 +75,7 @@ impl Authorizer {
         let mut out = Vec::with_capacity(decision.hops.len());
         for (i, h) in decision.hops.iter().enumerate() {
             let policies = match (&entities, chain.get(i)) {
-                (Some(entities), Some(uid)) if h.evaluated => self.trace(&slice.policies, uid, &p, entities)?,
+                (Some(entities), Some(uid)) if h.evaluated => self.trace(&slice.policies, uid, &p, entities.get())?,
                 _ => Vec::new(),
             };
             out.push(HopExplanation {
