@@ -32,15 +32,15 @@ struct Raw {
 
 /// Whether a scope constraint can match `uid` (`in` through the entity hierarchy).
 fn scope_matches(
-    c_eq: Option<&cedar_policy::EntityUid>,
-    c_in: Option<&cedar_policy::EntityUid>,
-    c_is: Option<&cedar_policy::EntityTypeName>,
+    scope_eq: Option<&cedar_policy::EntityUid>,
+    scope_in: Option<&cedar_policy::EntityUid>,
+    scope_type: Option<&cedar_policy::EntityTypeName>,
     uid: &cedar_policy::EntityUid,
     entities: &Entities,
 ) -> bool {
-    c_eq.is_none_or(|e| e == uid)
-        && c_in.is_none_or(|a| a == uid || entities.is_ancestor_of(a, uid))
-        && c_is.is_none_or(|t| t == uid.type_name())
+    scope_eq.is_none_or(|e| e == uid)
+        && scope_in.is_none_or(|a| a == uid || entities.is_ancestor_of(a, uid))
+        && scope_type.is_none_or(|t| t == uid.type_name())
 }
 
 fn principal_can_match(p: &cedar_policy::Policy, uid: &cedar_policy::EntityUid, entities: &Entities) -> bool {
