@@ -75,7 +75,7 @@ fn chain() {
     let mut parent = r#"Desk::Service::"platform""#.to_owned();
     for _ in 0..2 {
         let agent = a.mint_agent(&ambit::AgentSpec::new(&parent, "p", 3600).scopes(["read_ticket"])).unwrap();
-        parent = agent.uid().to_owned();
+        agent.uid().clone_into(&mut parent);
     }
     let q = ambit::Request::new(&parent, "read_ticket", r#"Desk::Ticket::"t1-k1""#)
         .with_context(serde_json::json!({"amount": 1}));
