@@ -52,6 +52,30 @@ export declare class Authorizer {
   auditDropped(): number
 }
 
+/**
+ * A decision: allowed, or denied with a stable `denyCause`. Fields are read from the Rust
+ * value when asked for (most callers read only `allowed`), and `toJSON()` gives them all.
+ */
+export declare class Decision {
+  get allowed(): boolean
+  get decisionId(): string
+  /** Why it denied (`null` when allowed). */
+  get denyCause(): 'unknown_principal' | 'invalid_chain' | 'depth_exceeded' | 'revoked' | 'expired' | 'out_of_scope' | 'out_of_confinement' | 'forbidden' | 'no_permit' | 'evaluation_error' | null
+  /** The hop (0 = root) whose check ended the decision. */
+  get denyHop(): number | null
+  get reasons(): Array<string>
+  /** Root first, ending with the acting principal. */
+  get chain(): Array<string>
+  get hops(): Array<Hop>
+  get errors(): Array<PolicyError>
+  get action(): string
+  get resource(): string
+  get policyVersion(): string
+  get generation(): number
+  /** Every field as a plain object (what `JSON.stringify` uses). */
+  toJSON(): Record<string, unknown>
+}
+
 /** A clock that only moves when told to, for tests. */
 export declare class ManualClock {
   constructor(now: number)
@@ -106,22 +130,6 @@ export interface AuthorizerOptions {
   auditIncludeContext?: boolean
   /** Largest audit record kept whole, in bytes (default 1 MiB). */
   auditMaxRecordBytes?: number
-}
-
-/** A decision: allowed, or denied with a stable `denyCause`. */
-export interface Decision {
-  allowed: boolean
-  decisionId: string
-  denyCause?: 'unknown_principal' | 'invalid_chain' | 'depth_exceeded' | 'revoked' | 'expired' | 'out_of_scope' | 'out_of_confinement' | 'forbidden' | 'no_permit' | 'evaluation_error' | null
-  denyHop?: number
-  reasons: Array<string>
-  chain: Array<string>
-  hops: Array<Hop>
-  errors: Array<PolicyError>
-  action: string
-  resource: string
-  policyVersion: string
-  generation: number
 }
 
 /** Every deny cause, in check order. */

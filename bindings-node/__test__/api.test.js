@@ -32,6 +32,15 @@ test('decisions are values with a deny cause', () => {
   const deny = authz.authorize({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })
   assert.equal(deny.denyCause, 'no_permit')
   assert.equal(deny.denyHop, 0)
+  assert.equal(d.denyCause, null)
+  // fields are read on demand; JSON gives them all, in the same camelCase names
+  const json = JSON.parse(JSON.stringify(d))
+  assert.equal(json.allowed, true)
+  assert.equal(json.decisionId, d.decisionId)
+  assert.deepEqual(json.reasons, ['staff-tickets'])
+  assert.deepEqual(json.hops, [{ principal: ALICE, allowed: true, evaluated: true, reasons: ['staff-tickets'], errors: [] }])
+  assert.equal(json.policyVersion, d.policyVersion)
+  assert.equal(JSON.parse(JSON.stringify(deny)).denyCause, 'no_permit')
 })
 
 test('errors carry the stable code', () => {

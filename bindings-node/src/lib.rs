@@ -101,26 +101,6 @@ pub struct Hop {
     pub errors: Vec<PolicyError>,
 }
 
-/// A decision: allowed, or denied with a stable `denyCause`.
-#[napi(object)]
-pub struct Decision {
-    pub allowed: bool,
-    pub decision_id: String,
-    #[napi(
-        ts_type = "'unknown_principal' | 'invalid_chain' | 'depth_exceeded' | 'revoked' | 'expired' | 'out_of_scope' | 'out_of_confinement' | 'forbidden' | 'no_permit' | 'evaluation_error' | null"
-    )]
-    pub deny_cause: Option<String>,
-    pub deny_hop: Option<u32>,
-    pub reasons: Vec<String>,
-    pub chain: Vec<String>,
-    pub hops: Vec<Hop>,
-    pub errors: Vec<PolicyError>,
-    pub action: String,
-    pub resource: String,
-    pub policy_version: String,
-    pub generation: i64,
-}
-
 fn errors_of(errors: &[ambit::PolicyError]) -> Vec<PolicyError> {
     errors
         .iter()
@@ -128,32 +108,104 @@ fn errors_of(errors: &[ambit::PolicyError]) -> Vec<PolicyError> {
         .collect()
 }
 
-impl From<ambit::Decision> for Decision {
-    fn from(d: ambit::Decision) -> Self {
-        Self {
-            allowed: d.allowed(),
-            decision_id: d.decision_id().to_owned(),
-            deny_cause: d.deny_cause().map(|c| c.code().to_owned()),
-            deny_hop: d.deny_hop().and_then(|h| u32::try_from(h).ok()),
-            reasons: d.reasons().to_vec(),
-            chain: d.chain().to_vec(),
-            hops: d
-                .hops()
-                .iter()
-                .map(|h| Hop {
-                    principal: h.principal().to_owned(),
-                    allowed: h.allowed(),
-                    evaluated: h.evaluated(),
-                    reasons: h.reasons().to_vec(),
-                    errors: errors_of(h.errors()),
-                })
-                .collect(),
-            errors: errors_of(d.errors()),
-            action: d.action().to_owned(),
-            resource: d.resource().to_owned(),
-            policy_version: d.policy_version().to_owned(),
-            generation: i64::try_from(d.generation()).unwrap_or(i64::MAX),
-        }
+fn errors_json(errors: &[ambit::PolicyError]) -> Value {
+    errors.iter().map(|e| serde_json::json!({ "policyId": e.policy_id(), "message": e.message() })).collect()
+}
+
+/// A decision: allowed, or denied with a stable `denyCause`. Fields are read from the Rust
+/// value when asked for (most callers read only `allowed`), and `toJSON()` gives them all.
+#[napi]
+pub struct Decision(ambit::Decision);
+
+#[napi]
+impl Decision {
+    #[napi(getter)]
+    pub fn allowed(&self) -> bool {
+        self.0.allowed()
+    }
+    #[napi(getter)]
+    pub fn decision_id(&self) -> String {
+        self.0.decision_id().to_owned()
+    }
+    /// Why it denied (`null` when allowed).
+    #[napi(
+        getter,
+        ts_return_type = "'unknown_principal' | 'invalid_chain' | 'depth_exceeded' | 'revoked' | 'expired' | 'out_of_scope' | 'out_of_confinement' | 'forbidden' | 'no_permit' | 'evaluation_error' | null"
+    )]
+    pub fn deny_cause(&self) -> Option<&'static str> {
+        self.0.deny_cause().map(ambit::DenyCause::code)
+    }
+    /// The hop (0 = root) whose check ended the decision.
+    #[napi(getter)]
+    pub fn deny_hop(&self) -> Option<u32> {
+        self.0.deny_hop().and_then(|h| u32::try_from(h).ok())
+    }
+    #[napi(getter)]
+    pub fn reasons(&self) -> Vec<String> {
+        self.0.reasons().to_vec()
+    }
+    /// Root first, ending with the acting principal.
+    #[napi(getter)]
+    pub fn chain(&self) -> Vec<String> {
+        self.0.chain().to_vec()
+    }
+    #[napi(getter)]
+    pub fn hops(&self) -> Vec<Hop> {
+        self.0
+            .hops()
+            .iter()
+            .map(|h| Hop {
+                principal: h.principal().to_owned(),
+                allowed: h.allowed(),
+                evaluated: h.evaluated(),
+                reasons: h.reasons().to_vec(),
+                errors: errors_of(h.errors()),
+            })
+            .collect()
+    }
+    #[napi(getter)]
+    pub fn errors(&self) -> Vec<PolicyError> {
+        errors_of(self.0.errors())
+    }
+    #[napi(getter)]
+    pub fn action(&self) -> String {
+        self.0.action().to_owned()
+    }
+    #[napi(getter)]
+    pub fn resource(&self) -> String {
+        self.0.resource().to_owned()
+    }
+    #[napi(getter)]
+    pub fn policy_version(&self) -> String {
+        self.0.policy_version().to_owned()
+    }
+    #[napi(getter)]
+    pub fn generation(&self) -> i64 {
+        i64::try_from(self.0.generation()).unwrap_or(i64::MAX)
+    }
+    /// Every field as a plain object (what `JSON.stringify` uses).
+    #[napi(js_name = "toJSON", ts_return_type = "Record<string, unknown>")]
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "allowed": self.0.allowed(),
+            "decisionId": self.0.decision_id(),
+            "denyCause": self.0.deny_cause().map(ambit::DenyCause::code),
+            "denyHop": self.0.deny_hop(),
+            "reasons": self.0.reasons(),
+            "chain": self.0.chain(),
+            "hops": self.0.hops().iter().map(|h| serde_json::json!({
+                "principal": h.principal(),
+                "allowed": h.allowed(),
+                "evaluated": h.evaluated(),
+                "reasons": h.reasons(),
+                "errors": errors_json(h.errors()),
+            })).collect::<Vec<_>>(),
+            "errors": errors_json(self.0.errors()),
+            "action": self.0.action(),
+            "resource": self.0.resource(),
+            "policyVersion": self.0.policy_version(),
+            "generation": self.0.generation(),
+        })
     }
 }
 
@@ -322,7 +374,7 @@ impl Authorizer {
     /// Decides one request; a deny is a decision, never a throw.
     #[napi]
     pub fn authorize(&self, request: AuthorizeRequest) -> napi::Result<Decision, String> {
-        self.inner.authorize(&to_request(request)?).map(Decision::from).map_err(to_js)
+        self.inner.authorize(&to_request(request)?).map(Decision).map_err(to_js)
     }
 
     /// Decides and explains, per hop.
