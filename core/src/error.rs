@@ -435,3 +435,20 @@ pub(crate) fn user_text(s: &str) -> String {
 pub(crate) fn cedar_text(e: &dyn std::fmt::Display) -> String {
     first_lower(e.to_string().replace('\n', " ").trim_end_matches('.'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, IoError};
+
+    /// `AMBIT_INTERNAL` cannot be caused from input (that would be a bug); its shape is checked
+    /// here, with the stable code every other variant carries.
+    #[test]
+    fn internal_errors_carry_their_code() {
+        let e = Error::internal("cannot assemble policies: surprise");
+        assert_eq!(e.code(), "AMBIT_INTERNAL");
+        assert!(e.to_string().contains("cannot assemble policies"), "{e}");
+        assert!(Error::CODES.contains(&e.code()));
+        let io = Error::from(IoError::new(std::path::Path::new("x"), &std::io::Error::other("gone")));
+        assert_eq!(io.code(), "AMBIT_IO");
+    }
+}
