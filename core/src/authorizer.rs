@@ -723,47 +723,44 @@ fn plain_context(json: &serde_json::Value) -> Option<Context> {
 }
 
 /// Cedar's untyped parse of a plain context (strings, booleans, integers, sets, records; no
-/// entity or extension escapes), built directly. With `shape`, also writes the value's type
-/// signature there: Cedar's check of a context against the schema depends only on it.
+/// entity or extension escapes), built directly as Cedar values (Cedar's own path builds an
+/// expression and evaluates it). With `shape`, also writes the value's type signature there:
+/// Cedar's check of a context against the schema depends only on it.
 fn plain_context_shape(json: &serde_json::Value, mut shape: Option<&mut String>) -> Option<Context> {
-    use cedar_policy::RestrictedExpression as R;
-    fn value(v: &serde_json::Value, sig: &mut Option<&mut String>) -> Option<R> {
-        let mut mark = |c: char| {
-            if let Some(s) = sig.as_deref_mut() {
-                s.push(c);
-            }
-        };
+    use cedar_policy_core::ast::{Context as CoreContext, Value, ValueKind};
+    fn mark(sig: &mut Option<&mut String>, c: char) {
+        if let Some(s) = sig.as_deref_mut() {
+            s.push(c);
+        }
+    }
+    fn value(v: &serde_json::Value, sig: &mut Option<&mut String>) -> Option<Value> {
         Some(match v {
             serde_json::Value::String(s) => {
-                mark('s');
-                R::new_string(s.clone())
+                mark(sig, 's');
+                Value::new(s.as_str(), None)
             }
             serde_json::Value::Bool(b) => {
-                mark('b');
-                R::new_bool(*b)
+                mark(sig, 'b');
+                Value::new(*b, None)
             }
             serde_json::Value::Number(n) => {
-                mark('l');
-                R::new_long(n.as_i64()?)
+                mark(sig, 'l');
+                Value::new(n.as_i64()?, None)
             }
             serde_json::Value::Array(items) => {
-                mark('[');
+                mark(sig, '[');
                 let set = items.iter().map(|i| value(i, sig)).collect::<Option<Vec<_>>>()?;
-                if let Some(s) = sig.as_deref_mut() {
-                    s.push(']');
-                }
-                R::new_set(set)
+                mark(sig, ']');
+                Value::set(set, None)
             }
             serde_json::Value::Object(map) => {
                 if map.contains_key("__entity") || map.contains_key("__extn") || map.contains_key("type") {
                     return None;
                 }
-                mark('{');
+                mark(sig, '{');
                 let fields = fields(map, sig)?;
-                if let Some(s) = sig.as_deref_mut() {
-                    s.push('}');
-                }
-                R::new_record(fields).ok()?
+                mark(sig, '}');
+                Value::record(fields, None)
             }
             serde_json::Value::Null => return None,
         })
@@ -771,7 +768,7 @@ fn plain_context_shape(json: &serde_json::Value, mut shape: Option<&mut String>)
     fn fields(
         map: &serde_json::Map<String, serde_json::Value>,
         sig: &mut Option<&mut String>,
-    ) -> Option<Vec<(String, R)>> {
+    ) -> Option<Vec<(String, Value)>> {
         map.iter()
             .map(|(k, v)| {
                 if let Some(s) = sig.as_deref_mut() {
@@ -783,8 +780,9 @@ fn plain_context_shape(json: &serde_json::Value, mut shape: Option<&mut String>)
             .collect()
     }
     let map = json.as_object()?;
-    let pairs = fields(map, &mut shape)?;
-    Context::from_pairs(pairs).ok()
+    let record = Value::record(fields(map, &mut shape)?, None);
+    let ValueKind::Record(attrs) = record.value_kind() else { return None };
+    Some(Context::from(CoreContext::Value(Arc::clone(attrs))))
 }
 
 /// Context shapes remembered per snapshot as valid for their action.
