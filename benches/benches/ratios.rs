@@ -68,16 +68,7 @@ fn resource_can_match(p: &cedar_policy::Policy, uid: &cedar_policy::EntityUid, e
 fn raw(p: usize, reqs: &[w::Req], schema: &Schema) -> Raw {
     let policies = PolicySet::from_str(&w::policies(p)).unwrap();
     let entities = Entities::from_json_value(w::entities(), Some(schema)).unwrap();
-    let requests: Vec<cedar_policy::Request> = reqs
-        .iter()
-        .map(|r| {
-            let action: cedar_policy::EntityUid = format!(r#"Desk::Action::"{}""#, r.action).parse().unwrap();
-            let ctx =
-                Context::from_json_value(serde_json::json!({"amount": r.amount}), Some((schema, &action))).unwrap();
-            cedar_policy::Request::new(r.principal.parse().unwrap(), action, r.resource.parse().unwrap(), ctx, None)
-                .unwrap()
-        })
-        .collect();
+    let requests = w::cedar_requests(reqs, schema);
     // "raw Cedar evaluating only the policies that can apply": the same per-action cut
     let mut by_action = std::collections::HashMap::new();
     for a in w::ACTIONS {
@@ -114,14 +105,6 @@ fn ambit(p: usize) -> Authorizer {
         .entities_json(w::entities().to_string())
         .build()
         .unwrap()
-}
-
-fn ambit_requests(reqs: &[w::Req]) -> Vec<Request> {
-    reqs.iter()
-        .map(|r| {
-            Request::new(&r.principal, &r.action, &r.resource).with_context(serde_json::json!({"amount": r.amount}))
-        })
-        .collect()
 }
 
 /// Nanoseconds per call of `f` over `items`, repeated until `budget` is spent (at least once).
@@ -171,7 +154,7 @@ fn main() {
     for &p in sizes {
         let r = raw(p, &reqs, &schema);
         let a = ambit(p);
-        let areqs = ambit_requests(&reqs);
+        let areqs = w::ambit_requests(&reqs);
         let t_raw = per_call(&r.requests, budget, |q| {
             std::hint::black_box(cedar.is_authorized(q, &r.policies, &r.entities));
         });
@@ -305,7 +288,7 @@ fn main() {
 
     // 4. decisions while another thread reloads continuously
     let a = Arc::new(ambit(p));
-    let areqs = ambit_requests(&reqs);
+    let areqs = w::ambit_requests(&reqs);
     let samples = |a: &Authorizer| {
         let mut lat: Vec<u128> = Vec::new();
         let end = Instant::now() + budget;

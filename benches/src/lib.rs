@@ -145,6 +145,26 @@ pub struct Req {
     pub amount: i64,
 }
 
+/// The requests as ambit takes them (uid text, action name, context JSON).
+pub fn ambit_requests(reqs: &[Req]) -> Vec<ambit::Request> {
+    reqs.iter()
+        .map(|r| ambit::Request::new(&r.principal, &r.action, &r.resource).with_context(json!({"amount": r.amount})))
+        .collect()
+}
+
+/// The requests prepared once for raw Cedar: uids parsed, context typed by the schema.
+pub fn cedar_requests(reqs: &[Req], schema: &cedar_policy::Schema) -> Vec<cedar_policy::Request> {
+    reqs.iter()
+        .map(|r| {
+            let action: cedar_policy::EntityUid = format!(r#"Desk::Action::"{}""#, r.action).parse().unwrap();
+            let ctx =
+                cedar_policy::Context::from_json_value(json!({"amount": r.amount}), Some((schema, &action))).unwrap();
+            cedar_policy::Request::new(r.principal.parse().unwrap(), action, r.resource.parse().unwrap(), ctx, None)
+                .unwrap()
+        })
+        .collect()
+}
+
 /// `n` user requests, a mix of same-tenant (often allowed) and cross-tenant (denied).
 pub fn requests(n: usize) -> Vec<Req> {
     let mut rng = Rng::new(23);
