@@ -1110,8 +1110,7 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::{parse_context, plain_context};
-    use crate::snapshot::{BuildOptions, Snapshot, Validation};
-    use crate::source::{Text, Texts};
+    use crate::snapshot::Snapshot;
     use cedar_policy::{Context, EntityUid};
     use proptest::prelude::*;
     use std::sync::OnceLock;
@@ -1127,23 +1126,7 @@ mod tests {
 
     fn snapshot() -> &'static Snapshot {
         static SNAP: OnceLock<Snapshot> = OnceLock::new();
-        SNAP.get_or_init(|| {
-            let text =
-                |name: &str, content: &str| Text { name: name.into(), id_stem: name.into(), content: content.into() };
-            let texts = Texts {
-                schemas: vec![text("s", SCHEMA)],
-                policies: vec![text("p", "permit(principal, action, resource);")],
-                entities: None,
-                positional_ids: true,
-            };
-            let options = BuildOptions {
-                validation: Validation::Strict,
-                agent_type: None,
-                generation: 1,
-                max_source_bytes: usize::MAX,
-            };
-            Snapshot::build(&texts, &options).unwrap()
-        })
+        SNAP.get_or_init(|| crate::snapshot::test_snapshot(SCHEMA, None, crate::snapshot::Validation::Strict))
     }
 
     fn json() -> impl Strategy<Value = serde_json::Value> {

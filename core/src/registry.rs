@@ -738,8 +738,6 @@ fn plain_entity(
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::*;
-    use crate::snapshot::{BuildOptions, Validation};
-    use crate::source::{Text, Texts};
     use proptest::prelude::*;
     use std::sync::OnceLock;
 
@@ -755,21 +753,11 @@ mod tests {
     fn snapshot() -> &'static Snapshot {
         static SNAP: OnceLock<Snapshot> = OnceLock::new();
         SNAP.get_or_init(|| {
-            let text =
-                |name: &str, content: &str| Text { name: name.into(), id_stem: name.into(), content: content.into() };
-            let texts = Texts {
-                schemas: vec![text("s", SCHEMA)],
-                policies: vec![text("p", "permit(principal, action, resource);")],
-                entities: Some(text("e", r#"[{"uid":{"type":"User","id":"u"},"attrs":{},"parents":[]}]"#)),
-                positional_ids: true,
-            };
-            let options = BuildOptions {
-                validation: Validation::Strict,
-                agent_type: None,
-                generation: 1,
-                max_source_bytes: usize::MAX,
-            };
-            Snapshot::build(&texts, &options).unwrap()
+            crate::snapshot::test_snapshot(
+                SCHEMA,
+                Some(r#"[{"uid":{"type":"User","id":"u"},"attrs":{},"parents":[]}]"#),
+                crate::snapshot::Validation::Strict,
+            )
         })
     }
 

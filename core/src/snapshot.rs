@@ -228,6 +228,23 @@ impl Snapshot {
     }
 }
 
+/// A snapshot from inline texts, for unit tests of the modules that read snapshots.
+#[cfg(test)]
+pub(crate) fn test_snapshot(schema: &str, entities: Option<&str>, validation: Validation) -> Snapshot {
+    let text = |name: &str, content: &str| Text { name: name.into(), id_stem: name.into(), content: content.into() };
+    let texts = Texts {
+        schemas: vec![text("s", schema)],
+        policies: vec![text("p", "permit(principal, action, resource);")],
+        entities: entities.map(|e| text("e", e)),
+        positional_ids: true,
+    };
+    let options = BuildOptions { validation, agent_type: None, generation: 1, max_source_bytes: usize::MAX };
+    match Snapshot::build(&texts, &options) {
+        Ok(snap) => snap,
+        Err(e) => unreachable!("test snapshot must build: {e}"),
+    }
+}
+
 /// Id characters that need no escaping in Cedar's normalized uid text.
 fn plain_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
@@ -573,13 +590,7 @@ mod tests {
         /// The fast path and Cedar's parser agree on every string: same uid, or both refuse.
         #[test]
         fn fast_uid_parse_matches_cedar(ty in prop::sample::select(vec!["User", "Doc", "A::B", "Nope"]), id in "[ -~]{0,12}|\\PC{0,6}") {
-            let texts = Texts {
-                schemas: vec![Text { name: "s".into(), id_stem: "s".into(), content: "entity User; entity Doc; namespace A { entity B; }".into() }],
-                policies: vec![Text { name: "p".into(), id_stem: "p".into(), content: String::new() }],
-                entities: None,
-                positional_ids: true,
-            };
-            let snap = Snapshot::build(&texts, &BuildOptions { validation: Validation::Off, agent_type: None, generation: 1, max_source_bytes: usize::MAX }).unwrap();
+            let snap = test_snapshot("entity User; entity Doc; namespace A { entity B; }", None, Validation::Off);
             for text in [format!("{ty}::\"{id}\""), format!("{ty}::{id}"), id.clone()] {
                 let ours = snap.parse_uid(&text, "x").ok();
                 let cedar = text.parse::<EntityUid>().ok();
