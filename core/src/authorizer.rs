@@ -722,65 +722,13 @@ fn plain_context(json: &serde_json::Value) -> Option<Context> {
     plain_context_shape(json, None)
 }
 
-/// Cedar's untyped parse of a plain context (strings, booleans, integers, sets, records; no
-/// entity or extension escapes), built directly as Cedar values (Cedar's own path builds an
-/// expression and evaluates it). With `shape`, also writes the value's type signature there:
-/// Cedar's check of a context against the schema depends only on it.
-fn plain_context_shape(json: &serde_json::Value, mut shape: Option<&mut String>) -> Option<Context> {
+/// Cedar's untyped parse of a plain context (no entity or extension escapes: their ids and
+/// typing matter to validation), built directly (`crate::plain`). With `shape`, also writes the
+/// value's type signature there: Cedar's check of such a context depends only on it.
+fn plain_context_shape(json: &serde_json::Value, shape: Option<&mut String>) -> Option<Context> {
     use cedar_policy_core::ast::{Context as CoreContext, Value, ValueKind};
-    fn mark(sig: &mut Option<&mut String>, c: char) {
-        if let Some(s) = sig.as_deref_mut() {
-            s.push(c);
-        }
-    }
-    fn value(v: &serde_json::Value, sig: &mut Option<&mut String>) -> Option<Value> {
-        Some(match v {
-            serde_json::Value::String(s) => {
-                mark(sig, 's');
-                Value::new(s.as_str(), None)
-            }
-            serde_json::Value::Bool(b) => {
-                mark(sig, 'b');
-                Value::new(*b, None)
-            }
-            serde_json::Value::Number(n) => {
-                mark(sig, 'l');
-                Value::new(n.as_i64()?, None)
-            }
-            serde_json::Value::Array(items) => {
-                mark(sig, '[');
-                let set = items.iter().map(|i| value(i, sig)).collect::<Option<Vec<_>>>()?;
-                mark(sig, ']');
-                Value::set(set, None)
-            }
-            serde_json::Value::Object(map) => {
-                if map.contains_key("__entity") || map.contains_key("__extn") || map.contains_key("type") {
-                    return None;
-                }
-                mark(sig, '{');
-                let fields = fields(map, sig)?;
-                mark(sig, '}');
-                Value::record(fields, None)
-            }
-            serde_json::Value::Null => return None,
-        })
-    }
-    fn fields(
-        map: &serde_json::Map<String, serde_json::Value>,
-        sig: &mut Option<&mut String>,
-    ) -> Option<Vec<(String, Value)>> {
-        map.iter()
-            .map(|(k, v)| {
-                if let Some(s) = sig.as_deref_mut() {
-                    use std::fmt::Write as _;
-                    let _ = write!(s, "{}:{k}=", k.len());
-                }
-                Some((k.clone(), value(v, sig)?))
-            })
-            .collect()
-    }
-    let map = json.as_object()?;
-    let record = Value::record(fields(map, &mut shape)?, None);
+    let fields = crate::plain::Plain { types: None, sig: shape }.fields(json.as_object()?)?;
+    let record = Value::record(fields, None);
     let ValueKind::Record(attrs) = record.value_kind() else { return None };
     Some(Context::from(CoreContext::Value(Arc::clone(attrs))))
 }

@@ -14,6 +14,7 @@ pub mod fuzzing;
 mod index;
 mod limit;
 mod options;
+mod plain;
 mod registry;
 mod request;
 mod snapshot;

@@ -662,65 +662,28 @@ fn plain_entity(
     parent: &EntityUid,
     r: &Reserved<'_>,
 ) -> Option<Entity> {
-    use cedar_policy::RestrictedExpression as R;
+    use cedar_policy_core::ast::{Entity as CoreEntity, PartialValue, Value as V};
     use std::fmt::Write as _;
-    fn plain(v: &Value, snap: &Snapshot, sig: &mut String) -> Option<R> {
-        Some(match v {
-            Value::String(s) => {
-                sig.push('s');
-                R::new_string(s.clone())
-            }
-            Value::Bool(b) => {
-                sig.push('b');
-                R::new_bool(*b)
-            }
-            Value::Number(n) => {
-                sig.push('l');
-                R::new_long(n.as_i64()?)
-            }
-            Value::Array(items) => {
-                sig.push('[');
-                let set = items.iter().map(|i| plain(i, snap, sig)).collect::<Option<Vec<_>>>()?;
-                sig.push(']');
-                R::new_set(set)
-            }
-            Value::Object(map) if map.len() == 1 && map.contains_key("__entity") => {
-                let e = map.get("__entity")?.as_object()?;
-                let (ty, id) = (e.get("type")?.as_str()?, e.get("id")?.as_str()?);
-                let ty = snap.types.get(ty)?;
-                let _ = write!(sig, "e{}", ty.to_string().len());
-                sig.push_str(&ty.to_string());
-                R::new_entity_uid(EntityUid::from_type_name_and_id(ty.clone(), cedar_policy::EntityId::new(id)))
-            }
-            Value::Object(map) => {
-                if map.contains_key("__entity") || map.contains_key("__extn") || map.contains_key("type") {
-                    return None;
-                }
-                sig.push('{');
-                let mut fields = Vec::with_capacity(map.len());
-                for (k, v) in map {
-                    let _ = write!(sig, "{}:{k}", k.len());
-                    fields.push((k.clone(), plain(v, snap, sig)?));
-                }
-                sig.push('}');
-                R::new_record(fields).ok()?
-            }
-            Value::Null => return None,
-        })
-    }
     let mut sig = parent.type_name().to_string();
-    let mut attrs = HashMap::with_capacity(spec.attributes.len() + 6);
+    let mut attrs: Vec<(String, V)> = Vec::with_capacity(spec.attributes.len() + 6);
     for (k, v) in &spec.attributes {
         let _ = write!(sig, "|{}:{k}=", k.len());
-        attrs.insert(k.clone(), plain(v, snap, &mut sig)?);
+        let value = crate::plain::Plain { types: Some(&snap.types), sig: Some(&mut sig) }.value(v)?;
+        attrs.push((k.clone(), value));
     }
-    attrs.insert("owner".into(), R::new_string(r.owner.to_owned()));
-    attrs.insert("task".into(), R::new_string(r.task.to_owned()));
-    attrs.insert("scopes".into(), R::new_set(r.scopes.iter().map(|s| R::new_string(s.clone()))));
-    attrs.insert("depth".into(), R::new_long(i64::from(r.depth)));
-    attrs.insert("created_at".into(), R::new_long(i64::try_from(r.now).ok()?));
-    attrs.insert("expires_at".into(), R::new_long(i64::try_from(r.expires_at).ok()?));
-    let entity = Entity::new(uid.clone(), attrs, HashSet::from([parent.clone()])).ok()?;
+    attrs.push(("owner".into(), V::new(r.owner, None)));
+    attrs.push(("task".into(), V::new(r.task, None)));
+    attrs.push(("scopes".into(), V::set(r.scopes.iter().map(|s| V::new(s.as_str(), None)), None)));
+    attrs.push(("depth".into(), V::new(i64::from(r.depth), None)));
+    attrs.push(("created_at".into(), V::new(i64::try_from(r.now).ok()?, None)));
+    attrs.push(("expires_at".into(), V::new(i64::try_from(r.expires_at).ok()?, None)));
+    let entity = Entity::from(CoreEntity::new_with_attr_partial_value(
+        uid.clone().into(),
+        attrs.into_iter().map(|(k, v)| (k.into(), PartialValue::Value(v))),
+        HashSet::new(),
+        HashSet::from([parent.clone().into()]),
+        [],
+    ));
     if let Some(schema) = &snap.schema {
         let shapes = snap.agent_shapes.pin();
         if !shapes.contains(&sig) {
@@ -742,10 +705,10 @@ mod tests {
     use std::sync::OnceLock;
 
     const SCHEMA: &str = "
-        entity Tenant; entity User;
+        entity Tenant; entity User; entity Color enum [\"red\", \"blue\"];
         entity Agent in [User, Agent] {
             owner: String, task: String, scopes: Set<String>, depth: Long, created_at: Long, expires_at: Long,
-            tenant?: Tenant, level?: Long, tags?: Set<String>, meta?: { a: String, b?: Bool }, ip?: ipaddr,
+            tenant?: Tenant, level?: Long, tags?: Set<String>, meta?: { a: String, b?: Bool }, ip?: ipaddr, color?: Color,
         };
         action read appliesTo { principal: [User, Agent], resource: Tenant };
     ";
@@ -768,6 +731,8 @@ mod tests {
             prop::sample::select(vec!["x", "10.0.0.1", ""]).prop_map(Value::from),
             Just(json!({"__entity": {"type": "Tenant", "id": "t"}})),
             Just(json!({"__entity": {"type": "User", "id": "u"}})),
+            Just(json!({"__entity": {"type": "Color", "id": "red"}})),
+            Just(json!({"__entity": {"type": "Color", "id": "green"}})),
             Just(json!({"type": "Tenant", "id": "t"})),
             Just(json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}})),
             Just(json!(1.5)),
@@ -783,7 +748,11 @@ mod tests {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         });
-        (prop::sample::select(vec!["tenant", "level", "tags", "meta", "ip", "other"]).prop_map(str::to_owned), value)
+        (
+            prop::sample::select(vec!["tenant", "level", "tags", "meta", "ip", "color", "other"])
+                .prop_map(str::to_owned),
+            value,
+        )
     }
 
     proptest! {
@@ -800,7 +769,9 @@ mod tests {
             let r = Reserved { owner: "User::\"u\"", task: "t", scopes: &scopes, depth, now: 100, expires_at: 160 };
             let typed = json_entity(&spec, snap, &uid, &parent, &r);
             if let Some(plain) = plain_entity(&spec, snap, &uid, &parent, &r) {
-                prop_assert_eq!(Some(plain), typed.ok());
+                // Entity's == compares uids only: compare attributes and ancestors too
+                let typed = typed.ok();
+                prop_assert!(typed.as_ref().is_some_and(|t| t.deep_eq(&plain)), "{:?} vs {:?}", plain, typed);
             }
         }
     }
@@ -824,6 +795,12 @@ mod tests {
         let typed = spec(json!({"ip": "10.0.0.1"}));
         assert!(plain_entity(&typed, snap, &uid, &parent, &r).is_none());
         assert!(json_entity(&typed, snap, &uid, &parent, &r).is_ok());
+        // an enumerated entity type checks ids: a remembered shape must not let another id in
+        let red = spec(json!({"color": {"__entity": {"type": "Color", "id": "red"}}}));
+        let green = spec(json!({"color": {"__entity": {"type": "Color", "id": "green"}}}));
+        assert!(plain_entity(&red, snap, &uid, &parent, &r).is_some());
+        assert!(plain_entity(&green, snap, &uid, &parent, &r).is_none());
+        assert!(json_entity(&green, snap, &uid, &parent, &r).is_err());
         // a wrong type is refused by both
         let wrong = spec(json!({"level": "high"}));
         assert!(plain_entity(&wrong, snap, &uid, &parent, &r).is_none());
