@@ -4,28 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc, reason = "benchmark fixtures fail loudly")]
 
-use ambit::{AgentSpec, Authorizer, Request};
+use ambit::{AgentSpec, Request};
 use ambit_benches as w;
 use cedar_policy::{Entities, PolicySet, Schema};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::str::FromStr;
 use std::time::Duration;
 
-fn ambit(p: usize) -> Authorizer {
-    Authorizer::builder()
-        .schema_str(w::schema())
-        .policies_str(w::policies(p))
-        .entities_json(w::entities().to_string())
-        .build()
-        .unwrap()
-}
-
 fn one_hop(c: &mut Criterion) {
     let reqs = w::requests(200);
     let schema = Schema::from_cedarschema_str(&w::schema()).unwrap().0;
     let cedar = cedar_policy::Authorizer::new();
     for p in [1, 10, 100] {
-        let a = ambit(p);
+        let a = w::authorizer(p);
         let areqs = w::ambit_requests(&reqs);
         let policies = PolicySet::from_str(&w::policies(p)).unwrap();
         let entities = Entities::from_json_value(w::entities(), Some(&schema)).unwrap();
@@ -50,7 +41,7 @@ fn one_hop(c: &mut Criterion) {
 }
 
 fn chain(c: &mut Criterion) {
-    let a = ambit(100);
+    let a = w::authorizer(100);
     let mut parent = r#"Desk::Service::"platform""#.to_owned();
     for _ in 0..2 {
         let agent = a.mint_agent(&AgentSpec::new(&parent, "bench", 3600).scopes(["read_ticket"])).unwrap();

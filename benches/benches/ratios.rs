@@ -98,15 +98,6 @@ fn raw(p: usize, reqs: &[w::Req], schema: &Schema) -> Raw {
     Raw { policies, entities, requests, by_action, by_scope }
 }
 
-fn ambit(p: usize) -> Authorizer {
-    Authorizer::builder()
-        .schema_str(w::schema())
-        .policies_str(w::policies(p))
-        .entities_json(w::entities().to_string())
-        .build()
-        .unwrap()
-}
-
 /// Nanoseconds per call of `f` over `items`, repeated until `budget` is spent (at least once).
 fn per_call<T>(items: &[T], budget: Duration, mut f: impl FnMut(&T)) -> f64 {
     let start = Instant::now();
@@ -153,7 +144,7 @@ fn main() {
     // 1. single-hop latency at each P, and 3. load time
     for &p in sizes {
         let r = raw(p, &reqs, &schema);
-        let a = ambit(p);
+        let a = w::authorizer(p);
         let areqs = w::ambit_requests(&reqs);
         let t_raw = per_call(&r.requests, budget, |q| {
             std::hint::black_box(cedar.is_authorized(q, &r.policies, &r.entities));
@@ -260,7 +251,7 @@ fn main() {
 
     // 2. chains of 1..5 hops at P = 100
     let p = if full { 100 } else { 10 };
-    let a = ambit(p);
+    let a = w::authorizer(p);
     let one = Request::new(r#"Desk::User::"t1-u0""#, "read_ticket", r#"Desk::Ticket::"t1-k1""#)
         .with_context(serde_json::json!({"amount": 1}));
     let t1 = per_call(std::slice::from_ref(&one), budget, |q| {
@@ -287,7 +278,7 @@ fn main() {
     }
 
     // 4. decisions while another thread reloads continuously
-    let a = Arc::new(ambit(p));
+    let a = Arc::new(w::authorizer(p));
     let areqs = w::ambit_requests(&reqs);
     let samples = |a: &Authorizer| {
         let mut lat: Vec<u128> = Vec::new();
@@ -335,7 +326,7 @@ fn main() {
     );
 
     // 5. throughput: decisions on 1 and 2 threads, mint and revoke
-    let a = Arc::new(ambit(p));
+    let a = Arc::new(w::authorizer(p));
     let per_thread = |threads: usize| {
         let start = Instant::now();
         let handles: Vec<_> = (0..threads)
@@ -412,7 +403,7 @@ fn main() {
 
     // 6. memory
     let before = rss_kib();
-    let big = ambit(if full { 10_000 } else { 10 });
+    let big = w::authorizer(if full { 10_000 } else { 10 });
     let after_policies = rss_kib();
     for _ in 0..n_mint {
         big.mint_agent(&AgentSpec::new(r#"Desk::Service::"platform""#, "m", 3600).scopes(["read_ticket"])).unwrap();

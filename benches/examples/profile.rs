@@ -13,12 +13,7 @@ fn main() {
     }
     let p: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10);
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
-    let a = ambit::Authorizer::builder()
-        .schema_str(ambit_benches::schema())
-        .policies_str(ambit_benches::policies(p))
-        .entities_json(ambit_benches::entities().to_string())
-        .build()
-        .unwrap();
+    let a = ambit_benches::authorizer(p);
     let reqs: Vec<ambit::Request> = ambit_benches::requests(200)
         .into_iter()
         .map(|r| {
@@ -38,12 +33,7 @@ fn main() {
 /// `profile mint [N]`: N mints under one service.
 fn mint() {
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(20_000);
-    let a = ambit::Authorizer::builder()
-        .schema_str(ambit_benches::schema())
-        .policies_str(ambit_benches::policies(10))
-        .entities_json(ambit_benches::entities().to_string())
-        .build()
-        .unwrap();
+    let a = ambit_benches::authorizer(10);
     let start = std::time::Instant::now();
     for _ in 0..n {
         a.mint_agent(&ambit::AgentSpec::new(r#"Desk::Service::"platform""#, "m", 3600).scopes(["read_ticket"]))
@@ -66,12 +56,7 @@ fn load() {
 /// `profile chain [N]`: N decisions by the third agent of a chain (4 hops) at P = 100.
 fn chain() {
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(20_000);
-    let a = ambit::Authorizer::builder()
-        .schema_str(ambit_benches::schema())
-        .policies_str(ambit_benches::policies(100))
-        .entities_json(ambit_benches::entities().to_string())
-        .build()
-        .unwrap();
+    let a = ambit_benches::authorizer(100);
     let mut parent = r#"Desk::Service::"platform""#.to_owned();
     for _ in 0..2 {
         let agent = a.mint_agent(&ambit::AgentSpec::new(&parent, "p", 3600).scopes(["read_ticket"])).unwrap();

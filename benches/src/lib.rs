@@ -145,6 +145,16 @@ pub struct Req {
     pub amount: i64,
 }
 
+/// An authorizer over the workload with `p` policies.
+pub fn authorizer(p: usize) -> ambit::Authorizer {
+    ambit::Authorizer::builder()
+        .schema_str(schema())
+        .policies_str(policies(p))
+        .entities_json(entities().to_string())
+        .build()
+        .unwrap()
+}
+
 /// The requests as ambit takes them (uid text, action name, context JSON).
 pub fn ambit_requests(reqs: &[Req]) -> Vec<ambit::Request> {
     reqs.iter()
