@@ -1,10 +1,104 @@
 // Types of the npm package: the generated native API (index.d.ts) plus the glue in ambit.js.
-import type { Authorizer, AuthorizeRequest, Decision, ReloadOutcome } from './index'
+import type { Authorizer, BatchError, ReloadOutcome } from './index'
 
 export * from './index'
 
+/** A request (the request wire format, camelCase). */
+export interface AuthorizeRequest {
+  principal: string
+  /** A bare action name (`issue_refund`) or a full uid. */
+  action: string
+  resource: string
+  /** Sent as JSON (`JSON.stringify`): a value JSON cannot carry is an `AMBIT_INVALID_REQUEST`. */
+  context?: Record<string, unknown>
+  entities?: Array<Record<string, unknown>>
+  /** Explicit delegators, root first. */
+  onBehalfOf?: Array<string>
+}
+
+export type DenyCause =
+  | 'unknown_principal'
+  | 'invalid_chain'
+  | 'depth_exceeded'
+  | 'revoked'
+  | 'expired'
+  | 'out_of_scope'
+  | 'out_of_confinement'
+  | 'forbidden'
+  | 'no_permit'
+  | 'evaluation_error'
+
+export interface PolicyError {
+  readonly policyId: string
+  readonly message: string
+}
+
+export interface Hop {
+  readonly principal: string
+  readonly allowed: boolean
+  /** false when an earlier check or hop ended the decision before this one. */
+  readonly evaluated: boolean
+  readonly reasons: ReadonlyArray<string>
+  readonly errors: ReadonlyArray<PolicyError>
+}
+
+/** Every field of a decision, as `toJSON()` gives them (frozen). */
+export interface DecisionFields {
+  readonly allowed: boolean
+  readonly decisionId: string
+  readonly denyCause: DenyCause | null
+  readonly denyHop: number | null
+  readonly reasons: ReadonlyArray<string>
+  readonly chain: ReadonlyArray<string>
+  readonly hops: ReadonlyArray<Hop>
+  readonly errors: ReadonlyArray<PolicyError>
+  readonly action: string
+  readonly resource: string
+  readonly policyVersion: string
+  readonly generation: number
+  readonly timestamp: number
+}
+
+/**
+ * A decision: allowed, or denied with a stable `denyCause`. `allowed` costs no parse; the other
+ * fields are parsed once, when first read, and frozen.
+ */
+export declare class Decision {
+  private constructor()
+  get allowed(): boolean
+  get decisionId(): string
+  /** Why it denied (`null` when allowed). */
+  get denyCause(): DenyCause | null
+  /** The hop (0 = root) whose check ended the decision. */
+  get denyHop(): number | null
+  get reasons(): ReadonlyArray<string>
+  /** Root first, ending with the acting principal. */
+  get chain(): ReadonlyArray<string>
+  get hops(): ReadonlyArray<Hop>
+  get errors(): ReadonlyArray<PolicyError>
+  get action(): string
+  get resource(): string
+  get policyVersion(): string
+  get generation(): number
+  /** Seconds since the epoch, from the authorizer's clock. */
+  get timestamp(): number
+  /** Every field as a plain object (what `JSON.stringify` uses). */
+  toJSON(): DecisionFields
+}
+
 declare module './index' {
   interface Authorizer {
+    /** Decides one request; a deny is a decision, never a throw. */
+    authorize(request: AuthorizeRequest): Decision
+    /**
+     * Decides many requests on one policy version; each result is a decision or an error
+     * object `{ code, message }` (not thrown).
+     */
+    authorizeBatch(requests: Array<AuthorizeRequest>): Array<Decision | BatchError>
+    /** Decides and explains, per hop. */
+    explain(
+      request: AuthorizeRequest,
+    ): { decision: Record<string, unknown>; summary: string; hops: Array<Record<string, unknown>> }
     /** `reload()` off the event loop; rejects with an Error whose `code` is the stable code. */
     reloadAsync(): Promise<ReloadOutcome>
   }
@@ -50,4 +144,3 @@ export declare function authorizeToolCall(
   opts: Omit<GuardOptions, 'authz' | 'action'> & { action?: string },
 ): Decision
 
-export type { AuthorizeRequest }

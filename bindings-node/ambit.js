@@ -6,6 +6,150 @@ const native = require('./index.js')
 
 const { Authorizer } = native
 
+/** An Error carrying a stable ambit code, as the native addon throws them. */
+function coded(code, message) {
+  const e = new Error(message)
+  e.code = code
+  return e
+}
+
+/** A context or entities value as JSON text for the addon; absent stays absent. */
+function jsonText(value, what) {
+  if (value === undefined || value === null) return undefined
+  let text
+  try {
+    text = JSON.stringify(value)
+  } catch (e) {
+    throw coded('AMBIT_INVALID_REQUEST', `${what} cannot be sent as JSON: ${e.message}`)
+  }
+  if (text === undefined) throw coded('AMBIT_INVALID_REQUEST', `${what} is not a JSON value (${typeof value})`)
+  return text
+}
+
+function rawRequest(request) {
+  if (request === null || typeof request !== 'object') {
+    throw coded('AMBIT_INVALID_REQUEST', 'a request is an object { principal, action, resource, context?, entities?, onBehalfOf? }')
+  }
+  for (const field of ['principal', 'action', 'resource']) {
+    if (typeof request[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
+  }
+  return {
+    principal: request.principal,
+    action: request.action,
+    resource: request.resource,
+    context: jsonText(request.context, 'context'),
+    entities: jsonText(request.entities, 'entities'),
+    onBehalfOf: request.onBehalfOf ?? undefined,
+  }
+}
+
+function deepFreeze(value) {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}
+
+// The addon answers with the decision's camelCase JSON, `allowed` always its first field.
+const ALLOWED = '{"allowed":true,'
+
+/**
+ * A decision: allowed, or denied with a stable `denyCause`. Made from the addon's JSON text:
+ * `allowed` is read from the text's first field, the rest is parsed (once, frozen) when first
+ * asked for, so a caller that only checks `allowed` pays for no parse.
+ */
+class Decision {
+  #text
+  #fields
+  constructor(text) {
+    this.#text = text
+  }
+  #all() {
+    return (this.#fields ??= deepFreeze(JSON.parse(this.#text)))
+  }
+  get allowed() {
+    return this.#text.startsWith(ALLOWED)
+  }
+  get decisionId() {
+    return this.#all().decisionId
+  }
+  get denyCause() {
+    return this.#all().denyCause
+  }
+  get denyHop() {
+    return this.#all().denyHop
+  }
+  get reasons() {
+    return this.#all().reasons
+  }
+  get chain() {
+    return this.#all().chain
+  }
+  get hops() {
+    return this.#all().hops
+  }
+  get errors() {
+    return this.#all().errors
+  }
+  get action() {
+    return this.#all().action
+  }
+  get resource() {
+    return this.#all().resource
+  }
+  get policyVersion() {
+    return this.#all().policyVersion
+  }
+  get generation() {
+    return this.#all().generation
+  }
+  get timestamp() {
+    return this.#all().timestamp
+  }
+  /** Every field as a plain (frozen) object: what `JSON.stringify` uses. */
+  toJSON() {
+    return this.#all()
+  }
+  [Symbol.for('nodejs.util.inspect.custom')]() {
+    return `Decision ${this.#text}`
+  }
+}
+
+/** Decides one request; a deny is a `Decision`, never a throw. */
+Authorizer.prototype.authorize = function authorize(request) {
+  const r = rawRequest(request)
+  return new Decision(this.authorizeJson(r.principal, r.action, r.resource, r.context, r.entities, r.onBehalfOf))
+}
+
+/**
+ * Decides many requests on one policy version; each slot is a `Decision` or an error object
+ * `{ code, message }` (not thrown).
+ */
+Authorizer.prototype.authorizeBatch = function authorizeBatch(requests) {
+  if (!Array.isArray(requests)) throw coded('AMBIT_INVALID_REQUEST', 'authorizeBatch takes an array of requests')
+  const raw = requests.map((r) => {
+    try {
+      return rawRequest(r)
+    } catch (e) {
+      return e
+    }
+  })
+  const sent = raw.filter((r) => !(r instanceof Error))
+  const answers = this.authorizeBatchJson(sent)
+  let next = 0
+  return raw.map((r) => {
+    if (r instanceof Error) return { code: r.code, message: r.message }
+    const a = answers[next++]
+    return typeof a === 'string' ? new Decision(a) : a
+  })
+}
+
+/** Decides and explains, per hop. */
+Authorizer.prototype.explain = function explain(request) {
+  return this.explainRaw(rawRequest(request))
+}
+
 /** A guarded call was not allowed; `decision` is the deny, or null when an error denied it. */
 class AmbitDenied extends Error {
   constructor(decision, error) {
@@ -85,4 +229,4 @@ function authorizeToolCall(authz, request, opts) {
   })
 }
 
-module.exports = { ...native, AmbitDenied, guard, guardTool, authorizeToolCall }
+module.exports = { ...native, Decision, AmbitDenied, guard, guardTool, authorizeToolCall }

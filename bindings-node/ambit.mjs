@@ -3,6 +3,7 @@ import pkg from './ambit.js'
 export const {
   Authorizer,
   ManualClock,
+  Decision,
   AmbitDenied,
   guard,
   guardTool,

@@ -836,7 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Authorizer = nativeBinding.Authorizer
-module.exports.Decision = nativeBinding.Decision
 module.exports.ManualClock = nativeBinding.ManualClock
 module.exports.denyCauses = nativeBinding.denyCauses
 module.exports.errorCodes = nativeBinding.errorCodes

@@ -41,6 +41,50 @@ test('decisions are values with a deny cause', () => {
   assert.deepEqual(json.hops, [{ principal: ALICE, allowed: true, evaluated: true, reasons: ['staff-tickets'], errors: [] }])
   assert.equal(json.policyVersion, d.policyVersion)
   assert.equal(JSON.parse(JSON.stringify(deny)).denyCause, 'no_permit')
+  assert.ok(d instanceof ambit.Decision)
+  // the parsed fields are frozen: a caller cannot change what a later read sees
+  assert.throws(() => d.reasons.push('x'), TypeError)
+  assert.throws(() => { d.toJSON().allowed = false }, TypeError)
+  assert.deepEqual(d.reasons, ['staff-tickets'])
+  assert.equal(typeof d.timestamp, 'number')
+})
+
+test('allowed is read from the text and always agrees with the parsed decision', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const agent = refundAgent(authz)
+  const seen = new Set()
+  for (const amount of [1, 120, 499, 500, 501, 900]) {
+    for (const principal of [agent.uid, ALICE, 'Helpdesk::User::"bob"']) {
+      const d = authz.authorize({ principal, action: 'issue_refund', resource: TICKET, context: { amount } })
+      assert.equal(d.allowed, d.toJSON().allowed)
+      assert.equal(d.allowed, d.denyCause === null)
+      seen.add(d.allowed)
+    }
+  }
+  assert.deepEqual([...seen].sort(), [false, true])
+})
+
+test('contexts JSON cannot carry are coded errors, never a crash or a silent change', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const agent = refundAgent(authz)
+  const refund = (context) => authz.authorize({ principal: agent.uid, action: 'issue_refund', resource: TICKET, context })
+  assert.equal(refund({ amount: 120 }).allowed, true)
+  const cyclic = { amount: 1 }
+  cyclic.self = cyclic
+  for (const [context, what] of [
+    [cyclic, /cannot be sent as JSON/],
+    [{ amount: 10n }, /cannot be sent as JSON/],
+    // JSON.stringify escapes a lone surrogate in a string; the addon refuses the escape
+    [{ amount: 1, note: 'x\uD800' }, /could not be read/],
+    [() => 1, /not a JSON value/],
+    [{ amount: 1.5 }, /./],
+    [{ amount: NaN }, /./],
+  ]) {
+    assert.throws(() => refund(context), (e) => e.code === 'AMBIT_INVALID_REQUEST' && what.test(e.message), String(what))
+  }
+  for (const request of [null, 'x', { principal: 1, action: 'read_ticket', resource: TICKET }, { principal: ALICE, resource: TICKET }]) {
+    assert.throws(() => authz.authorize(request), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  }
 })
 
 test('errors carry the stable code', () => {
@@ -158,7 +202,13 @@ test('batch and explain', () => {
     { principal: 'nope', action: 'read_ticket', resource: TICKET },
   ])
   assert.equal(ok.allowed, true)
+  assert.ok(ok instanceof ambit.Decision)
+  // batch decisions are the same Decision as authorize gives, camelCase fields included
+  assert.deepEqual(ok.reasons, ['staff-tickets'])
+  assert.equal(ok.policyVersion, authz.policyVersion)
   assert.equal(bad.code, 'AMBIT_INVALID_REQUEST')
+  const mixed = authz.authorizeBatch([null, { principal: ALICE, action: 'read_ticket', resource: TICKET, context: { n: 1n } }, { principal: ALICE, action: 'read_ticket', resource: TICKET }])
+  assert.deepEqual(mixed.map((r) => r.code ?? r.allowed), ['AMBIT_INVALID_REQUEST', 'AMBIT_INVALID_REQUEST', true])
   const e = authz.explain({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })
   assert.match(e.summary, /^denied \(no_permit\)/)
 })

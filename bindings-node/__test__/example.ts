@@ -6,7 +6,8 @@ const agent = authz.mintAgent({ parent: 'Helpdesk::Service::"helpdesk"', task: '
 const d: Decision = authz.authorize({ principal: agent.uid, action: 'issue_refund', resource: 'Helpdesk::Ticket::"4711"', context: { amount: 120 } })
 const cause: 'forbidden' | 'no_permit' | 'out_of_scope' | string | null | undefined = d.denyCause
 const allowed: boolean = d.allowed
-const reasons: string[] = d.reasons
+const reasons: ReadonlyArray<string> = d.reasons
+const stamp: number = d.toJSON().timestamp
 
 const refund = guard((args: { amount: number }) => args.amount, {
   authz,
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   try {
     await refund({ amount: 9000 })
   } catch (e) {
-    if (e instanceof AmbitDenied) console.log(e.decision?.denyCause, n, m, g, cause, allowed, reasons)
+    if (e instanceof AmbitDenied) console.log(e.decision?.denyCause, n, m, g, cause, allowed, reasons, stamp)
   }
 }
 void main

@@ -53,160 +53,64 @@ pub struct AuthorizerOptions {
     pub audit_max_record_bytes: Option<u32>,
 }
 
-/// A request (the request wire format, camelCase).
+/// A request as the package's glue (ambit.js) hands it over: uids as JS strings (read as
+/// UTF-16, so lone surrogates are refused), context and entities as `JSON.stringify` text (one
+/// V8 call instead of a property read per field). `authorizeBatch` and `explain` take these.
 #[napi(object)]
-pub struct AuthorizeRequest {
+pub struct RawRequest {
     pub principal: Utf16String,
     /// A bare action name (`issue_refund`) or a full uid.
     pub action: Utf16String,
     pub resource: Utf16String,
-    #[napi(ts_type = "Record<string, unknown>")]
-    pub context: Option<Value>,
-    #[napi(ts_type = "Array<Record<string, unknown>>")]
-    pub entities: Option<Vec<Value>>,
+    /// The context object as JSON text.
+    pub context: Option<String>,
+    /// Request entities (an array of entity objects) as JSON text.
+    pub entities: Option<String>,
     /// Explicit delegators, root first.
     pub on_behalf_of: Option<Vec<Utf16String>>,
 }
 
-fn to_request(r: AuthorizeRequest) -> napi::Result<ambit::Request, String> {
+fn to_request(
+    principal: &Utf16String,
+    action: &Utf16String,
+    resource: &Utf16String,
+    context: Option<&str>,
+    entities: Option<&str>,
+    on_behalf_of: Option<&[Utf16String]>,
+) -> napi::Result<ambit::Request, String> {
     let mut req = ambit::Request::new(
-        utf16_text(&r.principal, "principal")?,
-        utf16_text(&r.action, "action")?,
-        utf16_text(&r.resource, "resource")?,
+        utf16_text(principal, "principal")?,
+        utf16_text(action, "action")?,
+        utf16_text(resource, "resource")?,
     );
-    if let Some(c) = r.context {
-        req = req.with_context(c);
+    if let Some(c) = context {
+        req = req.with_context(ambit::wire::json_from_text::<Value>(c, "context").map_err(to_js)?);
     }
-    if let Some(e) = r.entities {
-        req = req.with_entities(e);
+    if let Some(e) = entities {
+        req = req.with_entities(ambit::wire::json_from_text::<Vec<Value>>(e, "entities").map_err(to_js)?);
     }
-    if let Some(chain) = r.on_behalf_of {
-        req = req.on_behalf_of(texts(&chain, "onBehalfOf")?);
+    if let Some(chain) = on_behalf_of {
+        req = req.on_behalf_of(texts(chain, "onBehalfOf")?);
     }
     Ok(req)
 }
 
+fn raw_request(r: &RawRequest) -> napi::Result<ambit::Request, String> {
+    to_request(
+        &r.principal,
+        &r.action,
+        &r.resource,
+        r.context.as_deref(),
+        r.entities.as_deref(),
+        r.on_behalf_of.as_deref(),
+    )
+}
+
+/// An error in one slot of `authorizeBatch`'s answer.
 #[napi(object)]
-pub struct PolicyError {
-    pub policy_id: String,
+pub struct BatchError {
+    pub code: String,
     pub message: String,
-}
-
-#[napi(object)]
-pub struct Hop {
-    pub principal: String,
-    pub allowed: bool,
-    pub evaluated: bool,
-    pub reasons: Vec<String>,
-    pub errors: Vec<PolicyError>,
-}
-
-fn errors_of(errors: &[ambit::PolicyError]) -> Vec<PolicyError> {
-    errors
-        .iter()
-        .map(|e| PolicyError { policy_id: e.policy_id().to_owned(), message: e.message().to_owned() })
-        .collect()
-}
-
-fn errors_json(errors: &[ambit::PolicyError]) -> Value {
-    errors.iter().map(|e| serde_json::json!({ "policyId": e.policy_id(), "message": e.message() })).collect()
-}
-
-/// A decision: allowed, or denied with a stable `denyCause`. Fields are read from the Rust
-/// value when asked for (most callers read only `allowed`), and `toJSON()` gives them all.
-#[napi]
-pub struct Decision(ambit::Decision);
-
-#[napi]
-impl Decision {
-    #[napi(getter)]
-    pub fn allowed(&self) -> bool {
-        self.0.allowed()
-    }
-    #[napi(getter)]
-    pub fn decision_id(&self) -> String {
-        self.0.decision_id().to_owned()
-    }
-    /// Why it denied (`null` when allowed).
-    #[napi(
-        getter,
-        ts_return_type = "'unknown_principal' | 'invalid_chain' | 'depth_exceeded' | 'revoked' | 'expired' | 'out_of_scope' | 'out_of_confinement' | 'forbidden' | 'no_permit' | 'evaluation_error' | null"
-    )]
-    pub fn deny_cause(&self) -> Option<&'static str> {
-        self.0.deny_cause().map(ambit::DenyCause::code)
-    }
-    /// The hop (0 = root) whose check ended the decision.
-    #[napi(getter)]
-    pub fn deny_hop(&self) -> Option<u32> {
-        self.0.deny_hop().and_then(|h| u32::try_from(h).ok())
-    }
-    #[napi(getter)]
-    pub fn reasons(&self) -> Vec<String> {
-        self.0.reasons().to_vec()
-    }
-    /// Root first, ending with the acting principal.
-    #[napi(getter)]
-    pub fn chain(&self) -> Vec<String> {
-        self.0.chain().to_vec()
-    }
-    #[napi(getter)]
-    pub fn hops(&self) -> Vec<Hop> {
-        self.0
-            .hops()
-            .iter()
-            .map(|h| Hop {
-                principal: h.principal().to_owned(),
-                allowed: h.allowed(),
-                evaluated: h.evaluated(),
-                reasons: h.reasons().to_vec(),
-                errors: errors_of(h.errors()),
-            })
-            .collect()
-    }
-    #[napi(getter)]
-    pub fn errors(&self) -> Vec<PolicyError> {
-        errors_of(self.0.errors())
-    }
-    #[napi(getter)]
-    pub fn action(&self) -> String {
-        self.0.action().to_owned()
-    }
-    #[napi(getter)]
-    pub fn resource(&self) -> String {
-        self.0.resource().to_owned()
-    }
-    #[napi(getter)]
-    pub fn policy_version(&self) -> String {
-        self.0.policy_version().to_owned()
-    }
-    #[napi(getter)]
-    pub fn generation(&self) -> i64 {
-        i64::try_from(self.0.generation()).unwrap_or(i64::MAX)
-    }
-    /// Every field as a plain object (what `JSON.stringify` uses).
-    #[napi(js_name = "toJSON", ts_return_type = "Record<string, unknown>")]
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "allowed": self.0.allowed(),
-            "decisionId": self.0.decision_id(),
-            "denyCause": self.0.deny_cause().map(ambit::DenyCause::code),
-            "denyHop": self.0.deny_hop(),
-            "reasons": self.0.reasons(),
-            "chain": self.0.chain(),
-            "hops": self.0.hops().iter().map(|h| serde_json::json!({
-                "principal": h.principal(),
-                "allowed": h.allowed(),
-                "evaluated": h.evaluated(),
-                "reasons": h.reasons(),
-                "errors": errors_json(h.errors()),
-            })).collect::<Vec<_>>(),
-            "errors": errors_json(self.0.errors()),
-            "action": self.0.action(),
-            "resource": self.0.resource(),
-            "policyVersion": self.0.policy_version(),
-            "generation": self.0.generation(),
-        })
-    }
 }
 
 /// What to mint.
@@ -371,42 +275,67 @@ impl Authorizer {
         build(ambit::Authorizer::builder().dir(path), options, clock, on_audit)
     }
 
-    /// Decides one request; a deny is a decision, never a throw.
+    /// Decides one request; the decision as camelCase JSON text, `allowed` first. The package's
+    /// `authorize(request)` calls this and wraps the text in a lazy `Decision`.
     #[napi]
-    pub fn authorize(&self, request: AuthorizeRequest) -> napi::Result<Decision, String> {
-        self.inner.authorize(&to_request(request)?).map(Decision).map_err(to_js)
+    pub fn authorize_json(
+        &self,
+        principal: Utf16String,
+        action: Utf16String,
+        resource: Utf16String,
+        context: Option<String>,
+        entities: Option<String>,
+        on_behalf_of: Option<Vec<Utf16String>>,
+    ) -> napi::Result<String, String> {
+        let req = to_request(
+            &principal,
+            &action,
+            &resource,
+            context.as_deref(),
+            entities.as_deref(),
+            on_behalf_of.as_deref(),
+        )?;
+        self.inner.authorize(&req).map(|d| d.to_camel_json_string()).map_err(to_js)
     }
 
-    /// Decides and explains, per hop.
+    /// Decides and explains, per hop (the package's `explain(request)` calls this).
     #[napi(
         ts_return_type = "{ decision: Record<string, unknown>, summary: string, hops: Array<Record<string, unknown>> }"
     )]
-    pub fn explain(&self, request: AuthorizeRequest) -> napi::Result<Value, String> {
-        let e = self.inner.explain(&to_request(request)?).map_err(to_js)?;
+    pub fn explain_raw(&self, request: RawRequest) -> napi::Result<Value, String> {
+        let e = self.inner.explain(&raw_request(&request)?).map_err(to_js)?;
         serde_json::to_value(e).map_err(|e| bad_arg(e.to_string()))
     }
 
-    /// Decides many requests on one policy version; each result is a decision or an error
-    /// object `{ code, message }`.
-    #[napi(ts_return_type = "Array<Decision | { code: string, message: string }>")]
-    pub fn authorize_batch(&self, requests: Vec<AuthorizeRequest>) -> napi::Result<Vec<Value>, String> {
+    /// Decides many requests on one policy version; each slot is a decision's camelCase JSON
+    /// text or an error (the package's `authorizeBatch(requests)` calls this).
+    #[napi]
+    pub fn authorize_batch_json(&self, requests: Vec<RawRequest>) -> Vec<Either<String, BatchError>> {
         // a request that cannot even be read (a lone surrogate) is an error in its slot
         let mut good = Vec::with_capacity(requests.len());
-        let mut slots: Vec<Option<Value>> = Vec::with_capacity(requests.len());
-        for r in requests {
-            match to_request(r) {
+        let mut slots: Vec<Option<BatchError>> = Vec::with_capacity(requests.len());
+        for r in &requests {
+            match raw_request(r) {
                 Ok(req) => {
                     good.push(req);
                     slots.push(None);
                 }
-                Err(e) => slots.push(Some(serde_json::json!({ "code": e.status, "message": e.reason }))),
+                Err(e) => slots.push(Some(BatchError { code: e.status, message: e.reason })),
             }
         }
         let mut decided = self.inner.authorize_batch(&good).into_iter().map(|r| match r {
-            Ok(d) => d.to_json(),
-            Err(e) => serde_json::json!({ "code": e.code(), "message": e.to_string() }),
+            Ok(d) => Either::A(d.to_camel_json_string()),
+            Err(e) => Either::B(BatchError { code: e.code().to_owned(), message: e.to_string() }),
         });
-        Ok(slots.into_iter().map(|slot| slot.or_else(|| decided.next()).unwrap_or(Value::Null)).collect())
+        slots
+            .into_iter()
+            .map(|slot| match slot {
+                Some(e) => Either::B(e),
+                None => decided.next().unwrap_or_else(|| {
+                    Either::B(BatchError { code: "AMBIT_INTERNAL".to_owned(), message: "missing decision".to_owned() })
+                }),
+            })
+            .collect()
     }
 
     /// Mints a just-in-time agent.

@@ -213,6 +213,83 @@ impl Decision {
     }
 }
 
+/// The decision as JavaScript reads it: the wire format's fields in camelCase, `allowed` first,
+/// every field present (`null` or `[]` when empty). One serialisation for the Node package,
+/// kept in step with [`Decision`] by a test that compares its keys with the wire form's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CamelDecision<'a> {
+    allowed: bool,
+    decision_id: &'a str,
+    deny_cause: Option<DenyCause>,
+    deny_hop: Option<usize>,
+    reasons: &'a [String],
+    chain: &'a [String],
+    hops: Vec<CamelHop<'a>>,
+    errors: Vec<CamelError<'a>>,
+    action: &'a str,
+    resource: &'a str,
+    policy_version: &'a str,
+    generation: u64,
+    timestamp: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CamelHop<'a> {
+    principal: &'a str,
+    allowed: bool,
+    evaluated: bool,
+    reasons: &'a [String],
+    errors: Vec<CamelError<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CamelError<'a> {
+    policy_id: &'a str,
+    message: &'a str,
+}
+
+fn camel_errors(errors: &[PolicyError]) -> Vec<CamelError<'_>> {
+    errors.iter().map(|e| CamelError { policy_id: &e.policy_id, message: &e.message }).collect()
+}
+
+impl Decision {
+    /// The decision as JSON text with camelCase field names, `allowed` first and every field
+    /// present: what the Node package's `Decision` reads (it answers `allowed` from the text's
+    /// first field and parses the rest only when asked).
+    pub fn to_camel_json_string(&self) -> String {
+        let view = CamelDecision {
+            allowed: self.allowed,
+            decision_id: &self.decision_id,
+            deny_cause: self.deny_cause,
+            deny_hop: self.deny_hop,
+            reasons: &self.reasons,
+            chain: &self.chain,
+            hops: self
+                .hops
+                .iter()
+                .map(|h| CamelHop {
+                    principal: &h.principal,
+                    allowed: h.allowed,
+                    evaluated: h.evaluated,
+                    reasons: &h.reasons,
+                    errors: camel_errors(&h.errors),
+                })
+                .collect(),
+            errors: camel_errors(&self.errors),
+            action: &self.action,
+            resource: &self.resource,
+            policy_version: &self.policy_version,
+            generation: self.generation,
+            timestamp: self.timestamp,
+        };
+        // a view of strings, numbers and booleans: serialising it cannot fail
+        serde_json::to_string(&view).unwrap_or_default()
+    }
+}
+
 /// A UUID v7: millisecond timestamp first (time-ordered), then a per-thread random seed plus
 /// a per-thread counter (unique without a shared atomic that every decision on every core
 /// would write). Decision ids need not be secret, so no randomness per call.
@@ -243,7 +320,71 @@ pub(crate) fn new_decision_id() -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
-    use super::new_decision_id;
+    use super::{new_decision_id, Decision, DenyCause, Hop, PolicyError};
+    use serde_json::Value;
+
+    fn camel(key: &str) -> String {
+        let mut out = String::new();
+        let mut upper = false;
+        for c in key.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Every key of the wire form, camelCased, recursively: what the camel view must carry.
+    fn camel_keys(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => m.iter().map(|(k, v)| (camel(k), camel_keys(v))).collect(),
+            Value::Array(a) => a.iter().map(camel_keys).collect(),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn camel_json_is_the_wire_form_in_camel_case_with_allowed_first() {
+        let err = PolicyError { policy_id: "p9".into(), message: "boom".into() };
+        let hop = |allowed, errors: Vec<PolicyError>| Hop {
+            principal: "User::\"a\"".into(),
+            allowed,
+            evaluated: true,
+            reasons: vec!["p1".into()],
+            errors,
+        };
+        for allowed in [true, false] {
+            let d = Decision {
+                allowed,
+                decision_id: new_decision_id(),
+                deny_cause: (!allowed).then_some(DenyCause::Forbidden),
+                deny_hop: (!allowed).then_some(1),
+                reasons: vec!["p1".into(), "p2".into()],
+                chain: vec!["User::\"a\"".into(), "Agent::\"b\"".into()],
+                hops: vec![hop(true, vec![]), hop(allowed, vec![err.clone()])],
+                errors: vec![err.clone()],
+                action: "Action::\"x\"".into(),
+                resource: "Doc::\"d\"".into(),
+                policy_version: "v1".into(),
+                generation: 7,
+                timestamp: 1_700_000_000,
+            };
+            let text = d.to_camel_json_string();
+            assert!(text.starts_with(if allowed { r#"{"allowed":true,"# } else { r#"{"allowed":false,"# }), "{text}");
+            let mut want = camel_keys(&d.to_json());
+            // the camel view always carries every field, where the wire form omits empty ones
+            want["hops"][0]["errors"] = Value::Array(vec![]);
+            let fields = want.as_object_mut().unwrap();
+            fields.entry("denyCause").or_insert(Value::Null);
+            fields.entry("denyHop").or_insert(Value::Null);
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want);
+        }
+    }
 
     #[test]
     fn decision_ids_are_unique_across_threads_and_are_uuid_v7() {

@@ -23,10 +23,33 @@ pub fn text_from_utf16(units: &[u16], what: &str) -> crate::Result<String> {
     })
 }
 
+/// A JSON value of shape `T` from text, as the Node package sends contexts and entities
+/// (`JSON.stringify` output, which escapes lone surrogates rather than dropping them).
+///
+/// # Errors
+/// `AMBIT_INVALID_REQUEST` naming `what`, when the text is not JSON of that shape (an escaped
+/// lone surrogate included: serde_json refuses it).
+pub fn json_from_text<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> crate::Result<T> {
+    serde_json::from_str(text).map_err(|e| crate::Error::invalid_request(format!("{what} could not be read: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
-    use super::text_from_utf16;
+    use super::{json_from_text, text_from_utf16};
+
+    #[test]
+    fn json_text_with_a_lone_surrogate_is_refused() {
+        let ok: serde_json::Value = json_from_text(r#"{"a":"\ud83d\ude00"}"#, "context").unwrap();
+        assert_eq!(ok["a"], "😀");
+        for bad in [r#"{"a":"\ud800"}"#, "{", "[1,]", ""] {
+            let err = json_from_text::<serde_json::Value>(bad, "context").unwrap_err();
+            assert_eq!(err.code(), "AMBIT_INVALID_REQUEST");
+            assert!(err.to_string().starts_with("context could not be read"), "{err}");
+        }
+        let err = json_from_text::<Vec<serde_json::Value>>("{}", "entities").unwrap_err();
+        assert!(err.to_string().starts_with("entities could not be read"), "{err}");
+    }
 
     #[test]
     fn lone_surrogates_are_refused_not_replaced() {
