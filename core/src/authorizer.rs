@@ -10,7 +10,7 @@ use crate::request::Request;
 use crate::snapshot::{ActionInfo, BuildOptions, ErrorMode, Snapshot, Validation};
 use crate::source::{Sources, TextSource};
 use arc_swap::ArcSwap;
-use cedar_policy::{Context, Effect, Entities, Entity, EntityTypeName, EntityUid, PolicySet};
+use cedar_policy::{Context, Entities, Entity, EntityTypeName, EntityUid};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -661,13 +661,9 @@ impl Authorizer {
         }
         // 4. Cedar decides each hop, root first
         for (i, uid) in chain.iter().enumerate() {
-            let request =
-                cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
-                    .map_err(|e| Error::invalid_request(cedar_text(&e)))?;
-            let hop = slice.with_policies(uid, &p.resource, entities, |policies| {
-                let response = self.cedar.is_authorized(&request, policies, entities);
-                evaluate_hop(policies, &response, self.config.error_mode)
-            });
+            let policies = slice.policies_for(uid, &p.resource, entities);
+            let answer = crate::engine::is_authorized(uid, &p.action, &p.resource, &p.context, entities, policies);
+            let hop = evaluate_hop(answer, self.config.error_mode);
             out.record_hop(i, hop.0);
             if let Some(cause) = hop.1 {
                 return Ok(out.deny(cause, Some(i)));
@@ -955,22 +951,10 @@ fn closed_store(snap: &Snapshot, list: Vec<Entity>, agents: &[Arc<registry::Agen
 }
 
 /// Cedar's answer for one hop, with ambit's error mode applied.
-fn evaluate_hop(policies: &PolicySet, response: &cedar_policy::Response, mode: ErrorMode) -> (Hop, Option<DenyCause>) {
-    let mut reasons: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
-    reasons.sort();
-    let mut errors = Vec::new();
-    let mut erring_forbids = Vec::new();
-    for e in response.diagnostics().errors() {
-        let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
-        let id = e.policy_id();
-        errors.push(PolicyError { policy_id: id.to_string(), message: cedar_text(e.inner()) });
-        if policies.policy(id).is_some_and(|pol| pol.effect() == Effect::Forbid) {
-            erring_forbids.push(id.to_string());
-        }
-    }
-    errors.sort_by(|a, b| a.policy_id.cmp(&b.policy_id));
-    erring_forbids.sort();
-    let cedar_allows = response.decision() == cedar_policy::Decision::Allow;
+fn evaluate_hop(answer: crate::engine::Answer, mode: ErrorMode) -> (Hop, Option<DenyCause>) {
+    let crate::engine::Answer { allowed: cedar_allows, mut reasons, errors, erring_forbids } = answer;
+    let errors: Vec<PolicyError> =
+        errors.into_iter().map(|(policy_id, message)| PolicyError { policy_id, message }).collect();
     let (allowed, cause) = if mode == ErrorMode::FailClosed && !erring_forbids.is_empty() {
         reasons = erring_forbids;
         (false, Some(DenyCause::EvaluationError))

@@ -6,13 +6,18 @@
 //! whose scope cannot match changes neither decision, reasons nor errors: their scope is false,
 //! so Cedar never evaluates their conditions.
 
+use crate::engine::Compiled;
 use cedar_policy::{ActionConstraint, EntityUid, PolicySet};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// The policies that can apply to one action, and the entity literals they mention.
 #[derive(Debug)]
 pub(crate) struct Slice {
+    /// The slice as a Cedar policy set (`explain` evaluates its policies one by one with Cedar).
     pub(crate) policies: PolicySet,
+    /// The same policies, prepared for evaluation (shared between slices).
+    compiled: Vec<Arc<Compiled>>,
     /// Entity uids written in these policies; a decision's entity slice includes them.
     pub(crate) literals: Vec<EntityUid>,
     /// For larger slices, the same policies grouped by their scope entity.
@@ -25,72 +30,60 @@ pub(crate) struct Slice {
 /// `E` can only match a request whose resource (or principal) is `E` or under `E`.
 #[derive(Debug)]
 struct ScopeKeys {
-    unkeyed: Vec<cedar_policy::Policy>,
-    groups: Vec<Vec<cedar_policy::Policy>>,
+    unkeyed: Vec<Arc<Compiled>>,
+    groups: Vec<Vec<Arc<Compiled>>>,
     by_entity: HashMap<EntityUid, u32, FastHash>,
     by_principal: HashMap<EntityUid, u32, FastHash>,
-    /// The policy set for each combination of groups seen so far (at most
-    /// `MAX_CACHED_SETS`), so a request assembles no policy set once its combination is known.
-    cache: papaya::HashMap<Vec<u32>, PolicySet>,
 }
 
-/// Slices smaller than this are evaluated whole: assembling a per-request subset would cost
-/// more than it saves. Measured with callgrind on the bench workload: at 8, one hop at P = 100
-/// (slices of ~10-15 policies) takes 46% fewer instructions than evaluating whole slices, and
-/// P = 10 is unchanged; at 2 or 4, P = 10 gets slower.
+/// Slices smaller than this are evaluated whole: looking up scope groups would cost more than
+/// it saves. Measured with callgrind on the bench workload: at 8, one hop at P = 100 (slices
+/// of ~10-15 policies) takes 46% fewer instructions than evaluating whole slices, and P = 10
+/// is unchanged; at 2 or 4, P = 10 gets slower.
 const KEYED_MIN_POLICIES: usize = 8;
 
-/// Group combinations whose policy set is kept per slice.
-const MAX_CACHED_SETS: usize = 4096;
-
 impl Slice {
-    /// Calls `f` with the policies of this slice whose resource (or, for unconstrained
-    /// resources, principal) scope can match, given the decision's entities (for ancestors).
-    /// Exactly the slice's policies minus some whose scope is false for this request, so
-    /// decisions, reasons and errors are unchanged.
-    pub(crate) fn with_policies<R>(
-        &self,
+    /// The policies of this slice whose resource (or, for unconstrained resources, principal)
+    /// scope can match, given the decision's entities (for ancestors): exactly the slice's
+    /// policies minus some whose scope is false for this request, so decisions, reasons and
+    /// errors are unchanged. Each policy comes at most once (a policy is in one group, and a
+    /// uid's ancestors exclude the uid).
+    pub(crate) fn policies_for<'a>(
+        &'a self,
         principal: &EntityUid,
         resource: &EntityUid,
         entities: &cedar_policy::Entities,
-        f: impl FnOnce(&PolicySet) -> R,
-    ) -> R {
-        let Some(keys) = &self.keyed else { return f(&self.policies) };
+    ) -> impl Iterator<Item = &'a Compiled> + 'a {
         let mut groups: Vec<u32> = Vec::new();
-        for (map, uid) in [(&keys.by_entity, resource), (&keys.by_principal, principal)] {
-            if map.is_empty() {
-                continue;
-            }
-            if let Some(g) = map.get(uid) {
-                groups.push(*g);
-            }
-            for ancestor in entities.ancestors(uid).into_iter().flatten() {
-                if ancestor != uid {
-                    if let Some(g) = map.get(ancestor) {
-                        groups.push(*g);
+        if let Some(keys) = &self.keyed {
+            for (map, uid) in [(&keys.by_entity, resource), (&keys.by_principal, principal)] {
+                if map.is_empty() {
+                    continue;
+                }
+                if let Some(g) = map.get(uid) {
+                    groups.push(*g);
+                }
+                for ancestor in entities.ancestors(uid).into_iter().flatten() {
+                    if ancestor != uid {
+                        if let Some(g) = map.get(ancestor) {
+                            groups.push(*g);
+                        }
                     }
                 }
             }
         }
-        groups.sort_unstable();
-        groups.dedup();
-        let cache = keys.cache.pin();
-        if let Some(set) = cache.get(&groups) {
-            return f(set);
-        }
-        let chosen = keys.unkeyed.iter().chain(groups.iter().flat_map(|g| &keys.groups[*g as usize])).cloned();
-        // Ids are unique in the slice, so assembling a subset cannot fail; fall back to the
-        // whole slice if it ever does (correct, only slower).
-        let Ok(set) = PolicySet::from_policies(chosen) else { return f(&self.policies) };
-        if cache.len() < MAX_CACHED_SETS {
-            f(cache.get_or_insert(groups, set))
-        } else {
-            f(&set)
-        }
+        let (whole, keyed): (&[Arc<Compiled>], Option<&ScopeKeys>) = match &self.keyed {
+            Some(keys) => (&keys.unkeyed, Some(keys)),
+            None => (&self.compiled, None),
+        };
+        whole
+            .iter()
+            .chain(groups.into_iter().flat_map(move |g| keyed.map_or(&[][..], |k| &k.groups[g as usize][..])))
+            .map(AsRef::as_ref)
     }
 }
 
-fn scope_keys(policies: &[cedar_policy::Policy]) -> Option<ScopeKeys> {
+fn scope_keys(policies: &[(&cedar_policy::Policy, Arc<Compiled>)]) -> Option<ScopeKeys> {
     use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
     if policies.len() < KEYED_MIN_POLICIES {
         return None;
@@ -100,14 +93,13 @@ fn scope_keys(policies: &[cedar_policy::Policy]) -> Option<ScopeKeys> {
         groups: Vec::new(),
         by_entity: HashMap::default(),
         by_principal: HashMap::default(),
-        cache: papaya::HashMap::new(),
     };
-    for p in policies {
+    for (p, compiled) in policies {
         let (map, e) = match (p.resource_constraint(), p.principal_constraint()) {
             (R::Eq(e) | R::In(e) | R::IsIn(_, e), _) => (&mut keys.by_entity, e),
             (R::Any | R::Is(_), P::Eq(e) | P::In(e) | P::IsIn(_, e)) => (&mut keys.by_principal, e),
             (R::Any | R::Is(_), P::Any | P::Is(_)) => {
-                keys.unkeyed.push(p.clone());
+                keys.unkeyed.push(Arc::clone(compiled));
                 continue;
             }
         };
@@ -116,7 +108,7 @@ fn scope_keys(policies: &[cedar_policy::Policy]) -> Option<ScopeKeys> {
         if g == next {
             keys.groups.push(Vec::new());
         }
-        keys.groups[g as usize].push(p.clone());
+        keys.groups[g as usize].push(Arc::clone(compiled));
     }
     Some(keys)
 }
@@ -178,6 +170,8 @@ impl std::hash::Hasher for FxHasher {
 #[derive(Debug)]
 pub(crate) struct Index {
     pub(crate) slices: Vec<Slice>,
+    /// Every policy prepared once, by id; slices share them.
+    compiled: HashMap<String, Arc<Compiled>>,
 }
 
 /// Index of the slice holding every policy, for actions unknown at load (validation off).
@@ -185,9 +179,28 @@ pub(crate) const FULL: usize = 0;
 
 impl Index {
     pub(crate) fn new(policies: &PolicySet) -> Self {
-        let literals = literals(policies.policies());
-        let all: Vec<cedar_policy::Policy> = policies.policies().cloned().collect();
-        Self { slices: vec![Slice { policies: policies.clone(), literals, keyed: scope_keys(&all) }] }
+        let compiled: HashMap<String, Arc<Compiled>> =
+            policies.policies().map(|p| (p.id().to_string(), Arc::new(Compiled::new(p)))).collect();
+        let mut index = Self { slices: Vec::new(), compiled };
+        let all: Vec<&cedar_policy::Policy> = policies.policies().collect();
+        let slice = index.slice(policies.clone(), &all);
+        index.slices.push(slice);
+        index
+    }
+
+    fn slice(&self, set: PolicySet, chosen: &[&cedar_policy::Policy]) -> Slice {
+        let pairs: Vec<(&cedar_policy::Policy, Arc<Compiled>)> = chosen
+            .iter()
+            .map(|p| {
+                (*p, self.compiled.get(&p.id().to_string()).map_or_else(|| Arc::new(Compiled::new(p)), Arc::clone))
+            })
+            .collect();
+        Slice {
+            policies: set,
+            compiled: pairs.iter().map(|(_, c)| Arc::clone(c)).collect(),
+            literals: literals(chosen.iter().copied()),
+            keyed: scope_keys(&pairs),
+        }
     }
 
     /// Builds the slice for `action`, whose action groups (transitively) are `groups`.
@@ -197,15 +210,14 @@ impl Index {
             ActionConstraint::Eq(a) => &a == action,
             ActionConstraint::In(list) => list.iter().any(|a| a == action || groups.contains(a)),
         };
-        let chosen: Vec<cedar_policy::Policy> = policies.policies().filter(applies).cloned().collect();
-        let literals = literals(chosen.iter());
-        let keyed = scope_keys(&chosen);
+        let chosen: Vec<&cedar_policy::Policy> = policies.policies().filter(applies).collect();
         // Ids are unique in the full set, so assembling a subset cannot fail; fall back to the
         // full set if it ever does (correct, only slower).
-        let Ok(set) = PolicySet::from_policies(chosen) else {
+        let Ok(set) = PolicySet::from_policies(chosen.iter().map(|p| (*p).clone())) else {
             return FULL;
         };
-        self.slices.push(Slice { policies: set, literals, keyed });
+        let slice = self.slice(set, &chosen);
+        self.slices.push(slice);
         self.slices.len() - 1
     }
 }

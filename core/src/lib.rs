@@ -7,6 +7,7 @@ pub mod audit;
 mod authorizer;
 mod clock;
 mod decision;
+mod engine;
 pub mod error;
 mod explain;
 #[doc(hidden)]
