@@ -540,13 +540,17 @@ impl Authorizer {
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .unzip();
+        let empty;
         let context_json = match request.context() {
-            serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
-            v @ serde_json::Value::Object(_) => v.clone(),
+            serde_json::Value::Null => {
+                empty = serde_json::Value::Object(serde_json::Map::new());
+                &empty
+            }
+            v @ serde_json::Value::Object(_) => v,
             _ => return Err(Error::invalid_request("context must be a JSON object")),
         };
         let mut context_refs = Vec::new();
-        crate::snapshot::collect_refs(&context_json, &mut context_refs);
+        crate::snapshot::collect_refs(context_json, &mut context_refs);
         let schema_action = snap.schema.as_ref().filter(|_| info.is_some()).map(|s| (s, &action));
         let context = parse_context(snap, &action, &action_text, context_json, schema_action)?;
         if snap.validation != Validation::Off {
@@ -745,7 +749,7 @@ fn parse_context(
     snap: &Snapshot,
     action: &EntityUid,
     action_text: &str,
-    json: serde_json::Value,
+    json: &serde_json::Value,
     schema_action: Option<(&cedar_policy::Schema, &EntityUid)>,
 ) -> Result<Context> {
     let invalid = |e: &dyn std::fmt::Display| {
@@ -756,7 +760,7 @@ fn parse_context(
         let mut shape = String::with_capacity(action_text.len() + 32);
         shape.push_str(action_text);
         shape.push('|');
-        if let Some(untyped) = plain_context_shape(&json, Some(&mut shape)) {
+        if let Some(untyped) = plain_context_shape(json, Some(&mut shape)) {
             let shapes = snap.context_shapes.pin();
             if shapes.contains(&shape) {
                 return Ok(untyped);
@@ -769,7 +773,7 @@ fn parse_context(
             }
         }
     }
-    let typed = Context::from_json_value(json, schema_action).map_err(|e| invalid(&e))?;
+    let typed = Context::from_json_value(json.clone(), schema_action).map_err(|e| invalid(&e))?;
     if let (true, Some((schema, a))) = (validating, schema_action) {
         typed.validate(schema, a).map_err(|e| invalid(&e))?;
     }
@@ -1135,7 +1139,7 @@ mod tests {
                 .ok()
                 .filter(|c| c.validate(schema, &uid).is_ok());
             for _ in 0..2 {
-                let ours = parse_context(snap, &uid, &text, ctx.clone(), Some((schema, &uid))).ok();
+                let ours = parse_context(snap, &uid, &text, &ctx, Some((schema, &uid))).ok();
                 prop_assert_eq!(&ours, &reference, "{}: {}", action, ctx);
             }
         }

@@ -113,11 +113,17 @@ fn scope_keys(policies: &[(&cedar_policy::Policy, Arc<Compiled>)]) -> Option<Sco
     Some(keys)
 }
 
-/// FxHash (as in rustc) for the index's maps. Their keys come from the policies, which are
-/// trusted; requests only look keys up, so an unseeded hash opens no flooding attack, and it
-/// is several times cheaper than SipHash on entity uids.
+/// FxHash (as in rustc) for the maps a decision looks up: the index's, and the snapshot's
+/// action, type and name tables. Their keys come from the policies, schema and static
+/// entities, which are trusted; requests only look keys up, so an unseeded hash opens no
+/// flooding attack, and it is several times cheaper than SipHash on entity uids.
 #[derive(Debug, Clone, Copy, Default)]
-struct FastHash;
+pub(crate) struct FastHash;
+
+/// A map with keys from trusted sources, looked up on the decision path.
+pub(crate) type FastMap<K, V> = HashMap<K, V, FastHash>;
+/// A set with keys from trusted sources, looked up on the decision path.
+pub(crate) type FastSet<K> = HashSet<K, FastHash>;
 
 impl std::hash::BuildHasher for FastHash {
     type Hasher = FxHasher;
@@ -126,7 +132,7 @@ impl std::hash::BuildHasher for FastHash {
     }
 }
 
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl FxHasher {
     fn add(&mut self, word: u64) {

@@ -4,7 +4,7 @@
 //! never mixes two versions.
 
 use crate::error::{diagnostic_parts, DuplicatePolicyIdError, Error, Location, Result, ValidationError};
-use crate::index::Index;
+use crate::index::{FastMap, FastSet, Index};
 use crate::source::{Text, Texts};
 use cedar_policy::{
     Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Schema, SchemaFragment, ValidationMode, Validator,
@@ -97,9 +97,9 @@ pub(crate) struct ActionInfo {
     /// Index of the action's policy slice in `Index::slices`.
     pub(crate) slice: usize,
     /// Principal types the schema allows for the action (`None` without a schema entry).
-    pub(crate) principals: Option<HashSet<EntityTypeName>>,
+    pub(crate) principals: Option<FastSet<EntityTypeName>>,
     /// Resource types the schema allows for the action.
-    pub(crate) resources: Option<HashSet<EntityTypeName>>,
+    pub(crate) resources: Option<FastSet<EntityTypeName>>,
     /// The action uid's text, as decisions report it.
     pub(crate) text: String,
 }
@@ -112,17 +112,17 @@ pub(crate) struct Snapshot {
     pub(crate) entities: Entities,
     /// For each static entity, the entity uids its attributes and tags mention.
     pub(crate) refs: HashMap<EntityUid, Vec<EntityUid>>,
-    pub(crate) actions: HashMap<EntityUid, ActionInfo>,
+    pub(crate) actions: FastMap<EntityUid, ActionInfo>,
     /// Bare action name -> uid; `None` when the name is ambiguous across namespaces.
-    pub(crate) action_names: HashMap<String, Option<EntityUid>>,
+    pub(crate) action_names: FastMap<String, Option<EntityUid>>,
     pub(crate) agent_type: EntityTypeName,
     /// Every entity type the snapshot knows, by its text, for the fast uid parse.
-    pub(crate) types: HashMap<String, EntityTypeName>,
+    pub(crate) types: FastMap<String, EntityTypeName>,
     pub(crate) version: String,
     pub(crate) generation: u64,
     pub(crate) validation: Validation,
     /// Every name an agent scope may use (action names and action group names).
-    pub(crate) scope_names: HashSet<String>,
+    pub(crate) scope_names: FastSet<String>,
     /// Type signatures of agent entities already checked against the schema (see
     /// `registry::build_entity`): conformance depends only on the signature.
     pub(crate) agent_shapes: papaya::HashSet<String>,
@@ -201,7 +201,7 @@ impl Snapshot {
         let (entities, refs) = parse_entities(texts.entities.as_ref(), schema.as_ref(), &agent_type)?;
         let (actions, action_names, index) = index_actions(schema.as_ref(), &entities, &policies);
         let version = version(texts);
-        let mut types: HashMap<String, EntityTypeName> = HashMap::new();
+        let mut types: FastMap<String, EntityTypeName> = FastMap::default();
         let known = schema.iter().flat_map(|s| s.entity_types().cloned().collect::<Vec<_>>());
         let seen = entities.iter().map(|e| e.uid().type_name().clone());
         for t in known.chain(seen).chain(actions.keys().map(|a| a.type_name().clone())).chain([agent_type.clone()]) {
@@ -520,7 +520,7 @@ fn collect_refs_with(v: &serde_json::Value, out: &mut Vec<EntityUid>, types: &mu
     }
 }
 
-type ActionTables = (HashMap<EntityUid, ActionInfo>, HashMap<String, Option<EntityUid>>, Index);
+type ActionTables = (FastMap<EntityUid, ActionInfo>, FastMap<String, Option<EntityUid>>, Index);
 
 fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &PolicySet) -> ActionTables {
     let mut uids: Vec<EntityUid> = Vec::new();
@@ -534,8 +534,8 @@ fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &Policy
     }
     uids.sort_by_key(ToString::to_string);
     let mut index = Index::new(policies);
-    let mut actions = HashMap::new();
-    let mut names: HashMap<String, Option<EntityUid>> = HashMap::new();
+    let mut actions = FastMap::default();
+    let mut names: FastMap<String, Option<EntityUid>> = FastMap::default();
     for uid in uids {
         let ancestors: Vec<EntityUid> = entities.ancestors(&uid).map(|it| it.cloned().collect()).unwrap_or_default();
         let mut scope_names = vec![uid.id().unescaped().to_owned()];
