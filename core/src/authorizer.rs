@@ -781,7 +781,7 @@ fn parse_context(
 }
 
 fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
-    if text.contains("::") {
+    if text.as_bytes().windows(2).any(|w| w == b"::") {
         let uid = snap.parse_uid(text, "action")?;
         if snap.validation != Validation::Off && !snap.actions.contains_key(&uid) {
             return Err(Error::invalid_request(format!("unknown action `{}`", user_text(text))));
