@@ -3,6 +3,11 @@
 //! the stable code as `err.code`.
 
 use napi::bindgen_prelude::*;
+
+/// The addon's own allocations (requests, decisions, Cedar's evaluation) go to mimalloc: a
+/// decision allocates and frees dozens of small blocks, ~15% of its time under glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use serde_json::Value;

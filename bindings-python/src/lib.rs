@@ -3,6 +3,11 @@
 //! errors are converted back. No policy logic, defaults or JSON shaping live here.
 
 use ambit::audit::{self, Audit};
+
+/// The extension's own allocations (requests, decisions, Cedar's evaluation) go to mimalloc:
+/// a decision allocates and frees dozens of small blocks, ~15% of its time under glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
