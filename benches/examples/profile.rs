@@ -11,6 +11,9 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("chain") {
         return chain();
     }
+    if std::env::args().nth(1).as_deref() == Some("threads") {
+        return threads();
+    }
     let p: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10);
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
     let a = ambit_benches::authorizer(p);
@@ -69,4 +72,34 @@ fn chain() {
         std::hint::black_box(a.authorize(&q).unwrap());
     }
     eprintln!("{n} chain decisions, {:?} per decision", start.elapsed() / u32::try_from(n).unwrap());
+}
+
+/// `profile threads [SECS]`: decisions per second at P = 100 on one thread, then on two.
+fn threads() {
+    let secs: u64 = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(2);
+    let a = std::sync::Arc::new(ambit_benches::authorizer(100));
+    let reqs = ambit_benches::ambit_requests(&ambit_benches::requests(200));
+    let rate = |threads: usize| {
+        let start = std::time::Instant::now();
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (a, qs) = (std::sync::Arc::clone(&a), reqs.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+                    while std::time::Instant::now() < end {
+                        for q in &qs {
+                            std::hint::black_box(a.authorize(q).unwrap());
+                        }
+                        n += qs.len() as u64;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        total as f64 / start.elapsed().as_secs_f64()
+    };
+    let (one, two) = (rate(1), rate(2));
+    eprintln!("1 thread {one:.0}/s, 2 threads {two:.0}/s: {:.2}x", two / one);
 }
