@@ -26,10 +26,12 @@ use cedar_policy_core::extensions::Extensions;
 pub(crate) struct Compiled {
     pub(crate) id: String,
     pub(crate) forbid: bool,
-    /// The policy as Cedar holds it (for its slot environment, empty for static policies).
-    policy: ast::Policy,
+    /// The policy itself (`explain` evaluates it alone with Cedar).
+    pub(crate) policy: cedar_policy::Policy,
     /// Cedar's `condition()` of the policy, built once.
     condition: Expr,
+    /// Entity uids written in the policy's conditions (see `index::condition_literals`).
+    pub(crate) literals: Vec<EntityUid>,
 }
 
 impl Compiled {
@@ -39,7 +41,8 @@ impl Compiled {
             id: p.id().to_string(),
             forbid: p.effect() == Effect::Forbid,
             condition: policy.condition(),
-            policy: policy.clone(),
+            literals: crate::index::condition_literals(p),
+            policy: p.clone(),
         }
     }
 }
@@ -77,7 +80,8 @@ pub(crate) fn is_authorized<'a>(
     let (mut permits, mut forbids) = (Vec::new(), Vec::new());
     let mut answer = Answer::default();
     for p in policies {
-        let satisfied = evaluator.interpret(&p.condition, p.policy.env()).map(|v| match v.value_kind() {
+        let env = AsRef::<ast::Policy>::as_ref(&p.policy).env();
+        let satisfied = evaluator.interpret(&p.condition, env).map(|v| match v.value_kind() {
             ValueKind::Lit(Literal::Bool(b)) => Some(*b),
             // a condition is a conjunction (`&&`), whose value is always a boolean
             _ => None,

@@ -75,7 +75,7 @@ impl Authorizer {
         let mut out = Vec::with_capacity(decision.hops.len());
         for (i, h) in decision.hops.iter().enumerate() {
             let policies = match (&entities, chain.get(i)) {
-                (Some(entities), Some(uid)) if h.evaluated => self.trace(&slice.policies, uid, &p, entities.get())?,
+                (Some(entities), Some(uid)) if h.evaluated => self.trace(slice, uid, &p, entities.get())?,
                 _ => Vec::new(),
             };
             out.push(HopExplanation {
@@ -86,13 +86,13 @@ impl Authorizer {
                 policies,
             });
         }
-        let summary = self.summary(&decision, &hops, &p, slice.policies.num_of_policies());
+        let summary = self.summary(&decision, &hops, &p, slice.all().len());
         Ok(Explanation { decision, summary, hops: out })
     }
 
     fn trace(
         &self,
-        policies: &PolicySet,
+        slice: &crate::index::Slice,
         uid: &EntityUid,
         p: &Prepared,
         entities: &cedar_policy::Entities,
@@ -100,9 +100,10 @@ impl Authorizer {
         let request =
             cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
                 .map_err(|e| crate::Error::invalid_request(crate::error::cedar_text(&e)))?;
-        let mut out: Vec<PolicyTrace> = policies
-            .policies()
-            .map(|policy| {
+        let mut out: Vec<PolicyTrace> = slice
+            .all()
+            .map(|compiled| {
+                let policy = &compiled.policy;
                 let single = PolicySet::from_policies([policy.clone()]).unwrap_or_default();
                 let response = self.cedar.is_authorized(&request, &single, entities);
                 let error = response.diagnostics().errors().next().map(|e| {

@@ -14,9 +14,7 @@ use std::sync::Arc;
 /// The policies that can apply to one action, and the entity literals they mention.
 #[derive(Debug)]
 pub(crate) struct Slice {
-    /// The slice as a Cedar policy set (`explain` evaluates its policies one by one with Cedar).
-    pub(crate) policies: PolicySet,
-    /// The same policies, prepared for evaluation (shared between slices).
+    /// The policies, prepared for evaluation (shared between slices).
     compiled: Vec<Arc<Compiled>>,
     /// Entity uids written in these policies; a decision's entity slice includes them.
     pub(crate) literals: Vec<EntityUid>,
@@ -43,6 +41,11 @@ struct ScopeKeys {
 const KEYED_MIN_POLICIES: usize = 8;
 
 impl Slice {
+    /// Every policy of the slice.
+    pub(crate) fn all(&self) -> impl ExactSizeIterator<Item = &Compiled> {
+        self.compiled.iter().map(AsRef::as_ref)
+    }
+
     /// The policies of this slice whose resource (or, for unconstrained resources, principal)
     /// scope can match, given the decision's entities (for ancestors): exactly the slice's
     /// policies minus some whose scope is false for this request, so decisions, reasons and
@@ -83,7 +86,7 @@ impl Slice {
     }
 }
 
-fn scope_keys(policies: &[(&cedar_policy::Policy, Arc<Compiled>)]) -> Option<ScopeKeys> {
+fn scope_keys(policies: &[Arc<Compiled>]) -> Option<ScopeKeys> {
     use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
     if policies.len() < KEYED_MIN_POLICIES {
         return None;
@@ -94,7 +97,8 @@ fn scope_keys(policies: &[(&cedar_policy::Policy, Arc<Compiled>)]) -> Option<Sco
         by_entity: HashMap::default(),
         by_principal: HashMap::default(),
     };
-    for (p, compiled) in policies {
+    for compiled in policies {
+        let p = &compiled.policy;
         let (map, e) = match (p.resource_constraint(), p.principal_constraint()) {
             (R::Eq(e) | R::In(e) | R::IsIn(_, e), _) => (&mut keys.by_entity, e),
             (R::Any | R::Is(_), P::Eq(e) | P::In(e) | P::IsIn(_, e)) => (&mut keys.by_principal, e),
@@ -175,9 +179,8 @@ impl std::hash::Hasher for FxHasher {
 
 #[derive(Debug)]
 pub(crate) struct Index {
+    /// `slices[FULL]` holds every policy, prepared once; the per-action slices share them.
     pub(crate) slices: Vec<Slice>,
-    /// Every policy prepared once, by id; slices share them.
-    compiled: HashMap<String, Arc<Compiled>>,
 }
 
 /// Index of the slice holding every policy, for actions unknown at load (validation off).
@@ -185,67 +188,35 @@ pub(crate) const FULL: usize = 0;
 
 impl Index {
     pub(crate) fn new(policies: &PolicySet) -> Self {
-        let compiled: HashMap<String, Arc<Compiled>> =
-            policies.policies().map(|p| (p.id().to_string(), Arc::new(Compiled::new(p)))).collect();
-        let mut index = Self { slices: Vec::new(), compiled };
-        let all: Vec<&cedar_policy::Policy> = policies.policies().collect();
-        let slice = index.slice(policies.clone(), &all);
-        index.slices.push(slice);
-        index
-    }
-
-    fn slice(&self, set: PolicySet, chosen: &[&cedar_policy::Policy]) -> Slice {
-        let pairs: Vec<(&cedar_policy::Policy, Arc<Compiled>)> = chosen
-            .iter()
-            .map(|p| {
-                (*p, self.compiled.get(&p.id().to_string()).map_or_else(|| Arc::new(Compiled::new(p)), Arc::clone))
-            })
-            .collect();
-        Slice {
-            policies: set,
-            compiled: pairs.iter().map(|(_, c)| Arc::clone(c)).collect(),
-            literals: literals(chosen.iter().copied()),
-            keyed: scope_keys(&pairs),
-        }
+        let all: Vec<Arc<Compiled>> = policies.policies().map(|p| Arc::new(Compiled::new(p))).collect();
+        Self { slices: vec![slice(all)] }
     }
 
     /// Builds the slice for `action`, whose action groups (transitively) are `groups`.
-    pub(crate) fn add_action(&mut self, action: &EntityUid, groups: &[EntityUid], policies: &PolicySet) -> usize {
-        let applies = |p: &&cedar_policy::Policy| match p.action_constraint() {
+    pub(crate) fn add_action(&mut self, action: &EntityUid, groups: &[EntityUid]) -> usize {
+        let applies = |p: &&Arc<Compiled>| match p.policy.action_constraint() {
             ActionConstraint::Any => true,
             ActionConstraint::Eq(a) => &a == action,
             ActionConstraint::In(list) => list.iter().any(|a| a == action || groups.contains(a)),
         };
-        let chosen: Vec<&cedar_policy::Policy> = policies.policies().filter(applies).collect();
-        // Ids are unique in the full set, so assembling a subset cannot fail; fall back to the
-        // full set if it ever does (correct, only slower).
-        let Ok(set) = PolicySet::from_policies(chosen.iter().map(|p| (*p).clone())) else {
-            return FULL;
-        };
-        let slice = self.slice(set, &chosen);
-        self.slices.push(slice);
+        let chosen: Vec<Arc<Compiled>> = self.slices[FULL].compiled.iter().filter(applies).cloned().collect();
+        self.slices.push(slice(chosen));
         self.slices.len() - 1
     }
 }
 
-fn literals<'a>(policies: impl Iterator<Item = &'a cedar_policy::Policy>) -> Vec<EntityUid> {
+fn slice(compiled: Vec<Arc<Compiled>>) -> Slice {
     let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for p in policies {
-        for uid in condition_literals(p) {
-            if seen.insert(uid.clone()) {
-                out.push(uid);
-            }
-        }
-    }
-    out
+    let literals = compiled.iter().flat_map(|c| &c.literals).filter(|u| seen.insert(*u)).cloned().collect();
+    let keyed = scope_keys(&compiled);
+    Slice { compiled, literals, keyed }
 }
 
 /// Entity literals in a policy's `when` / `unless` conditions. Scope literals are left out:
 /// `principal == X` compares uids and `principal in X` reads the principal's ancestors, so
 /// neither needs entity `X` itself. Cedar's `entity_literals` lists one occurrence per use,
 /// scope included; removing one occurrence per scope use keeps a literal that appears in both.
-fn condition_literals(p: &cedar_policy::Policy) -> Vec<EntityUid> {
+pub(crate) fn condition_literals(p: &cedar_policy::Policy) -> Vec<EntityUid> {
     use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
     if !p.has_non_scope_constraint() {
         return Vec::new();

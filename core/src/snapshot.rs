@@ -543,7 +543,7 @@ fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &Policy
         let ancestors: Vec<EntityUid> = entities.ancestors(&uid).map(|it| it.cloned().collect()).unwrap_or_default();
         let mut scope_names = vec![uid.id().unescaped().to_owned()];
         scope_names.extend(ancestors.iter().map(|a| a.id().unescaped().to_owned()));
-        let slice = index.add_action(&uid, &ancestors, policies);
+        let slice = index.add_action(&uid, &ancestors);
         names
             .entry(uid.id().unescaped().to_owned())
             .and_modify(|v| {
