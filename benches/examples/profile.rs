@@ -75,6 +75,7 @@ fn chain() {
 }
 
 /// `profile threads [SECS]`: decisions per second at P = 100 on one thread, then on two.
+#[expect(clippy::cast_precision_loss, reason = "a decision count as a rate")]
 fn threads() {
     let secs: u64 = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(2);
     let a = std::sync::Arc::new(ambit_benches::authorizer(100));
