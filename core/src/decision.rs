@@ -225,8 +225,8 @@ struct CamelDecision<'a> {
     deny_hop: Option<usize>,
     reasons: &'a [String],
     chain: &'a [String],
-    hops: Vec<CamelHop<'a>>,
-    errors: Vec<CamelError<'a>>,
+    hops: CamelHops<'a>,
+    errors: CamelErrors<'a>,
     action: &'a str,
     resource: &'a str,
     policy_version: &'a str,
@@ -241,7 +241,7 @@ struct CamelHop<'a> {
     allowed: bool,
     evaluated: bool,
     reasons: &'a [String],
-    errors: Vec<CamelError<'a>>,
+    errors: CamelErrors<'a>,
 }
 
 #[derive(Serialize)]
@@ -251,8 +251,28 @@ struct CamelError<'a> {
     message: &'a str,
 }
 
-fn camel_errors(errors: &[PolicyError]) -> Vec<CamelError<'_>> {
-    errors.iter().map(|e| CamelError { policy_id: &e.policy_id, message: &e.message }).collect()
+/// Hops serialised in place, without collecting views into a vector.
+struct CamelHops<'a>(&'a [Hop]);
+
+impl Serialize for CamelHops<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|h| CamelHop {
+            principal: &h.principal,
+            allowed: h.allowed,
+            evaluated: h.evaluated,
+            reasons: &h.reasons,
+            errors: CamelErrors(&h.errors),
+        }))
+    }
+}
+
+/// Policy errors serialised in place.
+struct CamelErrors<'a>(&'a [PolicyError]);
+
+impl Serialize for CamelErrors<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|e| CamelError { policy_id: &e.policy_id, message: &e.message }))
+    }
 }
 
 impl Decision {
@@ -267,26 +287,21 @@ impl Decision {
             deny_hop: self.deny_hop,
             reasons: &self.reasons,
             chain: &self.chain,
-            hops: self
-                .hops
-                .iter()
-                .map(|h| CamelHop {
-                    principal: &h.principal,
-                    allowed: h.allowed,
-                    evaluated: h.evaluated,
-                    reasons: &h.reasons,
-                    errors: camel_errors(&h.errors),
-                })
-                .collect(),
-            errors: camel_errors(&self.errors),
+            hops: CamelHops(&self.hops),
+            errors: CamelErrors(&self.errors),
             action: &self.action,
             resource: &self.resource,
             policy_version: &self.policy_version,
             generation: self.generation,
             timestamp: self.timestamp,
         };
-        // a view of strings, numbers and booleans: serialising it cannot fail
-        serde_json::to_string(&view).unwrap_or_default()
+        // sized for a one- or two-hop decision, so the buffer rarely grows; a view of strings,
+        // numbers and booleans cannot fail to serialise
+        let mut out = Vec::with_capacity(512);
+        if serde_json::to_writer(&mut out, &view).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
