@@ -74,7 +74,8 @@ fn chain() {
     eprintln!("{n} chain decisions, {:?} per decision", start.elapsed() / u32::try_from(n).unwrap());
 }
 
-/// `profile threads [SECS]`: decisions per second at P = 100 on one thread, then on two.
+/// `profile threads [SECS] [N]`: decisions per second at P = 100 on one thread, then on two
+/// (or only on N threads).
 #[expect(clippy::cast_precision_loss, reason = "a decision count as a rate")]
 fn threads() {
     let secs: u64 = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(2);
@@ -101,6 +102,10 @@ fn threads() {
         let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
         total as f64 / start.elapsed().as_secs_f64()
     };
+    if let Some(n) = std::env::args().nth(3).and_then(|n| n.parse().ok()) {
+        eprintln!("{n} threads {:.0}/s", rate(n));
+        return;
+    }
     let (one, two) = (rate(1), rate(2));
     eprintln!("1 thread {one:.0}/s, 2 threads {two:.0}/s: {:.2}x", two / one);
 }
