@@ -95,10 +95,8 @@ declare module './index' {
      * object `{ code, message }` (not thrown).
      */
     authorizeBatch(requests: Array<AuthorizeRequest>): Array<Decision | BatchError>
-    /** Decides and explains, per hop. */
-    explain(
-      request: AuthorizeRequest,
-    ): { decision: Record<string, unknown>; summary: string; hops: Array<Record<string, unknown>> }
+    /** Decides and explains, per hop; `decision` is the same `Decision` as `authorize` gives. */
+    explain(request: AuthorizeRequest): { decision: Decision; summary: string; hops: Array<Record<string, unknown>> }
     /** `reload()` off the event loop; rejects with an Error whose `code` is the stable code. */
     reloadAsync(): Promise<ReloadOutcome>
   }

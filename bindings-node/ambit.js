@@ -145,9 +145,11 @@ Authorizer.prototype.authorizeBatch = function authorizeBatch(requests) {
   })
 }
 
-/** Decides and explains, per hop. */
+/** Decides and explains, per hop; `decision` is the same `Decision` as `authorize` gives. */
 Authorizer.prototype.explain = function explain(request) {
-  return this.explainRaw(rawRequest(request))
+  const e = this.explainRaw(rawRequest(request))
+  e.decision = new Decision(e.decision)
+  return e
 }
 
 /** A guarded call was not allowed; `decision` is the deny, or null when an error denied it. */

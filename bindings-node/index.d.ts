@@ -20,8 +20,11 @@ export declare class Authorizer {
    * `authorize(request)` calls this and wraps the text in a lazy `Decision`.
    */
   authorizeJson(principal: string, action: string, resource: string, context?: string | undefined | null, entities?: string | undefined | null, onBehalfOf?: Array<string> | undefined | null): string
-  /** Decides and explains, per hop (the package's `explain(request)` calls this). */
-  explainRaw(request: RawRequest): { decision: Record<string, unknown>, summary: string, hops: Array<Record<string, unknown>> }
+  /**
+   * Decides and explains, per hop; `decision` is the decision's camelCase JSON text (the
+   * package's `explain(request)` calls this and makes it a `Decision`).
+   */
+  explainRaw(request: RawRequest): { decision: string, summary: string, hops: Array<Record<string, unknown>> }
   /**
    * Decides many requests on one policy version; each slot is a decision's camelCase JSON
    * text or an error (the package's `authorizeBatch(requests)` calls this).

@@ -211,6 +211,9 @@ test('batch and explain', () => {
   assert.deepEqual(mixed.map((r) => r.code ?? r.allowed), ['AMBIT_INVALID_REQUEST', 'AMBIT_INVALID_REQUEST', true])
   const e = authz.explain({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })
   assert.match(e.summary, /^denied \(no_permit\)/)
+  assert.ok(e.decision instanceof ambit.Decision)
+  assert.equal(e.decision.denyCause, 'no_permit')
+  assert.deepEqual(e.hops.map((h) => h.allowed), [false])
 })
 
 test('watch follows the files', async () => {

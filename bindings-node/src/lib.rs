@@ -303,13 +303,15 @@ impl Authorizer {
         self.inner.authorize(&req).map(|d| d.to_camel_json_string()).map_err(to_js)
     }
 
-    /// Decides and explains, per hop (the package's `explain(request)` calls this).
-    #[napi(
-        ts_return_type = "{ decision: Record<string, unknown>, summary: string, hops: Array<Record<string, unknown>> }"
-    )]
+    /// Decides and explains, per hop; `decision` is the decision's camelCase JSON text (the
+    /// package's `explain(request)` calls this and makes it a `Decision`).
+    #[napi(ts_return_type = "{ decision: string, summary: string, hops: Array<Record<string, unknown>> }")]
     pub fn explain_raw(&self, request: RawRequest) -> napi::Result<Value, String> {
         let e = self.inner.explain(&raw_request(&request)?).map_err(to_js)?;
-        serde_json::to_value(e).map_err(|e| bad_arg(e.to_string()))
+        let decision = e.decision.to_camel_json_string();
+        let mut out = serde_json::to_value(e).map_err(|e| bad_arg(e.to_string()))?;
+        out["decision"] = Value::String(decision);
+        Ok(out)
     }
 
     /// Decides many requests on one policy version; each slot is a decision's camelCase JSON
