@@ -533,6 +533,10 @@ impl Authorizer {
         let action = resolve_action(snap, request.action())?;
         let info = snap.actions.get(&action);
         let action_text = info.map_or_else(|| action.to_string(), |i| i.text.clone());
+        let action = match info {
+            Some(i) => crate::snapshot::thread_uid(&i.text, &action),
+            None => action,
+        };
         let (delegators, delegator_texts): (Vec<_>, Vec<_>) = request
             .delegators()
             .iter()
