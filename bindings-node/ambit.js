@@ -26,13 +26,17 @@ function jsonText(value, what) {
   return text
 }
 
-function rawRequest(request) {
+function checkRequest(request) {
   if (request === null || typeof request !== 'object') {
     throw coded('AMBIT_INVALID_REQUEST', 'a request is an object { principal, action, resource, context?, entities?, onBehalfOf? }')
   }
   for (const field of ['principal', 'action', 'resource']) {
     if (typeof request[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
   }
+}
+
+function rawRequest(request) {
+  checkRequest(request)
   return {
     principal: request.principal,
     action: request.action,
@@ -118,8 +122,10 @@ class Decision {
 
 /** Decides one request; a deny is a `Decision`, never a throw. */
 Authorizer.prototype.authorize = function authorize(request) {
-  const r = rawRequest(request)
-  return new Decision(this.authorizeJson(r.principal, r.action, r.resource, r.context, r.entities, r.onBehalfOf))
+  checkRequest(request)
+  const context = jsonText(request.context, 'context')
+  const entities = jsonText(request.entities, 'entities')
+  return new Decision(this.authorizeJson(request.principal, request.action, request.resource, context, entities, request.onBehalfOf ?? undefined))
 }
 
 /**

@@ -75,17 +75,24 @@ fn chain() {
 }
 
 /// `profile threads [SECS] [N]`: decisions per second at P = 100 on one thread, then on two
-/// (or only on N threads).
+/// (or only on N threads). With `AMBIT_PROFILE_SEPARATE` set, each thread builds and uses its
+/// own authorizer (its build counts in its time): no data shared between the threads.
 #[expect(clippy::cast_precision_loss, reason = "a decision count as a rate")]
 fn threads() {
     let secs: u64 = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(2);
     let a = std::sync::Arc::new(ambit_benches::authorizer(100));
     let reqs = ambit_benches::ambit_requests(&ambit_benches::requests(200));
+    let separate = std::env::var_os("AMBIT_PROFILE_SEPARATE").is_some();
     let rate = |threads: usize| {
         let start = std::time::Instant::now();
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (a, qs) = (std::sync::Arc::clone(&a), reqs.clone());
+                let a = if separate {
+                    std::sync::Arc::new(ambit_benches::authorizer(100))
+                } else {
+                    std::sync::Arc::clone(&a)
+                };
+                let qs = reqs.clone();
                 std::thread::spawn(move || {
                     let mut n = 0u64;
                     let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
