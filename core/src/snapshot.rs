@@ -499,9 +499,9 @@ fn parse_entities(
     };
     let (entities, refs) = match text {
         Some(t) => {
-            let json: serde_json::Value = serde_json::from_str(&t.content).map_err(|_| cedar_error(t))?;
-            let refs = entity_refs(&json);
-            (Entities::from_json_value(json, schema).map_err(|_| cedar_error(t))?, refs)
+            let entities = Entities::from_json_str(&t.content, schema).map_err(|_| cedar_error(t))?;
+            let refs = entity_refs(&entities);
+            (entities, refs)
         }
         None => match schema {
             Some(s) => (s.action_entities().map_err(|e| Error::schema(e.to_string(), None))?, HashMap::new()),
@@ -522,31 +522,35 @@ fn parse_entities(
 }
 
 /// For each entity, the uids its attributes and tags mention, so a decision's entity slice can
-/// follow every reference a policy could dereference. Read from the source JSON (which Cedar
-/// has already accepted): references in either form, `{"__entity": ...}` or `{type, id}`; a
-/// record that merely looks like a reference only adds an entity to slices, which cannot
-/// change a decision (every static entity is in the store the slice is cut from).
-fn entity_refs(json: &serde_json::Value) -> HashMap<EntityUid, Vec<EntityUid>> {
+/// follow every reference a policy could dereference: read from the values Cedar parsed
+/// (exactly its references, in either JSON form), not from a second parse of the text.
+fn entity_refs(entities: &Entities) -> HashMap<EntityUid, Vec<EntityUid>> {
     let mut out = HashMap::new();
-    let mut types: HashMap<String, EntityTypeName> = HashMap::new();
-    for e in json.as_array().into_iter().flatten() {
-        let Some(uid) = e.get("uid").and_then(|u| uid_from_json(u, &mut types)) else {
-            continue;
-        };
+    for e in entities.iter() {
+        let core: &cedar_policy_core::ast::Entity = e.as_ref();
         let mut found = Vec::new();
-        if let Some(attrs) = e.get("attrs") {
-            collect_refs_with(attrs, &mut found, &mut types);
-        }
-        if let Some(tags) = e.get("tags") {
-            collect_refs_with(tags, &mut found, &mut types);
+        for (_, v) in core.attrs().chain(core.tags()) {
+            if let cedar_policy_core::ast::PartialValue::Value(v) = v {
+                value_refs(v, &mut found);
+            }
         }
         if !found.is_empty() {
             found.sort_unstable();
             found.dedup();
-            out.insert(uid, found);
+            out.insert(e.uid(), found);
         }
     }
     out
+}
+
+fn value_refs(v: &cedar_policy_core::ast::Value, out: &mut Vec<EntityUid>) {
+    use cedar_policy_core::ast::{Literal, ValueKind};
+    match v.value_kind() {
+        ValueKind::Lit(Literal::EntityUID(uid)) => out.push(EntityUid::from(uid.as_ref().clone())),
+        ValueKind::Set(set) => set.iter().for_each(|x| value_refs(x, out)),
+        ValueKind::Record(fields) => fields.values().for_each(|x| value_refs(x, out)),
+        ValueKind::Lit(_) | ValueKind::ExtensionValue(_) => {}
+    }
 }
 
 /// An entity's `uid` field (`{type, id}` or `{"__entity": {type, id}}`), with type names

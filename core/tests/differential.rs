@@ -1,6 +1,9 @@
 //! The per-action index and the per-request entity slice never change a decision: ambit
 //! (validation off, Cedar error mode, one-hop chain) against raw `cedar_policy::Authorizer`
-//! over the whole policy set and every entity, on random many-policy sets and requests.
+//! over the whole policy set and every entity, on random many-policy sets and requests; each
+//! request is decided twice, the second time bringing an entity of its own, which sends ambit
+//! through the per-request entity slice (it fails if the slice misses an entity a policy can
+//! reach through attributes).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly on a broken fixture")]
 
@@ -117,6 +120,11 @@ fn request() -> impl Strategy<Value = (String, String, String, i64)> {
     )
 }
 
+/// An entity no policy names, which a request can bring along.
+fn extra_entity() -> serde_json::Value {
+    serde_json::json!([{ "uid": { "type": "Extra", "id": "x" }, "attrs": {}, "parents": [] }])
+}
+
 /// Cedar's message as ambit words every message: one line, no final period, a lower-case first
 /// letter unless the first word is an acronym.
 fn message_as_ambit_words_it(m: &str) -> String {
@@ -150,15 +158,24 @@ proptest! {
             .unwrap();
         let pset = cedar_policy::PolicySet::from_str(&text).unwrap();
         let all = cedar_policy::Entities::from_json_str(&entities, None).unwrap();
+        // a request that brings an entity of its own is decided over a per-request entity
+        // slice: it must hold everything a policy can reach (attributes of attributes included)
+        let all_plus = all.clone().add_entities(
+            cedar_policy::Entities::from_json_value(extra_entity(), None).unwrap(), None,
+        ).unwrap();
         let cedar = cedar_policy::Authorizer::new();
-        for (p, a, r, n) in &requests {
+        for ((p, a, r, n), sliced) in requests.iter().flat_map(|q| [(q, false), (q, true)]) {
             let context = serde_json::json!({ "n": n });
             let raw_req = cedar_policy::Request::new(
                 p.parse().unwrap(), a.parse().unwrap(), r.parse().unwrap(),
                 cedar_policy::Context::from_json_value(context.clone(), None).unwrap(), None,
             ).unwrap();
-            let raw = cedar.is_authorized(&raw_req, &pset, &all);
-            let d = ambit.authorize(&Request::new(p, a, r).with_context(context)).unwrap();
+            let raw = cedar.is_authorized(&raw_req, &pset, if sliced { &all_plus } else { &all });
+            let mut request = Request::new(p, a, r).with_context(context);
+            if sliced {
+                request = request.with_entities(extra_entity().as_array().unwrap().clone());
+            }
+            let d = ambit.authorize(&request).unwrap();
             let raw_reasons: BTreeSet<String> = raw.diagnostics().reason().map(ToString::to_string).collect();
             let raw_errors: BTreeSet<(String, String)> = raw.diagnostics().errors().map(|e| {
                 let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
