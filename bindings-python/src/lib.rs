@@ -126,6 +126,11 @@ impl Decision {
     fn generation(&self) -> u64 {
         self.0.generation()
     }
+    /// `timestamp` (read-only): seconds since the epoch, from the authorizer's clock.
+    #[getter]
+    fn timestamp(&self) -> u64 {
+        self.0.timestamp()
+    }
     /// The decision's JSON wire form as a dict.
     fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         py_of(py, &self.0)

@@ -107,7 +107,8 @@ def test_lifecycle_mint_attenuate_revoke_expire(helpdesk):
     with pytest.raises(AttributeError):
         a1.uid = "x"  # type: ignore[misc]
     assert "Agent" in repr(a1)
-    assert authz.authorize(a2.uid, "reply_ticket", TICKET).allowed
+    d = authz.authorize(a2.uid, "reply_ticket", TICKET)
+    assert d.allowed and d.timestamp == 1_800_000_000 == d.to_dict()["timestamp"]
     tree = authz.delegation_tree(SERVICE)
     assert tree["children"][0]["children"][0]["uid"] == a2.uid
     assert {a.uid for a in authz.agents()} == {a1.uid, a2.uid}
