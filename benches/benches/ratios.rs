@@ -327,52 +327,21 @@ fn main() {
 
     // 5. throughput: decisions on 1 and 2 threads, mint and revoke
     let a = Arc::new(w::authorizer(p));
-    let per_thread = |threads: usize| {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let (a, qs) = (Arc::clone(&a), areqs.clone());
-                std::thread::spawn(move || {
-                    let mut n = 0u64;
-                    let end = Instant::now() + budget;
-                    while Instant::now() < end {
-                        for q in &qs {
-                            std::hint::black_box(a.authorize(q).unwrap());
-                        }
-                        n += qs.len() as u64;
-                    }
-                    n
-                })
-            })
-            .collect();
-        let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-        total as f64 / start.elapsed().as_secs_f64()
-    };
+    let per_thread = |threads: usize| w::per_second(threads, budget, || || w::decide_all(&a, &areqs));
     let one_t = per_thread(1);
     let two_t = per_thread(2);
     // the same for raw Cedar: how much this machine gives a second thread at all
     let raw_p = Arc::new(raw(p, &reqs, &schema));
     let raw_per_thread = |threads: usize| {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let r = Arc::clone(&raw_p);
-                std::thread::spawn(move || {
-                    let cedar = cedar_policy::Authorizer::new();
-                    let mut n = 0u64;
-                    let end = Instant::now() + budget;
-                    while Instant::now() < end {
-                        for q in &r.requests {
-                            std::hint::black_box(cedar.is_authorized(q, &r.policies, &r.entities));
-                        }
-                        n += r.requests.len() as u64;
-                    }
-                    n
-                })
-            })
-            .collect();
-        let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-        total as f64 / start.elapsed().as_secs_f64()
+        w::per_second(threads, budget, || {
+            let (cedar, r) = (cedar_policy::Authorizer::new(), &raw_p);
+            move || {
+                for q in &r.requests {
+                    std::hint::black_box(cedar.is_authorized(q, &r.policies, &r.entities));
+                }
+                r.requests.len() as u64
+            }
+        })
     };
     let raw_one = raw_per_thread(1);
     let raw_two = raw_per_thread(2);

@@ -77,37 +77,19 @@ fn chain() {
 /// `profile threads [SECS] [N]`: decisions per second at P = 100 on one thread, then on two
 /// (or only on N threads). With `AMBIT_PROFILE_SEPARATE` set, each thread builds and uses its
 /// own authorizer (its build counts in its time): no data shared between the threads.
-#[expect(clippy::cast_precision_loss, reason = "a decision count as a rate")]
 fn threads() {
     let secs: u64 = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(2);
-    let a = std::sync::Arc::new(ambit_benches::authorizer(100));
+    let shared = ambit_benches::authorizer(100);
     let reqs = ambit_benches::ambit_requests(&ambit_benches::requests(200));
     let separate = std::env::var_os("AMBIT_PROFILE_SEPARATE").is_some();
+    let budget = std::time::Duration::from_secs(secs);
     let rate = |threads: usize| {
-        let start = std::time::Instant::now();
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let a = if separate {
-                    std::sync::Arc::new(ambit_benches::authorizer(100))
-                } else {
-                    std::sync::Arc::clone(&a)
-                };
-                let qs = reqs.clone();
-                std::thread::spawn(move || {
-                    let mut n = 0u64;
-                    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-                    while std::time::Instant::now() < end {
-                        for q in &qs {
-                            std::hint::black_box(a.authorize(q).unwrap());
-                        }
-                        n += qs.len() as u64;
-                    }
-                    n
-                })
-            })
-            .collect();
-        let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-        total as f64 / start.elapsed().as_secs_f64()
+        ambit_benches::per_second(threads, budget, || {
+            let own = separate.then(|| ambit_benches::authorizer(100));
+            let reqs = &reqs;
+            let shared = &shared;
+            move || ambit_benches::decide_all(own.as_ref().unwrap_or(shared), reqs)
+        })
     };
     if let Some(n) = std::env::args().nth(3).and_then(|n| n.parse().ok()) {
         eprintln!("{n} threads {:.0}/s", rate(n));

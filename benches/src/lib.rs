@@ -208,3 +208,40 @@ pub fn export(dir: &Path, p: usize, n_requests: usize) -> std::io::Result<()> {
         .collect();
     std::fs::write(dir.join("requests.json"), Value::Array(reqs).to_string())
 }
+
+/// Work per second on `threads` threads for `budget`: each thread makes its worker with
+/// `worker()` (inside the thread, so per-thread state stays there) and calls it until the
+/// budget is spent; a call returns how much work it did.
+#[allow(clippy::cast_precision_loss, reason = "a count as a rate")]
+pub fn per_second<W: FnMut() -> u64>(
+    threads: usize,
+    budget: std::time::Duration,
+    worker: impl Fn() -> W + Sync,
+) -> f64 {
+    let start = std::time::Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut work = worker();
+                    let end = std::time::Instant::now() + budget;
+                    let mut n = 0u64;
+                    while std::time::Instant::now() < end {
+                        n += work();
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// One pass over `reqs` with `a`: the number of decisions made.
+pub fn decide_all(a: &ambit::Authorizer, reqs: &[ambit::Request]) -> u64 {
+    for q in reqs {
+        std::hint::black_box(a.authorize(q).unwrap());
+    }
+    reqs.len() as u64
+}
