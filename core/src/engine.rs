@@ -81,22 +81,19 @@ pub(crate) fn is_authorized<'a>(
     let mut answer = Answer::default();
     for p in policies {
         let env = AsRef::<ast::Policy>::as_ref(&p.policy).env();
-        let satisfied = evaluator.interpret(&p.condition, env).map(|v| match v.value_kind() {
-            ValueKind::Lit(Literal::Bool(b)) => Some(*b),
-            // a condition is a conjunction (`&&`), whose value is always a boolean
-            _ => None,
-        });
+        let satisfied = match evaluator.interpret(&p.condition, env) {
+            Ok(v) => match v.value_kind() {
+                ValueKind::Lit(Literal::Bool(b)) => Ok(*b),
+                // a condition is a conjunction (`&&`), whose value is always a boolean
+                _ => Err("the policy's condition is not a boolean".to_owned()),
+            },
+            Err(e) => Err(crate::error::cedar_text(&e)),
+        };
         match satisfied {
-            Ok(Some(true)) => if p.forbid { &mut forbids } else { &mut permits }.push(p.id.clone()),
-            Ok(Some(false)) => {}
-            Ok(None) => {
-                answer.errors.push((p.id.clone(), "the policy's condition is not a boolean".to_owned()));
-                if p.forbid {
-                    answer.erring_forbids.push(p.id.clone());
-                }
-            }
-            Err(e) => {
-                answer.errors.push((p.id.clone(), crate::error::cedar_text(&e)));
+            Ok(true) => if p.forbid { &mut forbids } else { &mut permits }.push(p.id.clone()),
+            Ok(false) => {}
+            Err(message) => {
+                answer.errors.push((p.id.clone(), message));
                 if p.forbid {
                     answer.erring_forbids.push(p.id.clone());
                 }
