@@ -9,7 +9,7 @@ const { Authorizer, ManualClock } = require('..')
 const ROOT = path.resolve(__dirname, '..', '..')
 const DIR = path.join(ROOT, 'tests', 'vectors')
 const FILES = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
-const camel = { error_mode: 'errorMode', max_delegation_depth: 'maxDelegationDepth', validation: 'validation' }
+const camel = { error_mode: 'errorMode', max_delegation_depth: 'maxDelegationDepth', trust_request_entities: 'trustRequestEntities', validation: 'validation' }
 
 test('vectors exist', () => {
   assert.ok(FILES.length > 0, 'no decision vectors found in tests/vectors')

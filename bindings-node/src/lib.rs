@@ -48,6 +48,9 @@ pub struct AuthorizerOptions {
     #[napi(ts_type = "'failClosed' | 'cedar'")]
     pub error_mode: Option<String>,
     pub max_delegation_depth: Option<u32>,
+    /// Let per-request entities join static entities or agents, or be principals: a trust
+    /// decision (default false).
+    pub trust_request_entities: Option<bool>,
     /// Path of the hash-chained JSONL audit log.
     pub audit_file: Option<String>,
     #[napi(ts_type = "'block' | 'drop'")]
@@ -218,6 +221,7 @@ fn build(
         validation: None,
         error_mode: None,
         max_delegation_depth: None,
+        trust_request_entities: None,
         audit_file: None,
         audit_overflow: None,
         audit_capacity: None,
@@ -240,6 +244,7 @@ fn build(
     named.validation = o.validation;
     named.error_mode = o.error_mode;
     named.max_delegation_depth = o.max_delegation_depth;
+    named.trust_request_entities = o.trust_request_entities;
     named.audit_file = o.audit_file.map(Into::into);
     named.audit_overflow = o.audit_overflow;
     named.audit_capacity = o.audit_capacity.map(|n| n as usize);

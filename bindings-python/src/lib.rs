@@ -292,7 +292,7 @@ impl Authorizer {
     /// Builds an authorizer from text: `schema` (Cedar schema syntax), `policies` (Cedar), and
     /// `entities` (a JSON string, or a list of entity dicts). Keyword options (also for
     /// `from_dir`): `validation` (`"strict"`, `"permissive"`, `"off"`), `error_mode`
-    /// (`"fail_closed"`, `"cedar"`), `max_delegation_depth`, `clock` (a `ManualClock`), `audit_file`,
+    /// (`"fail_closed"`, `"cedar"`), `max_delegation_depth`, `trust_request_entities`, `clock` (a `ManualClock`), `audit_file`,
     /// `audit_callback`, `audit_overflow` (`"block"`, `"drop"`), `audit_capacity`,
     /// `audit_include_context`, `audit_max_record_bytes`.
     #[new]
@@ -556,6 +556,7 @@ const KNOWN: &[&str] = &[
     "validation",
     "error_mode",
     "max_delegation_depth",
+    "trust_request_entities",
     "clock",
     "audit_file",
     "audit_callback",
@@ -578,6 +579,7 @@ fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Option
     named.validation = get("validation").map(|v| v.extract()).transpose()?;
     named.error_mode = get("error_mode").map(|v| v.extract()).transpose()?;
     named.max_delegation_depth = get("max_delegation_depth").map(|v| v.extract()).transpose()?;
+    named.trust_request_entities = get("trust_request_entities").map(|v| v.extract()).transpose()?;
     named.audit_file = get("audit_file").map(|v| v.extract()).transpose()?;
     named.audit_overflow = get("audit_overflow").map(|v| v.extract()).transpose()?;
     named.audit_capacity = get("audit_capacity").map(|v| v.extract()).transpose()?;

@@ -731,7 +731,7 @@ impl LogEnd {
         let io = |e: std::io::Error| Error::io(path, &e);
         let complete = newline_before(&mut file, len, None).map_err(io)?.map_or(0, |i| i + 1);
         let mut end = complete.saturating_sub(1);
-        let limit = max_record_bytes as u64 + 1;
+        let limit = (max_record_bytes as u64).saturating_add(1);
         while end > 0 {
             let start = newline_before(&mut file, end, Some(limit)).map_err(io)?.map_or(0, |i| i + 1);
             if end - start > limit {
@@ -761,7 +761,7 @@ impl LogEnd {
 fn newline_before(file: &mut File, end: u64, max_scan: Option<u64>) -> std::io::Result<Option<u64>> {
     let mut buf = [0u8; 8192];
     let mut pos = end;
-    let floor = max_scan.map_or(0, |m| end.saturating_sub(m + 1));
+    let floor = max_scan.map_or(0, |m| end.saturating_sub(m.saturating_add(1)));
     while pos > floor {
         let n = (pos - floor).min(buf.len() as u64);
         pos -= n;
@@ -846,14 +846,14 @@ pub fn verify_with(files: &[PathBuf], max_record_bytes: usize) -> Result<VerifyR
         let file = File::open(path).map_err(|e| Error::io(path, &e))?;
         let mut reader = BufReader::new(file);
         for number in 1.. {
-            let next_seq = expected.as_ref().map_or(1, |(s, _)| s + 1);
+            let next_seq = expected.as_ref().map_or(1, |(s, _)| s.saturating_add(1));
             let fail = |report: &mut VerifyReport, why: String| {
                 report.ok = false;
                 report.first_bad_seq = Some(next_seq);
                 report.problem = Some(format!("{}:{number}: {why}", path.display()));
             };
             line.clear();
-            let limit = max_record_bytes as u64 + 1;
+            let limit = (max_record_bytes as u64).saturating_add(1);
             let n = (&mut reader).take(limit).read_until(b'\n', &mut line).map_err(|e| Error::io(path, &e))?;
             if n == 0 {
                 break;
@@ -879,8 +879,8 @@ pub fn verify_with(files: &[PathBuf], max_record_bytes: usize) -> Result<VerifyR
                 return Ok(report);
             };
             if let Some((seq, hash)) = &expected {
-                if record.seq != seq + 1 {
-                    fail(&mut report, format!("sequence {} where {} was expected", record.seq, seq + 1));
+                if seq.checked_add(1) != Some(record.seq) {
+                    fail(&mut report, format!("sequence {} where {next_seq} was expected", record.seq));
                     return Ok(report);
                 }
                 if &record.prev != hash {

@@ -35,6 +35,7 @@ pub struct AuthorizerBuilder {
     limits: Limits,
     inline: usize,
     audit: Option<Audit>,
+    trust_request_entities: bool,
 }
 
 impl Default for AuthorizerBuilder {
@@ -50,6 +51,7 @@ impl Default for AuthorizerBuilder {
             limits: Limits::default(),
             inline: 0,
             audit: None,
+            trust_request_entities: false,
         }
     }
 }
@@ -156,6 +158,19 @@ impl AuthorizerBuilder {
         self
     }
 
+    /// Lets per-request entities name static entities or registry agents as their parents,
+    /// and be of a type the action allows as principal (default `false`).
+    ///
+    /// This is a trust decision: whoever builds the request can then make a new principal a
+    /// member of any group (`principal in Group::"admins"`), or put a resource inside any
+    /// container. Turn it on only when requests come from code you trust as much as your
+    /// entity files; without it such a request is `AMBIT_ENTITIES`.
+    #[must_use]
+    pub fn trust_request_entities(mut self, trust: bool) -> Self {
+        self.trust_request_entities = trust;
+        self
+    }
+
     /// Records every decision and lifecycle event in `audit` (see [`crate::audit`]).
     #[must_use]
     pub fn audit(mut self, audit: Audit) -> Self {
@@ -183,6 +198,7 @@ impl AuthorizerBuilder {
             agent_type,
             purge_grace: self.purge_grace,
             limits: self.limits,
+            trust_request_entities: self.trust_request_entities,
         };
         let texts = self.sources.read()?;
         let snapshot = Snapshot::build(
@@ -216,6 +232,9 @@ pub(crate) struct Config {
     agent_type: Option<EntityTypeName>,
     purge_grace: u64,
     pub(crate) limits: Limits,
+    /// Whether per-request entities may name static entities or agents as parents, or be of
+    /// a principal type of the action (see [`AuthorizerBuilder::trust_request_entities`]).
+    pub(crate) trust_request_entities: bool,
 }
 
 /// What a successful reload produced.
@@ -258,6 +277,9 @@ pub(crate) struct Prepared<'s> {
     pub(crate) action_text: String,
     pub(crate) resource_text: String,
     pub(crate) delegator_texts: Vec<String>,
+    /// More delegators than the depth limit allows: they were not parsed, and the request is
+    /// denied with `depth_exceeded`.
+    pub(crate) too_deep: bool,
     pub(crate) context: Context,
     pub(crate) context_refs: Vec<EntityUid>,
     pub(crate) entities: Vec<(Entity, Vec<EntityUid>)>,
@@ -354,8 +376,8 @@ impl Authorizer {
     /// `AMBIT_INVALID_REQUEST` for a malformed uid.
     pub fn revoke(&self, uid: &str) -> Result<usize> {
         let uid = registry::parse_uid(uid, "revoked")?;
-        let agent_type = self.snapshot.load().agent_type.clone();
-        let count = self.registry.revoke(&uid, &agent_type, self.clock.now())?;
+        let snap = self.snapshot.load();
+        let count = self.registry.revoke(&uid, &snap, self.clock.now())?;
         if let Some(audit) = &self.audit {
             audit.event(AuditEvent::Revoked { uid: uid.to_string(), count });
         }
@@ -509,11 +531,16 @@ impl Authorizer {
         Ok(outcome)
     }
 
-    pub(crate) fn prepare<'s>(snap: &'s Snapshot, limits: &Limits, request: &Request) -> Result<Prepared<'s>> {
+    pub(crate) fn prepare<'s>(snap: &'s Snapshot, config: &Config, request: &Request) -> Result<Prepared<'s>> {
+        let limits = &config.limits;
+        // bounded before anything is parsed: a chain longer than the depth limit is denied
+        // (`depth_exceeded`) without looking at its delegators one by one
+        let too_deep = request.delegators().len() > config.max_depth as usize;
         limits.check_uid("principal", request.principal())?;
         limits.check_uid("resource", request.resource())?;
         limits.check_uid("action", request.action())?;
-        for d in request.delegators() {
+        let delegators_given = if too_deep { &[][..] } else { request.delegators() };
+        for d in delegators_given {
             limits.check_uid("delegator", d)?;
         }
         if request.entities().len() > limits.max_request_entities {
@@ -537,8 +564,7 @@ impl Authorizer {
             Some(i) => crate::snapshot::thread_uid(&i.text, &action),
             None => action,
         };
-        let (delegators, delegator_texts): (Vec<_>, Vec<_>) = request
-            .delegators()
+        let (delegators, delegator_texts): (Vec<_>, Vec<_>) = delegators_given
             .iter()
             .map(|d| snap.parse_uid_text(d, "delegator"))
             .collect::<Result<Vec<_>>>()?
@@ -568,8 +594,11 @@ impl Authorizer {
                     }
                 }
             }
+            if snap.bad_enum_id(&resource) {
+                return Err(enum_error(&resource));
+            }
         }
-        let entities = request_entities(snap, request)?;
+        let entities = request_entities(snap, request, info, config.trust_request_entities)?;
         Ok(Prepared {
             info,
             principal,
@@ -580,6 +609,7 @@ impl Authorizer {
             action_text,
             resource_text,
             delegator_texts,
+            too_deep,
             context,
             context_refs,
             entities,
@@ -587,46 +617,19 @@ impl Authorizer {
     }
 
     fn decide(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
-        let p = Self::prepare(snap, &self.config.limits, request)?;
+        let p = Self::prepare(snap, &self.config, request)?;
         let now = self.clock.now();
-        let mut chain = p.delegators.clone();
-        let mut chain_text = p.delegator_texts.clone();
-        let acting = if p.principal.type_name() == &snap.agent_type { self.registry.get(&p.principal) } else { None };
-        if let Some(record) = &acting {
-            chain.extend(record.chain.iter().cloned());
-            chain_text.extend(record.chain_text.iter().cloned());
-        } else {
-            chain.push(p.principal.clone());
-            chain_text.push(p.principal_text.clone());
-        }
-        let mut out = Outcome::new(snap, &p, chain_text, now);
-
-        // 1. every agent on the chain is known; no cycle; not too deep
-        let mut hops = Vec::with_capacity(chain.len());
-        for (i, uid) in chain.iter().enumerate() {
-            if uid.type_name() == &snap.agent_type {
-                match self.registry.get(uid) {
-                    Some(r) => hops.push((uid.clone(), registry::Hop::Agent(r))),
-                    None => return Ok(out.deny(DenyCause::UnknownPrincipal, Some(i))),
-                }
-            } else {
-                hops.push((uid.clone(), registry::Hop::Static));
-            }
-        }
-        // chains are short (the depth limit bounds them): a pairwise scan beats hashing
-        if let Some(i) = (1..chain.len()).find(|&i| chain[..i].contains(&chain[i])) {
-            return Ok(out.deny(DenyCause::InvalidChain, Some(i)));
-        }
-        if chain.len().saturating_sub(1) > self.config.max_depth as usize {
-            return Ok(out.deny(DenyCause::DepthExceeded, None));
-        }
-        // 2. every hop is live
-        if let Some((cause, i)) = self.registry.check_live(&hops, now) {
+        let (chain, hops, mut out) = match self.resolve_chain(snap, &p) {
+            Ok((chain, chain_text, hops)) => (chain, hops, Outcome::new(snap, &p, chain_text, now)),
+            Err((cause, hop, chain_text)) => return Ok(Outcome::new(snap, &p, chain_text, now).deny(cause, hop)),
+        };
+        // 2. every identity on the chain, and everything it descends from, is live
+        if let Some((cause, i)) = self.registry.check_live(&hops, &snap.entities, now) {
             return Ok(out.deny(cause, Some(i)));
         }
         // 3. the action is within every agent's scopes
         let info = p.info;
-        let own_name = [p.action.id().unescaped().to_owned()];
+        let own_name = [p.action_text.clone()];
         let names: &[String] = info.map_or(&own_name, |i| &i.scope_names);
         for (i, (_, hop)) in hops.iter().enumerate() {
             if let registry::Hop::Agent(a) = hop {
@@ -645,6 +648,9 @@ impl Authorizer {
                     )));
                 }
             }
+            if let Some(uid) = chain.iter().find(|u| snap.bad_enum_id(u)) {
+                return Err(enum_error(uid));
+            }
         }
         let slice = &snap.index.slices[info.map_or(crate::index::FULL, |i| i.slice)];
         // Only agents and per-request entities are not in the static store; without them the
@@ -656,6 +662,14 @@ impl Authorizer {
             sliced = entity_slice(snap, &self.registry, &hops, &p, &slice.literals)?;
             sliced.get()
         };
+        // trusted request entities may name parents of their own: revocation reaches through them
+        if !p.entities.is_empty() {
+            for (i, (uid, hop)) in hops.iter().enumerate() {
+                if matches!(hop, registry::Hop::Static) && self.registry.static_cut_off(uid, entities) {
+                    return Ok(out.deny(DenyCause::Revoked, Some(i)));
+                }
+            }
+        }
         // 3b. the resource is within every agent's confinement
         for (i, (_, hop)) in hops.iter().enumerate() {
             if let registry::Hop::Agent(a) = hop {
@@ -678,11 +692,96 @@ impl Authorizer {
             }
         }
         // 5. a revocation that landed while Cedar was deciding still wins
-        if let Some((cause, i)) = self.registry.check_live(&hops, self.clock.now()) {
+        if let Some((cause, i)) = self.registry.check_live(&hops, &snap.entities, self.clock.now()) {
             return Ok(out.deny(cause, Some(i)));
         }
         Ok(out.allow())
     }
+
+    /// The chain a request is decided over, root first: the explicit delegators, then the
+    /// principal, where every agent, wherever it appears, brings its whole registry ancestry.
+    /// The result is one consistent path: each agent's parent is the hop right before it.
+    /// Linear in the chain, which is bounded by the depth limit before anything is looked up.
+    ///
+    /// A request that cannot be resolved is a denial: (cause, hop, the chain as claimed).
+    fn resolve_chain(&self, snap: &Snapshot, p: &Prepared) -> ChainResult {
+        let max_hops = (self.config.max_depth as usize).saturating_add(1);
+        let claimed = || {
+            let mut texts = p.delegator_texts.clone();
+            texts.push(p.principal_text.clone());
+            texts
+        };
+        if p.too_deep || p.delegators.len() >= max_hops {
+            return Err((DenyCause::DepthExceeded, None, claimed()));
+        }
+        let mut chain: Vec<EntityUid> = Vec::with_capacity(p.delegators.len() + 4);
+        let mut texts: Vec<String> = Vec::with_capacity(p.delegators.len() + 4);
+        let mut hops: Vec<(EntityUid, registry::Hop)> = Vec::with_capacity(p.delegators.len() + 4);
+        let named =
+            p.delegators.iter().zip(&p.delegator_texts).chain(std::iter::once((&p.principal, &p.principal_text)));
+        for (uid, text) in named {
+            if uid.type_name() == &snap.agent_type {
+                let Some(record) = self.registry.get(uid) else {
+                    return Err((DenyCause::UnknownPrincipal, Some(chain.len()), claimed()));
+                };
+                // where the agent's ancestry joins the chain so far: at its start, or right
+                // after the hop before it (which must then be one of its ancestors)
+                let start = match chain.last() {
+                    None => 0,
+                    Some(last) => match record.chain.iter().position(|a| a == last) {
+                        Some(j) if j + 1 < record.chain.len() && chain.ends_with(&record.chain[..=j]) => j + 1,
+                        _ => return Err((DenyCause::InvalidChain, Some(chain.len()), claimed())),
+                    },
+                };
+                for (k, (a, t)) in record.chain.iter().zip(&record.chain_text).enumerate().skip(start) {
+                    let hop = if k + 1 == record.chain.len() {
+                        registry::Hop::Agent(Arc::clone(&record))
+                    } else if a.type_name() == &snap.agent_type {
+                        match self.registry.get(a) {
+                            Some(r) => registry::Hop::Agent(r),
+                            None => return Err((DenyCause::UnknownPrincipal, Some(chain.len()), claimed())),
+                        }
+                    } else {
+                        registry::Hop::Static
+                    };
+                    chain.push(a.clone());
+                    texts.push(t.clone());
+                    hops.push((a.clone(), hop));
+                }
+            } else {
+                chain.push(uid.clone());
+                texts.push(text.clone());
+                hops.push((uid.clone(), registry::Hop::Static));
+            }
+            if chain.len() > max_hops {
+                return Err((DenyCause::DepthExceeded, None, texts));
+            }
+        }
+        // no identity twice (a cycle); the chain is at most max_hops long
+        let repeated = if chain.len() <= 16 {
+            (1..chain.len()).find(|&i| chain[..i].contains(&chain[i]))
+        } else {
+            let mut seen = HashSet::with_capacity(chain.len());
+            chain.iter().position(|u| !seen.insert(u))
+        };
+        if let Some(i) = repeated {
+            return Err((DenyCause::InvalidChain, Some(i), texts));
+        }
+        Ok((chain, texts, hops))
+    }
+}
+
+/// A resolved chain (uids, their texts, their hops), or why there is none.
+type ChainResult = std::result::Result<
+    (Vec<EntityUid>, Vec<String>, Vec<(EntityUid, registry::Hop)>),
+    (DenyCause, Option<usize>, Vec<String>),
+>;
+
+fn enum_error(uid: &EntityUid) -> Error {
+    Error::invalid_request(format!(
+        "entity `{uid}` is of an enumerated entity type, but `{}` is not one of its declared ids",
+        user_text(uid.id().unescaped())
+    ))
 }
 
 impl Sources {
@@ -806,8 +905,14 @@ fn resolve_action(snap: &Snapshot, text: &str) -> Result<EntityUid> {
     }
 }
 
-/// Per-request entities, checked: no agents, nothing that redefines a static entity.
-fn request_entities(snap: &Snapshot, request: &Request) -> Result<Vec<(Entity, Vec<EntityUid>)>> {
+/// Per-request entities, checked: no agents, nothing that redefines a static entity, and
+/// (unless trusted) no entity that joins the static hierarchy or could act as a principal.
+fn request_entities(
+    snap: &Snapshot,
+    request: &Request,
+    info: Option<&ActionInfo>,
+    trusted: bool,
+) -> Result<Vec<(Entity, Vec<EntityUid>)>> {
     if request.entities().is_empty() {
         return Ok(Vec::new());
     }
@@ -825,12 +930,32 @@ fn request_entities(snap: &Snapshot, request: &Request) -> Result<Vec<(Entity, V
         if snap.entities.get(&uid).is_some() {
             return Err(Error::entities(format!("request entity `{uid}` redefines a static entity"), None));
         }
-        let mut refs = Vec::new();
+        let parents: Vec<EntityUid> = entity.as_ref().parents().map(|p| EntityUid::from(p.clone())).collect();
+        if !trusted {
+            if let Some(parent) =
+                parents.iter().find(|p| p.type_name() == &snap.agent_type || snap.entities.get(p).is_some())
+            {
+                return Err(Error::entities(
+                    format!(
+                        "request entity `{uid}` names `{parent}` as a parent: request entities may not join static \
+                         entities or agents unless the authorizer trusts request entities"
+                    ),
+                    None,
+                ));
+            }
+            if info.and_then(|i| i.principals.as_ref()).is_some_and(|types| types.contains(uid.type_name())) {
+                return Err(Error::entities(
+                    format!(
+                        "request entity `{uid}` is of a principal type of the action: principals come from the \
+                         static entities or the registry unless the authorizer trusts request entities"
+                    ),
+                    None,
+                ));
+            }
+        }
+        let mut refs = parents;
         if let Some(attrs) = json.get("attrs") {
             crate::snapshot::collect_refs(attrs, &mut refs);
-        }
-        if let Some(parents) = json.get("parents").and_then(|p| p.as_array()) {
-            refs.extend(parents.iter().filter_map(|p| EntityUid::from_json(p.clone()).ok()));
         }
         out.push((entity, refs));
     }

@@ -58,7 +58,7 @@ impl Authorizer {
     pub fn explain(&self, request: &Request) -> Result<Explanation> {
         let snap = self.snapshot.load();
         let decision = self.authorize(request)?;
-        let p = Authorizer::prepare(&snap, &self.config.limits, request)?;
+        let p = Authorizer::prepare(&snap, &self.config, request)?;
         let info = p.info;
         let slice = &snap.index.slices[info.map_or(crate::index::FULL, |i| i.slice)];
         let chain: Vec<EntityUid> = decision.chain.iter().filter_map(|c| c.parse().ok()).collect();
@@ -152,7 +152,10 @@ impl Authorizer {
             DenyCause::UnknownPrincipal => {
                 "agent not found in the registry (never minted, or purged after expiry)".to_owned()
             }
-            DenyCause::InvalidChain => "this identity appears twice on the chain".to_owned(),
+            DenyCause::InvalidChain => {
+                "the chain is not one path: this identity appears twice, or is an agent whose parent is not the hop before it"
+                    .to_owned()
+            }
             DenyCause::DepthExceeded => format!(
                 "the chain has {} delegations, more than the limit of {}",
                 d.chain.len().saturating_sub(1),
@@ -163,8 +166,7 @@ impl Authorizer {
                 agent.map_or("expired".to_owned(), |a| format!("expired at {} (now {})", a.expires_at, d.timestamp))
             }
             DenyCause::OutOfScope => {
-                let mut scopes: Vec<String> = agent.map(|a| a.scopes.iter().cloned().collect()).unwrap_or_default();
-                scopes.sort();
+                let scopes: Vec<String> = agent.map(|a| a.to_agent().scopes().to_vec()).unwrap_or_default();
                 format!("action `{action}` is not in scopes [{}]", scopes.join(", "))
             }
             DenyCause::OutOfConfinement => {

@@ -23,6 +23,9 @@ pub struct AuthorizerOptions {
     pub error_mode: Option<String>,
     /// Most delegations in a chain.
     pub max_delegation_depth: Option<u32>,
+    /// Let per-request entities join static entities or agents, or be principals (a trust
+    /// decision: see `AuthorizerBuilder::trust_request_entities`).
+    pub trust_request_entities: Option<bool>,
     /// Path of the hash-chained JSONL audit log.
     pub audit_file: Option<PathBuf>,
     /// `block` (default) or `drop`.
@@ -51,6 +54,9 @@ impl AuthorizerOptions {
         }
         if let Some(d) = self.max_delegation_depth {
             builder = builder.max_delegation_depth(d);
+        }
+        if let Some(t) = self.trust_request_entities {
+            builder = builder.trust_request_entities(t);
         }
         let wants_audit = self.audit_file.is_some()
             || self.audit_capacity.is_some()

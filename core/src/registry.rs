@@ -197,7 +197,10 @@ pub(crate) struct AgentRecord {
     /// The chain's uids as text (what decisions report), formatted once at mint.
     pub(crate) chain_text: Vec<String>,
     pub(crate) task: String,
+    /// The canonical uid texts of the actions and action groups its scopes name.
     pub(crate) scopes: HashSet<String>,
+    /// The scopes as given at mint, sorted (what `Agent::scopes` and the entity attribute show).
+    scopes_given: Vec<String>,
     pub(crate) resources: Option<Vec<EntityUid>>,
     pub(crate) depth: u32,
     pub(crate) created_at: u64,
@@ -216,8 +219,7 @@ impl AgentRecord {
     }
 
     pub(crate) fn to_agent(&self) -> Agent {
-        let mut scopes: Vec<String> = self.scopes.iter().cloned().collect();
-        scopes.sort();
+        let scopes = self.scopes_given.clone();
         let text = |i: usize| self.chain_text.get(i).cloned().unwrap_or_default();
         let n = self.chain_text.len();
         Agent {
@@ -270,11 +272,19 @@ impl Registry {
         self.agents.len()
     }
 
-    /// Liveness of a chain: the first problem, root first, as (cause, hop index).
-    pub(crate) fn check_live(&self, hops: &[(EntityUid, Hop)], now: u64) -> Option<(DenyCause, usize)> {
+    /// Liveness of a chain: the first problem, root first, as (cause, hop index). An identity
+    /// is revoked when it, or any entity it descends from in the static entity hierarchy (a
+    /// group, a team, a tenant), was revoked; an agent's own chain is the rest of the path.
+    pub(crate) fn check_live(
+        &self,
+        hops: &[(EntityUid, Hop)],
+        entities: &cedar_policy::Entities,
+        now: u64,
+    ) -> Option<(DenyCause, usize)> {
+        let any_static = !self.revoked.is_empty();
         for (i, (uid, hop)) in hops.iter().enumerate() {
             let revoked = match hop {
-                Hop::Static => self.is_static_revoked(uid),
+                Hop::Static => any_static && self.static_cut_off(uid, entities),
                 Hop::Agent(a) => a.is_revoked(),
             };
             if revoked {
@@ -289,6 +299,15 @@ impl Registry {
             }
         }
         None
+    }
+
+    /// Whether a static identity, or an entity it descends from, is revoked.
+    pub(crate) fn static_cut_off(&self, uid: &EntityUid, entities: &cedar_policy::Entities) -> bool {
+        let revoked = self.revoked.pin();
+        if revoked.is_empty() {
+            return false;
+        }
+        revoked.contains_key(uid) || entities.ancestors(uid).is_some_and(|mut a| a.any(|p| revoked.contains_key(p)))
     }
 
     pub(crate) fn mint(&self, spec: &AgentSpec, snap: &Snapshot, opts: &MintOptions) -> Result<Agent> {
@@ -316,7 +335,7 @@ impl Registry {
             None => vec![parent.clone()],
         };
         let hops = self.resolve(&parent_chain, snap)?;
-        if let Some((cause, i)) = self.check_live(&hops, now) {
+        if let Some((cause, i)) = self.check_live(&hops, &snap.entities, now) {
             let who = &parent_chain[i];
             return Err(Error::invalid_delegation(format!(
                 "parent `{parent}` is not live: `{who}` is {}",
@@ -333,7 +352,7 @@ impl Registry {
                 opts.max_depth
             )));
         }
-        let scopes = self.check_scopes(spec, snap, parent_record.as_deref())?;
+        let (scopes, scopes_given) = check_scopes(spec, snap, parent_record.as_deref())?;
         let resources = check_resources(spec, snap, parent_record.as_deref())?;
         let mut expires_at = now.saturating_add(spec.ttl_seconds);
         if let Some(p) = &parent_record {
@@ -353,14 +372,15 @@ impl Registry {
         let mut chain = parent_chain;
         chain.push(uid.clone());
         let owner = chain_text.first().map_or("", String::as_str);
-        let (entity, refs) = build_entity(spec, snap, &uid, &parent, owner, &scopes, depth, now, expires_at)?;
+        let (entity, refs) = build_entity(spec, snap, &uid, &parent, owner, &scopes_given, depth, now, expires_at)?;
         let record = Arc::new(AgentRecord {
             uid: uid.clone(),
             parent: parent.clone(),
             chain,
             chain_text,
             task: spec.task.clone(),
-            scopes: scopes.into_iter().collect(),
+            scopes,
+            scopes_given: scopes_given.into_iter().collect(),
             resources,
             depth,
             created_at: now,
@@ -379,34 +399,6 @@ impl Registry {
         Ok(agent)
     }
 
-    fn check_scopes(
-        &self,
-        spec: &AgentSpec,
-        snap: &Snapshot,
-        parent: Option<&AgentRecord>,
-    ) -> Result<BTreeSet<String>> {
-        let _ = self;
-        let known = &snap.scope_names;
-        let mut out = BTreeSet::new();
-        for scope in &spec.scopes {
-            if !known.is_empty() && !known.contains(scope.as_str()) {
-                return Err(Error::invalid_delegation(format!(
-                    "unknown scope `{scope}`: it names no action or action group"
-                )));
-            }
-            if let Some(p) = parent {
-                if !p.scopes.contains(scope) {
-                    return Err(Error::invalid_delegation(format!(
-                        "scope `{scope}` is not held by parent `{}`: a child's scopes must be a subset of its parent's",
-                        p.uid
-                    )));
-                }
-            }
-            out.insert(scope.clone());
-        }
-        Ok(out)
-    }
-
     /// Every hop of a chain, looked up: agents in the registry, anything else static.
     pub(crate) fn resolve(&self, chain: &[EntityUid], snap: &Snapshot) -> Result<Vec<(EntityUid, Hop)>> {
         chain
@@ -423,47 +415,68 @@ impl Registry {
             .collect()
     }
 
-    /// Revokes `uid` and cuts off everything minted under it; returns how many identities
-    /// were newly cut off.
-    pub(crate) fn revoke(&self, uid: &EntityUid, agent_type: &cedar_policy::EntityTypeName, now: u64) -> Result<usize> {
+    /// Revokes `uid` and cuts off everything under it; returns how many identities were newly
+    /// cut off (the identity itself, the static entities that descend from it, and the live
+    /// agents minted under any of them, each counted once and only if it was live before).
+    ///
+    /// An agent's revocation is final and marks its whole subtree. A static identity (a
+    /// person, a service, or a group, team or tenant they belong to) is revoked until
+    /// reinstated; everything that descends from it in the entity hierarchy, and every agent
+    /// whose chain starts there, is cut off by the decision's liveness check.
+    pub(crate) fn revoke(&self, uid: &EntityUid, snap: &Snapshot, now: u64) -> Result<usize> {
         let children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
-        let mut count = 0;
-        if uid.type_name() == agent_type {
-            let Some(record) = self.get(uid) else {
+        let guard = self.agents.pin();
+        if uid.type_name() == &snap.agent_type {
+            let Some(record) = guard.get(uid) else {
                 return Ok(0);
             };
+            let was_live = !record.is_revoked() && record.expires_at > now && !self.root_cut_off(record, snap);
             if record.revoked.swap(true, Ordering::SeqCst) {
                 return Ok(0);
             }
             record.revoked_at.store(now, Ordering::SeqCst);
-            count += 1;
-        } else {
-            if self.revoked.pin().insert(uid.clone(), ()).is_some() {
-                return Ok(0);
-            }
-            count += 1;
-        }
-        // Agents under it are revoked for good; a later reinstate of a static root does not
-        // bring them back only if they were revoked here, so mark agent subtrees only when the
-        // root is itself an agent. Under a static root, the chain check cuts them off.
-        let agent_root = uid.type_name() == agent_type;
-        let mut stack: Vec<EntityUid> = children.get(uid).cloned().unwrap_or_default();
-        let guard = self.agents.pin();
-        while let Some(child) = stack.pop() {
-            if let Some(record) = guard.get(&child) {
-                let live = !record.is_revoked() && record.expires_at > now;
-                if agent_root && !record.revoked.swap(true, Ordering::SeqCst) {
-                    record.revoked_at.store(now, Ordering::SeqCst);
+            let mut count = usize::from(was_live);
+            let mut stack: Vec<EntityUid> = children.get(uid).cloned().unwrap_or_default();
+            while let Some(child) = stack.pop() {
+                if let Some(record) = guard.get(&child) {
+                    let live = !record.is_revoked() && record.expires_at > now && !self.root_cut_off(record, snap);
+                    if !record.revoked.swap(true, Ordering::SeqCst) {
+                        record.revoked_at.store(now, Ordering::SeqCst);
+                    }
+                    count += usize::from(live);
                 }
-                if live {
-                    count += 1;
+                if let Some(grand) = children.get(&child) {
+                    stack.extend(grand.iter().cloned());
                 }
             }
-            if let Some(grand) = children.get(&child) {
-                stack.extend(grand.iter().cloned());
+            return Ok(count);
+        }
+        // identities newly cut off: the uid and its static descendants that were live
+        let mut cut: HashSet<EntityUid> = HashSet::new();
+        if !self.static_cut_off(uid, &snap.entities) {
+            cut.insert(uid.clone());
+            for e in snap.entities.iter() {
+                let e = e.uid();
+                if snap.entities.is_ancestor_of(uid, &e) && !self.static_cut_off(&e, &snap.entities) {
+                    cut.insert(e);
+                }
             }
         }
-        Ok(count)
+        if self.revoked.pin().insert(uid.clone(), ()).is_some() {
+            return Ok(0);
+        }
+        let agents = guard
+            .iter()
+            .filter(|(_, r)| {
+                !r.is_revoked() && r.expires_at > now && r.chain.first().is_some_and(|root| cut.contains(root))
+            })
+            .count();
+        Ok(cut.len() + agents)
+    }
+
+    /// Whether the static root of an agent's chain is cut off.
+    fn root_cut_off(&self, record: &AgentRecord, snap: &Snapshot) -> bool {
+        record.chain.first().is_some_and(|root| self.static_cut_off(root, &snap.entities))
     }
 
     /// Lifts the revocation of a static principal; agents cannot be reinstated.
@@ -557,6 +570,36 @@ pub(crate) fn parse_uid(text: &str, what: &str) -> Result<EntityUid> {
             crate::error::user_text(text)
         ))
     })
+}
+
+/// Resolves each scope to the one action or action group it names, and checks it is within the
+/// parent's: held by the parent, or an action in a group the parent holds. Returns the
+/// canonical scopes and the given ones.
+fn check_scopes(
+    spec: &AgentSpec,
+    snap: &Snapshot,
+    parent: Option<&AgentRecord>,
+) -> Result<(HashSet<String>, BTreeSet<String>)> {
+    let mut canonical = HashSet::with_capacity(spec.scopes.len());
+    let mut given = BTreeSet::new();
+    for scope in &spec.scopes {
+        let text = snap.resolve_scope(scope)?;
+        if let Some(p) = parent {
+            let covers = |n: &String| p.scopes.contains(n);
+            let held = p.scopes.contains(&text)
+                || snap.actions.values().find(|a| a.text == text).is_some_and(|a| a.scope_names.iter().any(covers));
+            if !held {
+                return Err(Error::invalid_delegation(format!(
+                    "scope `{}` is not held by parent `{}`: a child's scopes must be within its parent's",
+                    crate::error::user_text(scope),
+                    p.uid
+                )));
+            }
+        }
+        canonical.insert(text);
+        given.insert(scope.clone());
+    }
+    Ok((canonical, given))
 }
 
 fn check_resources(spec: &AgentSpec, snap: &Snapshot, parent: Option<&AgentRecord>) -> Result<Option<Vec<EntityUid>>> {

@@ -91,8 +91,8 @@ impl FromStr for ErrorMode {
 /// Facts about one action known at load.
 #[derive(Debug)]
 pub(crate) struct ActionInfo {
-    /// The action's own name and the names of every action group it is in: an agent scope
-    /// naming any of them covers the action.
+    /// The canonical uid texts of the action and of every action group it is in: an agent
+    /// scope naming any of them covers the action.
     pub(crate) scope_names: Vec<String>,
     /// Index of the action's policy slice in `Index::slices`.
     pub(crate) slice: usize,
@@ -121,8 +121,12 @@ pub(crate) struct Snapshot {
     pub(crate) version: String,
     pub(crate) generation: u64,
     pub(crate) validation: Validation,
-    /// Every name an agent scope may use (action names and action group names).
-    pub(crate) scope_names: FastSet<String>,
+    /// Bare action (or action group) name -> the canonical uid text it names; `None` when the
+    /// name is ambiguous across namespaces.
+    pub(crate) scope_names: FastMap<String, Option<String>>,
+    /// Enumerated entity types and their declared ids: strict request validation refuses any
+    /// other id, as Cedar's `Request::new` with a schema does.
+    pub(crate) enums: FastMap<EntityTypeName, FastSet<String>>,
     /// Type signatures of agent entities already checked against the schema (see
     /// `registry::build_entity`): conformance depends only on the signature.
     pub(crate) agent_shapes: papaya::HashSet<String>,
@@ -212,6 +216,45 @@ pub(crate) fn thread_uid(text: &str, shared: &EntityUid) -> EntityUid {
 }
 
 impl Snapshot {
+    /// The canonical uid text of the action or action group a scope names: a bare name that is
+    /// unique across namespaces, or a full uid (`Ns::Action::"export"`).
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_DELEGATION` for an unknown or ambiguous name.
+    pub(crate) fn resolve_scope(&self, scope: &str) -> Result<String> {
+        let unknown = || {
+            Error::invalid_delegation(format!(
+                "unknown scope `{}`: it names no action or action group",
+                crate::error::user_text(scope)
+            ))
+        };
+        if scope.contains("::") {
+            let uid: EntityUid = scope.parse().map_err(|_| unknown())?;
+            return match self.actions.get(&uid) {
+                Some(info) => Ok(info.text.clone()),
+                None if self.actions.is_empty() => Ok(uid.to_string()),
+                None => Err(unknown()),
+            };
+        }
+        match self.scope_names.get(scope) {
+            Some(Some(text)) => Ok(text.clone()),
+            Some(None) => Err(Error::invalid_delegation(format!(
+                "scope `{}` is ambiguous across namespaces: give the action's full uid",
+                crate::error::user_text(scope)
+            ))),
+            // nothing to check a name against (no schema, no action entities): keep it as an
+            // action of the default namespace, which is how the request names it
+            None if self.actions.is_empty() => Ok(format!("Action::{}", serde_json::Value::from(scope))),
+            None => Err(unknown()),
+        }
+    }
+
+    /// Cedar's strict request check of enumerated entity ids: `uid` is of an enumerated type
+    /// and its id is not one the schema declares.
+    pub(crate) fn bad_enum_id(&self, uid: &EntityUid) -> bool {
+        self.enums.get(uid.type_name()).is_some_and(|ids| !ids.contains(uid.id().unescaped()))
+    }
+
     /// Parses `Type::"id"`. The common shape (a known type, an id of plain characters that
     /// Cedar never escapes) is split directly, which gives exactly what Cedar's parser gives;
     /// anything else goes through Cedar's parser.
@@ -283,7 +326,18 @@ impl Snapshot {
         for t in known.chain(seen).chain(actions.keys().map(|a| a.type_name().clone())).chain([agent_type.clone()]) {
             types.insert(t.to_string(), t);
         }
-        let scope_names = actions.values().flat_map(|a| a.scope_names.iter().cloned()).collect();
+        let mut scope_names: FastMap<String, Option<String>> = FastMap::default();
+        for (uid, info) in &actions {
+            scope_names
+                .entry(uid.id().unescaped().to_owned())
+                .and_modify(|v| {
+                    if v.as_deref() != Some(info.text.as_str()) {
+                        *v = None;
+                    }
+                })
+                .or_insert_with(|| Some(info.text.clone()));
+        }
+        let enums = schema.as_ref().map(enum_ids).unwrap_or_default();
         Ok(Self {
             schema,
             policies,
@@ -298,6 +352,7 @@ impl Snapshot {
             generation: opts.generation,
             validation: opts.validation,
             scope_names,
+            enums,
             agent_shapes: papaya::HashSet::new(),
             context_shapes: papaya::HashSet::new(),
         })
@@ -618,8 +673,8 @@ fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &Policy
     let mut names: FastMap<String, Option<EntityUid>> = FastMap::default();
     for uid in uids {
         let ancestors: Vec<EntityUid> = entities.ancestors(&uid).map(|it| it.cloned().collect()).unwrap_or_default();
-        let mut scope_names = vec![uid.id().unescaped().to_owned()];
-        scope_names.extend(ancestors.iter().map(|a| a.id().unescaped().to_owned()));
+        let mut scope_names = vec![uid.to_string()];
+        scope_names.extend(ancestors.iter().map(ToString::to_string));
         let slice = index.add_action(&uid, &ancestors);
         names
             .entry(uid.id().unescaped().to_owned())
@@ -635,6 +690,19 @@ fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &Policy
         actions.insert(uid, ActionInfo { scope_names, slice, principals, resources, text });
     }
     (actions, names, index)
+}
+
+/// Every enumerated entity type of the schema with its declared ids.
+fn enum_ids(schema: &Schema) -> FastMap<EntityTypeName, FastSet<String>> {
+    use cedar_policy_core::validator::ValidatorEntityTypeKind;
+    let mut out = FastMap::default();
+    for ty in schema.as_ref().entity_types() {
+        if let ValidatorEntityTypeKind::Enum(choices) = &ty.kind {
+            let name: EntityTypeName = EntityTypeName::from(ty.name().clone());
+            out.insert(name, choices.iter().map(|id| AsRef::<str>::as_ref(id).to_owned()).collect());
+        }
+    }
+    out
 }
 
 fn version(texts: &Texts) -> String {

@@ -46,6 +46,9 @@ pub struct VectorOptions {
     /// Maximum delegation depth.
     #[serde(default)]
     pub max_delegation_depth: Option<u32>,
+    /// Whether per-request entities are trusted to join the static hierarchy.
+    #[serde(default)]
+    pub trust_request_entities: Option<bool>,
 }
 
 /// One case: setup steps, then a request and what to expect.
@@ -177,6 +180,9 @@ fn build(file: &VectorFile, root: &Path, clock: &ManualClock) -> Result<Authoriz
     }
     if let Some(d) = file.options.max_delegation_depth {
         b = b.max_delegation_depth(d);
+    }
+    if let Some(t) = file.options.trust_request_entities {
+        b = b.trust_request_entities(t);
     }
     b.build().map_err(|e| format!("fixture `{}` does not load: {} ({e})", file.policies, e.code()))
 }
