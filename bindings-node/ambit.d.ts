@@ -1,5 +1,5 @@
 // Types of the npm package: the generated native API (index.d.ts) plus the glue in ambit.js.
-import type { Authorizer, BatchError, ReloadOutcome } from './index'
+import type { Authorizer, AuthorizerOptions, BatchError, ManualClock, ReloadOutcome } from './index'
 
 export * from './index'
 
@@ -9,7 +9,11 @@ export interface AuthorizeRequest {
   /** A bare action name (`issue_refund`) or a full uid. */
   action: string
   resource: string
-  /** Sent as JSON (`JSON.stringify`): a value JSON cannot carry is an `AMBIT_INVALID_REQUEST`. */
+  /**
+   * Converted faithfully or refused with `AMBIT_INVALID_REQUEST`: own enumerable data
+   * properties of plain objects and arrays, strings, booleans, null, safe-integer or finite
+   * numbers, and BigInts within 64 bits. Nothing is silently dropped.
+   */
   context?: Record<string, unknown>
   entities?: Array<Record<string, unknown>>
   /** Explicit delegators, root first. */
@@ -87,6 +91,16 @@ export declare class Decision {
 }
 
 declare module './index' {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Authorizer {
+    /** Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path`. */
+    function fromDir(
+      path: string,
+      options?: AuthorizerOptions | undefined | null,
+      clock?: ManualClock | undefined | null,
+      onAudit?: (record: Record<string, unknown>) => void | Promise<void>,
+    ): Authorizer
+  }
   interface Authorizer {
     /** Decides one request; a deny is a decision, never a throw. */
     authorize(request: AuthorizeRequest): Decision
@@ -99,6 +113,8 @@ declare module './index' {
     explain(request: AuthorizeRequest): { decision: Decision; summary: string; hops: Array<Record<string, unknown>> }
     /** `reload()` off the event loop; rejects with an Error whose `code` is the stable code. */
     reloadAsync(): Promise<ReloadOutcome>
+    /** The last `n` audit records (after a flush), as plain objects. */
+    auditRecent(n: number): Array<Record<string, unknown>>
   }
 }
 

@@ -4,7 +4,71 @@
 
 const native = require('./index.js')
 
-const { Authorizer } = native
+/**
+ * The user's audit callback, made safe for the host: it gets the record parsed from JSON (keys
+ * such as `__proto__` stay data), and whatever it throws or rejects is reported as a warning
+ * instead of ending the process.
+ */
+function safeCallback(callback) {
+  if (callback === undefined || callback === null) return undefined
+  if (typeof callback !== 'function') throw coded('AMBIT_INVALID_REQUEST', 'the audit callback must be a function')
+  const report = (error) => {
+    try {
+      process.emitWarning(`ambit audit callback failed: ${error && error.message ? error.message : String(error)}`, { code: 'AMBIT_AUDIT' })
+    } catch {
+      // nothing left to tell
+    }
+  }
+  return (text) => {
+    try {
+      const result = callback(JSON.parse(text))
+      if (result !== null && typeof result === 'object' && typeof result.then === 'function') result.then(undefined, report)
+    } catch (error) {
+      report(error)
+    }
+  }
+}
+
+// Authorizers with an audit trail, flushed when the process exits (`process.exit()` included)
+const audited = new Set()
+let exitHooked = false
+function track(authz) {
+  audited.add(new WeakRef(authz))
+  if (!exitHooked) {
+    exitHooked = true
+    process.on('exit', () => {
+      for (const ref of audited) {
+        const a = ref.deref()
+        if (a !== undefined) {
+          try {
+            a.close()
+          } catch {
+            // exiting: nothing more to do
+          }
+        }
+      }
+    })
+  }
+  return authz
+}
+
+function fromDir(path, options, clock, onAudit) {
+  return track(native.Authorizer.fromDirRaw(path, options, clock, safeCallback(onAudit)))
+}
+const Authorizer = new Proxy(native.Authorizer, {
+  construct(target, args, newTarget) {
+    const [options, clock, onAudit] = args
+    return track(Reflect.construct(target, [options, clock, safeCallback(onAudit)], newTarget))
+  },
+  get(target, key, receiver) {
+    return key === 'fromDir' ? fromDir : Reflect.get(target, key, receiver)
+  },
+})
+
+/** The last `n` audit records (after a flush), as plain objects. */
+native.Authorizer.prototype.auditRecent = function auditRecent(n) {
+  return JSON.parse(this.auditRecentJson(n))
+}
 
 /** An Error carrying a stable ambit code, as the native addon throws them. */
 function coded(code, message) {
@@ -13,37 +77,119 @@ function coded(code, message) {
   return e
 }
 
-/** A context or entities value as JSON text for the addon; absent stays absent. */
-function jsonText(value, what) {
-  if (value === undefined || value === null) return undefined
-  let text
-  try {
-    text = JSON.stringify(value)
-  } catch (e) {
-    throw coded('AMBIT_INVALID_REQUEST', `${what} cannot be sent as JSON: ${e.message}`)
-  }
-  if (text === undefined) throw coded('AMBIT_INVALID_REQUEST', `${what} is not a JSON value (${typeof value})`)
-  return text
+// Nesting the converter follows at most (the core's own depth limit is checked again).
+const MAX_NESTING = 256
+const I64_MIN = -(2n ** 63n)
+const I64_MAX = 2n ** 63n - 1n
+
+/** An own property's value, never an inherited one (`Object.prototype.entities` is not a field). */
+function own(object, key) {
+  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined
 }
 
-function checkRequest(request) {
+/**
+ * A context or entities value as JSON text for the addon; absent stays absent. Every value is
+ * converted faithfully or refused with AMBIT_INVALID_REQUEST: nothing `JSON.stringify` would
+ * drop or change (undefined, functions, symbols, `toJSON`, getters, holes, class instances,
+ * non-finite or unsafe numbers, lone surrogates) gets through, and only own data properties
+ * are read, so the core decides on exactly what the caller holds.
+ */
+function jsonText(value, what) {
+  if (value === undefined || value === null) return undefined
+  const refuse = (path, why) => {
+    throw coded('AMBIT_INVALID_REQUEST', `${what}${path}: ${why}`)
+  }
+  const open = new Set()
+  const write = (v, path, depth) => {
+    switch (typeof v) {
+      case 'string':
+        if (!v.isWellFormed()) refuse(path, 'a string with a lone surrogate')
+        return JSON.stringify(v)
+      case 'number':
+        if (!Number.isFinite(v)) refuse(path, `${v} is not a JSON number`)
+        if (Number.isInteger(v) && !Number.isSafeInteger(v)) refuse(path, `${v} is not exact as a number: pass a BigInt`)
+        return JSON.stringify(v)
+      case 'bigint':
+        if (v < I64_MIN || v > I64_MAX) refuse(path, `${v} is outside Cedar's 64-bit integers`)
+        return v.toString()
+      case 'boolean':
+        return v ? 'true' : 'false'
+      case 'object':
+        break
+      default:
+        return refuse(path, `a ${typeof v} is not a JSON value`)
+    }
+    if (v === null) return 'null'
+    if (depth >= MAX_NESTING) throw coded('AMBIT_LIMIT', `${what} nests deeper than ${MAX_NESTING} levels`)
+    if (open.has(v)) refuse(path, 'a cycle')
+    if (Object.getOwnPropertySymbols(v).length > 0) refuse(path, 'symbol-keyed properties')
+    open.add(v)
+    let out
+    if (Array.isArray(v)) {
+      const parts = []
+      for (let i = 0; i < v.length; i++) {
+        const d = Object.getOwnPropertyDescriptor(v, i)
+        if (d === undefined) refuse(`${path}[${i}]`, 'a hole in an array')
+        if (!('value' in d)) refuse(`${path}[${i}]`, 'an accessor property')
+        parts.push(write(d.value, `${path}[${i}]`, depth + 1))
+      }
+      out = `[${parts.join(',')}]`
+    } else {
+      const proto = Object.getPrototypeOf(v)
+      if (proto !== Object.prototype && proto !== null) refuse(path, 'not a plain object')
+      const parts = []
+      for (const key of Object.getOwnPropertyNames(v)) {
+        const d = Object.getOwnPropertyDescriptor(v, key)
+        if (!d.enumerable) refuse(`${path}.${key}`, 'a non-enumerable property')
+        if (!('value' in d)) refuse(`${path}.${key}`, 'an accessor property')
+        if (key === 'toJSON') refuse(`${path}.${key}`, 'a toJSON property')
+        if (!key.isWellFormed()) refuse(path, 'a key with a lone surrogate')
+        parts.push(`${JSON.stringify(key)}:${write(d.value, `${path}.${key}`, depth + 1)}`)
+      }
+      out = `{${parts.join(',')}}`
+    }
+    open.delete(v)
+    return out
+  }
+  return write(value, '', 0)
+}
+
+/** The request's fields, read once each, own properties only. */
+function fields(request) {
   if (request === null || typeof request !== 'object') {
     throw coded('AMBIT_INVALID_REQUEST', 'a request is an object { principal, action, resource, context?, entities?, onBehalfOf? }')
   }
-  for (const field of ['principal', 'action', 'resource']) {
-    if (typeof request[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
+  const r = {
+    principal: own(request, 'principal'),
+    action: own(request, 'action'),
+    resource: own(request, 'resource'),
+    context: own(request, 'context'),
+    entities: own(request, 'entities'),
+    onBehalfOf: own(request, 'onBehalfOf'),
   }
+  for (const field of ['principal', 'action', 'resource']) {
+    if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
+  }
+  if (r.onBehalfOf !== undefined && r.onBehalfOf !== null) {
+    if (!Array.isArray(r.onBehalfOf) || !r.onBehalfOf.every((d) => typeof d === 'string')) {
+      throw coded('AMBIT_INVALID_REQUEST', 'request.onBehalfOf must be an array of strings')
+    }
+    r.onBehalfOf = Array.from(r.onBehalfOf)
+  } else {
+    r.onBehalfOf = undefined
+  }
+  return r
 }
 
 function rawRequest(request) {
-  checkRequest(request)
+  const r = fields(request)
   return {
-    principal: request.principal,
-    action: request.action,
-    resource: request.resource,
-    context: jsonText(request.context, 'context'),
-    entities: jsonText(request.entities, 'entities'),
-    onBehalfOf: request.onBehalfOf ?? undefined,
+    principal: r.principal,
+    action: r.action,
+    resource: r.resource,
+    context: jsonText(r.context, 'context'),
+    entities: jsonText(r.entities, 'entities'),
+    onBehalfOf: r.onBehalfOf,
   }
 }
 
@@ -122,10 +268,10 @@ class Decision {
 
 /** Decides one request; a deny is a `Decision`, never a throw. */
 Authorizer.prototype.authorize = function authorize(request) {
-  checkRequest(request)
-  const context = jsonText(request.context, 'context')
-  const entities = jsonText(request.entities, 'entities')
-  return new Decision(this.authorizeJson(request.principal, request.action, request.resource, context, entities, request.onBehalfOf ?? undefined))
+  const r = fields(request)
+  const context = jsonText(r.context, 'context')
+  const entities = jsonText(r.entities, 'entities')
+  return new Decision(this.authorizeJson(r.principal, r.action, r.resource, context, entities, r.onBehalfOf))
 }
 
 /**
@@ -237,4 +383,4 @@ function authorizeToolCall(authz, request, opts) {
   })
 }
 
-module.exports = { ...native, Decision, AmbitDenied, guard, guardTool, authorizeToolCall }
+module.exports = { ...native, Authorizer, Decision, AmbitDenied, guard, guardTool, authorizeToolCall }

@@ -12,9 +12,12 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** The in-process authorizer. */
 export declare class Authorizer {
   /** Builds an authorizer from text options. */
-  constructor(options: AuthorizerOptions, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void)
-  /** Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path`. */
-  static fromDir(path: string, options?: AuthorizerOptions | undefined | null, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void): Authorizer
+  constructor(options: AuthorizerOptions, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>)
+  /**
+   * Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path` (the
+   * package's `Authorizer.fromDir` calls this with its audit callback made safe).
+   */
+  static fromDirRaw(path: string, options?: AuthorizerOptions | undefined | null, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>): Authorizer
   /**
    * Decides one request; the decision as camelCase JSON text, `allowed` first. The package's
    * `authorize(request)` calls this and wraps the text in a lazy `Decision`.
@@ -52,8 +55,19 @@ export declare class Authorizer {
   get policyVersion(): string
   get generation(): number
   get policyIds(): Array<string>
-  /** The last `n` audit records, after flushing. */
-  auditRecent(n: number): Array<Record<string, unknown>>
+  /**
+   * The last `n` audit records, after flushing, as a JSON array text (the package's
+   * `auditRecent(n)` parses it).
+   */
+  auditRecentJson(n: number): string
+  /**
+   * Flushes the audit trail and closes it with a final `closed` record; afterwards every
+   * decision throws `AMBIT_AUDIT` (nothing is decided unrecorded). Idempotent; the package
+   * calls it for every audited authorizer when the process exits.
+   */
+  close(): void
+  /** Waits until every audit record handed off so far is written. */
+  flush(): void
   auditFlush(): void
   auditDropped(): number
 }
@@ -93,6 +107,11 @@ export interface AuthorizerOptions {
   validation?: 'strict' | 'permissive' | 'off'
   errorMode?: 'failClosed' | 'cedar'
   maxDelegationDepth?: number
+  /**
+   * Let per-request entities join static entities or agents, or be principals: a trust
+   * decision (default false).
+   */
+  trustRequestEntities?: boolean
   /** Path of the hash-chained JSONL audit log. */
   auditFile?: string
   auditOverflow?: 'block' | 'drop'
@@ -164,4 +183,4 @@ export interface ReloadResult {
 }
 
 /** Verifies a hash-chained audit log across files, oldest first. */
-export declare function verifyAuditLog(files: Array<string>): { ok: boolean, records: number, first_bad_seq: number | null, problem: string | null, last_seq: number, last_hash: string }
+export declare function verifyAuditLog(files: Array<string>): { ok: boolean, records: number, first_bad_seq: number | null, problem: string | null, last_seq: number, last_hash: string, closed: boolean }

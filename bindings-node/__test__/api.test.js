@@ -71,17 +71,11 @@ test('contexts JSON cannot carry are coded errors, never a crash or a silent cha
   assert.equal(refund({ amount: 120 }).allowed, true)
   const cyclic = { amount: 1 }
   cyclic.self = cyclic
-  for (const [context, what] of [
-    [cyclic, /cannot be sent as JSON/],
-    [{ amount: 10n }, /cannot be sent as JSON/],
-    // JSON.stringify escapes a lone surrogate in a string; the addon refuses the escape
-    [{ amount: 1, note: 'x\uD800' }, /could not be read/],
-    [() => 1, /not a JSON value/],
-    [{ amount: 1.5 }, /./],
-    [{ amount: NaN }, /./],
-  ]) {
-    assert.throws(() => refund(context), (e) => e.code === 'AMBIT_INVALID_REQUEST' && what.test(e.message), String(what))
+  // refused by the package's converter or by the core, always with a code (never by message)
+  for (const context of [cyclic, { amount: 2n ** 64n }, { amount: 1, note: 'x\uD800' }, () => 1, { amount: 1.5 }, { amount: NaN }]) {
+    assert.throws(() => refund(context), (e) => e.code === 'AMBIT_INVALID_REQUEST')
   }
+  assert.equal(refund({ amount: 120n }).allowed, true, 'a BigInt within 64 bits is an exact Cedar Long')
   for (const request of [null, 'x', { principal: 1, action: 'read_ticket', resource: TICKET }, { principal: ALICE, resource: TICKET }]) {
     assert.throws(() => authz.authorize(request), (e) => e.code === 'AMBIT_INVALID_REQUEST')
   }

@@ -196,7 +196,9 @@ impl ManualClock {
     }
 }
 
-type AuditCallback = ThreadsafeFunction<Value, Unknown<'static>, Value, Status, false, true>;
+/// The audit callback gets each record as JSON text; the package's glue parses it (so keys such
+/// as `__proto__` stay plain data) and contains whatever the user's function throws or rejects.
+type AuditCallback = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
 
 /// The in-process authorizer.
 #[napi]
@@ -252,9 +254,10 @@ fn build(
     named.audit_max_record_bytes = o.audit_max_record_bytes.map(|n| n as usize);
     let callback = on_audit.map(|cb| {
         Box::new(move |record: &ambit::AuditRecord| {
-            let value = serde_json::to_value(record).unwrap_or(Value::Null);
-            // Blocking: the writer thread waits for room in the queue rather than drop
-            let _ = cb.call(value, ThreadsafeFunctionCallMode::Blocking);
+            let text = serde_json::to_string(record).unwrap_or_default();
+            // NonBlocking: the queue is unbounded, and the writer thread must never wait on the
+            // JS thread (which may itself be waiting in `auditFlush`)
+            let _ = cb.call(text, ThreadsafeFunctionCallMode::NonBlocking);
         }) as ambit::wire::AuditCallback
     });
     b = named.apply(b, callback).map_err(to_js)?;
@@ -269,18 +272,23 @@ impl Authorizer {
     pub fn new(
         options: AuthorizerOptions,
         clock: Option<&ManualClock>,
-        #[napi(ts_arg_type = "(record: Record<string, unknown>) => void")] on_audit: Option<AuditCallback>,
+        #[napi(ts_arg_type = "(record: Record<string, unknown>) => void | Promise<void>")] on_audit: Option<
+            AuditCallback,
+        >,
     ) -> napi::Result<Self, String> {
         build(ambit::Authorizer::builder(), Some(options), clock, on_audit)
     }
 
-    /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path`.
-    #[napi(factory)]
+    /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path` (the
+    /// package's `Authorizer.fromDir` calls this with its audit callback made safe).
+    #[napi(factory, js_name = "fromDirRaw")]
     pub fn from_dir(
         path: String,
         options: Option<AuthorizerOptions>,
         clock: Option<&ManualClock>,
-        #[napi(ts_arg_type = "(record: Record<string, unknown>) => void")] on_audit: Option<AuditCallback>,
+        #[napi(ts_arg_type = "(record: Record<string, unknown>) => void | Promise<void>")] on_audit: Option<
+            AuditCallback,
+        >,
     ) -> napi::Result<Self, String> {
         build(ambit::Authorizer::builder().dir(path), options, clock, on_audit)
     }
@@ -458,13 +466,29 @@ impl Authorizer {
         self.inner.policy_ids()
     }
 
-    /// The last `n` audit records, after flushing.
-    #[napi(ts_return_type = "Array<Record<string, unknown>>")]
-    pub fn audit_recent(&self, n: u32) -> Vec<Value> {
-        self.inner.audit().map_or_else(Vec::new, |a| {
+    /// The last `n` audit records, after flushing, as a JSON array text (the package's
+    /// `auditRecent(n)` parses it).
+    #[napi]
+    pub fn audit_recent_json(&self, n: u32) -> String {
+        let records = self.inner.audit().map_or_else(Vec::new, |a| {
             a.flush();
-            a.recent(n as usize).iter().filter_map(|r| serde_json::to_value(r).ok()).collect()
-        })
+            a.recent(n as usize)
+        });
+        serde_json::to_string(&records).unwrap_or_else(|_| "[]".to_owned())
+    }
+
+    /// Flushes the audit trail and closes it with a final `closed` record; afterwards every
+    /// decision throws `AMBIT_AUDIT` (nothing is decided unrecorded). Idempotent; the package
+    /// calls it for every audited authorizer when the process exits.
+    #[napi]
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Waits until every audit record handed off so far is written.
+    #[napi]
+    pub fn flush(&self) {
+        self.inner.flush();
     }
 
     #[napi]
@@ -523,7 +547,7 @@ impl Task for ReloadTask {
 
 /// Verifies a hash-chained audit log across files, oldest first.
 #[napi(
-    ts_return_type = "{ ok: boolean, records: number, first_bad_seq: number | null, problem: string | null, last_seq: number, last_hash: string }"
+    ts_return_type = "{ ok: boolean, records: number, first_bad_seq: number | null, problem: string | null, last_seq: number, last_hash: string, closed: boolean }"
 )]
 pub fn verify_audit_log(files: Vec<String>) -> napi::Result<Value, String> {
     let files: Vec<std::path::PathBuf> = files.into_iter().map(Into::into).collect();

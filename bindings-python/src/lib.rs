@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use pythonize::{depythonize, pythonize};
+use pythonize::pythonize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -19,9 +19,78 @@ mod errors;
 
 use errors::to_py;
 
-/// Converts a Python object to JSON through serde.
+/// Converts a Python object to JSON faithfully, or refuses it with an ambit error: nesting is
+/// bounded while converting (never deeper than `ambit::wire::MAX_JSON_DEPTH`, whatever the
+/// object holds), and so is the number of values (`budget`), so hostile input fails at the
+/// first item over a limit instead of after converting everything.
 fn json(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    depythonize(obj).map_err(|e| PyTypeError::new_err(format!("not JSON-like: {e}")))
+    let mut budget: usize = 1 << 22;
+    json_bounded(obj, 0, &mut budget)
+}
+
+fn json_bounded(obj: &Bound<'_, PyAny>, depth: usize, budget: &mut usize) -> PyResult<Value> {
+    use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+    let invalid = |m: String| to_py(ambit::wire::invalid_value(m));
+    *budget = budget.checked_sub(1).ok_or_else(|| to_py(ambit::wire::over_limit("the value holds too many items")))?;
+    if depth > ambit::wire::MAX_JSON_DEPTH {
+        return Err(to_py(ambit::wire::over_limit(format!(
+            "the value nests deeper than {} levels",
+            ambit::wire::MAX_JSON_DEPTH
+        ))));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        return Err(invalid(format!(
+            "integer {} is outside Cedar's 64-bit range",
+            obj.str().map(|s| s.to_string()).unwrap_or_default()
+        )));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        return serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| invalid(format!("{v} is not a JSON number")));
+    }
+    if let Ok(text) = obj.cast::<PyString>() {
+        return text
+            .to_str()
+            .map(|t| Value::String(t.to_owned()))
+            .map_err(|_| invalid("a string that is not well-formed Unicode (a lone surrogate)".to_owned()));
+    }
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
+        return Err(invalid("bytes are not text: decode them first".to_owned()));
+    }
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (k, v) in dict.iter() {
+            let key = k
+                .cast::<PyString>()
+                .map_err(|_| invalid("a dict key that is not a str".to_owned()))?
+                .to_str()
+                .map_err(|_| invalid("a dict key that is not well-formed Unicode".to_owned()))?
+                .to_owned();
+            let value = json_bounded(&v, depth + 1, budget)?;
+            map.insert(key, value);
+        }
+        return Ok(Value::Object(map));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut out = Vec::new();
+        for item in obj.try_iter()? {
+            out.push(json_bounded(&item?, depth + 1, budget)?);
+        }
+        return Ok(Value::Array(out));
+    }
+    let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    Err(invalid(format!("a `{type_name}` is not a JSON value")))
 }
 
 /// Converts any serde value to a Python object.
@@ -37,7 +106,7 @@ fn uid(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     if obj.hasattr("type")? && obj.hasattr("id")? {
         return Ok(obj.str()?.to_string());
     }
-    Err(PyTypeError::new_err("an entity uid must be a str like 'User::\"alice\"' or an ambit.Uid"))
+    Err(to_py(ambit::wire::invalid_value("an entity uid must be a str like 'User::\"alice\"' or an ambit.Uid")))
 }
 
 fn uids(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
@@ -276,7 +345,9 @@ fn configure(mut b: ambit::AuthorizerBuilder, o: Options<'_>) -> PyResult<ambit:
     let callback = o.audit_callback.map(|cb| {
         let cb = cb.unbind();
         Box::new(move |record: &ambit::AuditRecord| {
-            Python::attach(|py| {
+            // never during interpreter shutdown (attaching then would abort the process): the
+            // package closes every authorizer at exit, so nothing is pending by then
+            let _ = Python::try_attach(|py| {
                 let result = pythonize(py, record).map_err(PyErr::from).and_then(|obj| cb.call1(py, (obj,)));
                 if let Err(e) = result {
                     e.write_unraisable(py, None);
@@ -285,6 +356,65 @@ fn configure(mut b: ambit::AuthorizerBuilder, o: Options<'_>) -> PyResult<ambit:
         }) as ambit::wire::AuditCallback
     });
     o.named.apply(b, callback).map_err(to_py)
+}
+
+impl Drop for Authorizer {
+    /// The last reference may go while the writer thread waits for the GIL to call an audit
+    /// callback: the core's drop (which flushes and joins that thread) runs with the GIL
+    /// released, so it never waits on itself.
+    fn drop(&mut self) {
+        let inner = std::mem::replace(&mut self.inner, placeholder());
+        let watcher = self.watcher.lock().ok().and_then(|mut w| w.take());
+        let release = move || {
+            drop(watcher);
+            drop(inner);
+        };
+        // attached already (a dealloc holds the GIL); if not, `release` runs as it is dropped
+        let _ = Python::try_attach(|py| py.detach(release));
+    }
+}
+
+/// Authorizers with an audit trail, closed (flushed, with a final `closed` record) by an
+/// `atexit` hook before the interpreter shuts down, so no record is pending when it does.
+static AUDITED: Mutex<Vec<std::sync::Weak<ambit::Authorizer>>> = Mutex::new(Vec::new());
+
+fn audited(inner: Arc<ambit::Authorizer>) -> Arc<ambit::Authorizer> {
+    if inner.audit().is_some() {
+        if let Ok(mut live) = AUDITED.lock() {
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Arc::downgrade(&inner));
+        }
+    }
+    inner
+}
+
+/// Closes every audited authorizer still alive (registered with `atexit` by the package).
+#[pyfunction]
+fn _close_all(py: Python<'_>) {
+    let live: Vec<Arc<ambit::Authorizer>> =
+        AUDITED.lock().map(|l| l.iter().filter_map(std::sync::Weak::upgrade).collect()).unwrap_or_default();
+    py.detach(move || {
+        for a in &live {
+            a.close();
+        }
+    });
+}
+
+/// One shared authorizer with no policies and no trail, left in the place of one being dropped.
+fn placeholder() -> Arc<ambit::Authorizer> {
+    static EMPTY: std::sync::OnceLock<Option<Arc<ambit::Authorizer>>> = std::sync::OnceLock::new();
+    let built = EMPTY.get_or_init(|| {
+        ambit::Authorizer::builder()
+            .policies_str("forbid(principal, action, resource);")
+            .validation(ambit::Validation::Off)
+            .build()
+            .ok()
+            .map(Arc::new)
+    });
+    match built {
+        Some(a) => Arc::clone(a),
+        None => unreachable!("a one-line forbid always builds"),
+    }
 }
 
 #[pymethods]
@@ -517,6 +647,19 @@ impl Authorizer {
     }
 
     /// Waits until every audit record so far is written by every sink.
+    /// Flushes the audit trail and closes it with a final `closed` record; afterwards every
+    /// decision raises `AuditError` (nothing is decided unrecorded). Idempotent.
+    fn close(&self, py: Python<'_>) {
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.close());
+    }
+
+    /// Waits until every audit record handed off so far is written.
+    fn flush(&self, py: Python<'_>) {
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.flush());
+    }
+
     fn audit_flush(&self, py: Python<'_>) {
         let inner = Arc::clone(&self.inner);
         py.detach(move || {
@@ -547,7 +690,7 @@ impl Authorizer {
 impl Authorizer {
     fn finish(py: Python<'_>, builder: ambit::AuthorizerBuilder) -> PyResult<Self> {
         let inner = py.detach(move || builder.build()).map_err(to_py)?;
-        Ok(Self { inner: Arc::new(inner), watcher: Mutex::new(None) })
+        Ok(Self { inner: audited(Arc::new(inner)), watcher: Mutex::new(None) })
     }
 }
 
@@ -631,6 +774,7 @@ fn _ambit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ManualClock>()?;
     m.add_function(wrap_pyfunction!(format_uid, m)?)?;
     m.add_function(wrap_pyfunction!(verify_audit_log, m)?)?;
+    m.add_function(wrap_pyfunction!(_close_all, m)?)?;
     m.add("DENY_CAUSES", ambit::DenyCause::ALL.iter().map(|c| c.code()).collect::<Vec<_>>())?;
     m.add("ERROR_CODES", ambit::Error::CODES.to_vec())?;
     errors::register(m)

@@ -44,8 +44,9 @@ def test_uid_objects_and_strings_are_interchangeable(authz):
     assert str(t) == TICKET
     assert authz.authorize(ambit.Uid("Helpdesk::User", "alice"), "read_ticket", t).allowed
     assert str(ambit.Uid("User", 'a"b\\c')) == 'User::"a\\"b\\\\c"'
-    with pytest.raises(TypeError):
+    with pytest.raises(ambit.InvalidRequestError) as e:
         authz.authorize(42, "read_ticket", TICKET)
+    assert e.value.code == "AMBIT_INVALID_REQUEST"
 
 
 @pytest.mark.parametrize(

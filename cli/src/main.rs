@@ -79,6 +79,13 @@ enum AuditCommand {
         /// Log files, in chain order
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The files continue a chain whose archived part ended at this record (`SEQ:HASH`);
+        /// without it the chain must start at its genesis record
+        #[arg(long)]
+        after: Option<String>,
+        /// A record known to be in the log (`SEQ:HASH`, a checkpoint taken earlier)
+        #[arg(long)]
+        checkpoint: Option<String>,
     },
     /// Pretty-print the last records of a log
     #[command(after_help = "Example:\n  ambit audit tail audit.jsonl -n 20")]
@@ -137,8 +144,15 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
             }
             Ok(if e.decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Command::Audit { command: AuditCommand::Verify { files } } => {
-            let report = ambit::audit::verify(&files)?;
+        Command::Audit { command: AuditCommand::Verify { files, after, checkpoint } } => {
+            let mut options = ambit::audit::VerifyOptions::default();
+            if let Some(a) = after {
+                options = options.after(a.parse()?);
+            }
+            if let Some(c) = checkpoint {
+                options = options.checkpoint(c.parse()?);
+            }
+            let report = ambit::audit::verify_opts(&files, &options)?;
             if report.ok {
                 println!("ok: {} records verified", report.records);
             } else {
@@ -150,6 +164,10 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
                 println!("{} records verified before it", report.records);
             }
             println!("last sequence {} hash {}", report.last_seq, report.last_hash);
+            println!(
+                "{}",
+                if report.closed { "closed cleanly" } else { "not closed (still being written, or cut short)" }
+            );
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Audit { command: AuditCommand::Tail { file, n } } => {

@@ -127,7 +127,18 @@ fn audit_verify_and_tail() {
     }
     let o = ambit(&["audit", "verify", log.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("last sequence 3 hash "));
+    // three decisions, then the `closed` record written when the authorizer was dropped
+    assert!(String::from_utf8_lossy(&o.stdout).contains("last sequence 4 hash "));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("closed cleanly"));
+    // without its first record the chain has no head: refused unless anchored
+    let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect();
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    let headless = dir.join("headless.jsonl");
+    std::fs::write(&headless, lines[1..].join("\n") + "\n").unwrap();
+    assert_eq!(ambit(&["audit", "verify", headless.to_str().unwrap()], None).status.code(), Some(1));
+    let anchor = format!("1:{}", first["hash"].as_str().unwrap());
+    let o = ambit(&["audit", "verify", "--after", &anchor, headless.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", text(&o));
     let o = ambit(&["audit", "tail", log.to_str().unwrap(), "-n", "2"], None);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.lines().count(), 2);

@@ -2,10 +2,13 @@
 //! blocking on I/O to a writer thread that numbers and hash-chains it and feeds the sinks (a
 //! ring buffer, a JSONL file, a callback).
 //!
-//! Each record carries `seq`, the previous record's hash (`prev`) and its own `hash`:
-//! SHA-256 over `prev` and the canonical JSON of the record without `hash` (object keys
-//! sorted, no whitespace). [`verify`] recomputes the chain across files and names the first
-//! bad sequence number.
+//! Each record carries `seq`, the previous record's hash (`prev`) and its own `hash`: the
+//! lowercase hex SHA-256 of the UTF-8 bytes of `prev` followed by the canonical JSON of the
+//! record without its `hash` member. The canonical JSON is RFC 8785 (JCS): members sorted by
+//! key as UTF-16 code units, no whitespace, minimal string escapes, except that integers are
+//! always written as exact decimals (see `docs/audit.md`). [`verify`] recomputes the chain
+//! across files and names the first bad sequence number; a chain must start at its genesis
+//! record unless an anchor says where an archived part ended.
 
 use crate::decision::{Decision, DenyCause, Hop};
 use crate::error::{Error, IoError, Result};
@@ -98,6 +101,26 @@ pub enum AuditEvent {
         /// The error.
         error: String,
     },
+    /// A request could not be decided (malformed, over a limit): what hostile callers send.
+    RequestFailed {
+        /// The error code.
+        code: String,
+        /// The error.
+        error: String,
+        /// The principal as given (cut to 256 bytes).
+        principal: String,
+        /// The action as given (cut to 256 bytes).
+        action: String,
+        /// The resource as given (cut to 256 bytes).
+        resource: String,
+    },
+    /// The trail was closed cleanly (`close`, or the authorizer dropped): nothing was handed off
+    /// after this record. A log whose last record is not this one was cut short or is still
+    /// being written.
+    Closed {
+        /// Records dropped over the trail's life (overflow policy `drop`).
+        dropped: u64,
+    },
     /// Records were dropped because the queue was full (overflow policy `drop`).
     RecordsDropped {
         /// Total dropped so far.
@@ -142,6 +165,8 @@ impl AuditEvent {
             Self::Reinstated { .. } => "reinstated",
             Self::ReloadSucceeded { .. } => "reload_succeeded",
             Self::ReloadFailed { .. } => "reload_failed",
+            Self::RequestFailed { .. } => "request_failed",
+            Self::Closed { .. } => "closed",
             Self::RecordsDropped { .. } => "records_dropped",
             Self::TornTailDiscarded { .. } => "torn_tail_discarded",
             Self::Oversize { .. } => "oversize",
@@ -169,6 +194,11 @@ impl AuditEvent {
         }
     }
 }
+
+/// The largest audit queue or ring buffer, in records: 16,777,216.
+pub const MAX_CAPACITY: usize = 1 << 24;
+/// The largest [`AuditBuilder::max_record_bytes`]: 1 GiB.
+pub const MAX_RECORD_BYTES_LIMIT: u64 = 1 << 30;
 
 /// Default of [`AuditBuilder::max_record_bytes`]: 1 MiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
@@ -290,6 +320,7 @@ impl Default for AuditBuilder {
 impl AuditBuilder {
     /// Queue length between the decision path and the writer thread (default 65,536).
     #[must_use]
+    /// At most [`MAX_CAPACITY`]; a larger queue is refused by [`AuditBuilder::build`].
     pub fn capacity(mut self, records: usize) -> Self {
         self.capacity = records.max(1);
         self
@@ -345,6 +376,24 @@ impl AuditBuilder {
     /// `AMBIT_IO` when the log cannot be opened, `AMBIT_AUDIT` when an existing log's last
     /// complete record cannot be read.
     pub fn build(self) -> Result<Audit> {
+        if self.capacity > MAX_CAPACITY {
+            return Err(Error::audit(format!(
+                "an audit queue of {} records is more than the limit of {MAX_CAPACITY}",
+                self.capacity
+            )));
+        }
+        if self.memory > MAX_CAPACITY {
+            return Err(Error::audit(format!(
+                "an audit ring buffer of {} records is more than the limit of {MAX_CAPACITY}",
+                self.memory
+            )));
+        }
+        if u64::try_from(self.max_record_bytes).map_or(true, |b| b > MAX_RECORD_BYTES_LIMIT) {
+            return Err(Error::audit(format!(
+                "an audit record limit of {} bytes is more than the limit of {MAX_RECORD_BYTES_LIMIT}",
+                self.max_record_bytes
+            )));
+        }
         let memory = Arc::new(Mutex::new(VecDeque::with_capacity(self.memory.min(4096))));
         let mut sinks = self.sinks;
         let (mut seq, mut prev) = (0, GENESIS.to_owned());
@@ -382,11 +431,22 @@ impl AuditBuilder {
             .name("ambit-audit".into())
             .spawn(move || writer.run(&rx))
             .map_err(|e| Error::from(IoError::new(Path::new("ambit-audit"), &e)))?;
-        Ok(Audit { tx: Some(tx), thread: Some(thread), overflow: self.overflow, dropped, errors, memory })
+        let writer = thread.thread().id();
+        Ok(Audit {
+            tx: Some(tx),
+            thread: Some(thread),
+            writer,
+            closed: std::sync::atomic::AtomicBool::new(false),
+            overflow: self.overflow,
+            dropped,
+            errors,
+            memory,
+        })
     }
 }
 
 enum Message {
+    Close,
     Event(Box<AuditEvent>, u64),
     Decision(Box<Decision>, Value, u64),
     Flush(SyncSender<()>),
@@ -396,6 +456,9 @@ enum Message {
 pub struct Audit {
     tx: Option<SyncSender<Message>>,
     thread: Option<JoinHandle<()>>,
+    /// The writer thread: a sink (a callback) that re-enters never waits on itself.
+    writer: std::thread::ThreadId,
+    closed: std::sync::atomic::AtomicBool,
     overflow: Overflow,
     dropped: Arc<AtomicU64>,
     errors: Arc<AtomicU64>,
@@ -417,22 +480,65 @@ impl Audit {
         AuditBuilder::default()
     }
 
+    fn on_writer(&self) -> bool {
+        std::thread::current().id() == self.writer
+    }
+
     fn send(&self, message: Message) {
+        if self.closed.load(Ordering::SeqCst) {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        self.send_always(message);
+    }
+
+    fn send_always(&self, message: Message) {
         let Some(tx) = &self.tx else { return };
-        match self.overflow {
-            Overflow::Block => {
-                let _ = tx.send(message);
+        // a sink on the writer thread that decides again must not wait for room the writer
+        // itself would have to make
+        if self.overflow == Overflow::Drop || self.on_writer() {
+            if let Err(TrySendError::Full(_)) = tx.try_send(message) {
+                self.dropped.fetch_add(1, Ordering::SeqCst);
             }
-            Overflow::Drop => {
-                if let Err(TrySendError::Full(_)) = tx.try_send(message) {
-                    self.dropped.fetch_add(1, Ordering::SeqCst);
-                }
-            }
+        } else {
+            let _ = tx.send(message);
+        }
+    }
+
+    /// Whether [`Audit::close`] was called: an authorizer whose trail is closed refuses to decide.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Writes a final `closed` record and flushes every sink; records handed off later are
+    /// refused and counted as dropped. Idempotent. Called on drop, and by the bindings when
+    /// the interpreter or process exits.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.send_always(Message::Close);
+            self.flush();
         }
     }
 
     pub(crate) fn decision(&self, decision: &Decision, context: &Value) {
         self.send(Message::Decision(Box::new(decision.clone()), context.clone(), crate::clock::system_millis()));
+    }
+
+    pub(crate) fn request_failed(&self, request: &crate::Request, error: &Error) {
+        let cut = |s: &str| {
+            let mut end = s.len().min(256);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s[..end].to_owned()
+        };
+        self.event(AuditEvent::RequestFailed {
+            code: error.code().to_owned(),
+            error: cut(&error.to_string()),
+            principal: cut(request.principal()),
+            action: cut(request.action()),
+            resource: cut(request.resource()),
+        });
     }
 
     pub(crate) fn event(&self, event: AuditEvent) {
@@ -442,6 +548,10 @@ impl Audit {
     /// Waits until every record handed off so far is written and flushed by every sink.
     pub fn flush(&self) {
         let Some(tx) = &self.tx else { return };
+        if self.on_writer() {
+            // called from a sink: everything before this record is already written
+            return;
+        }
         let (done_tx, done_rx) = sync_channel(1);
         if tx.send(Message::Flush(done_tx)).is_ok() {
             let _ = done_rx.recv();
@@ -468,9 +578,14 @@ impl Audit {
 
 impl Drop for Audit {
     fn drop(&mut self) {
+        self.close();
         drop(self.tx.take());
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // dropped from a sink (the last reference held by a callback): the writer ends on
+            // its own once the queue is closed; it cannot wait for itself
+            if !self.on_writer() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -495,6 +610,11 @@ impl Writer {
         loop {
             match rx.recv_timeout(tick) {
                 Ok(Message::Event(event, ts)) => self.append(*event, ts),
+                Ok(Message::Close) => {
+                    self.report_drops();
+                    let dropped = self.dropped.load(Ordering::SeqCst);
+                    self.append(AuditEvent::Closed { dropped }, crate::clock::system_millis());
+                }
                 Ok(Message::Decision(d, context, ts)) => {
                     let event = decision_event(&d, context, self.include_context);
                     self.append(event, ts);
@@ -581,10 +701,7 @@ fn decision_event(d: &Decision, context: Value, include: bool) -> AuditEvent {
     }
 }
 
-/// Canonical JSON: keys sorted (`serde_json`'s map is ordered), no whitespace.
-fn canonical(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
+use crate::canonical::canonical;
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -814,11 +931,85 @@ pub struct VerifyReport {
     pub last_seq: u64,
     /// Hash of the last good record.
     pub last_hash: String,
+    /// Whether the last record is a `closed` record: the trail was shut down cleanly and
+    /// nothing was handed off after it. `false` for a log still being written, or cut short.
+    #[serde(default)]
+    pub closed: bool,
 }
 
-/// Verifies a hash chain across `files`, in order (rotated segments first). The first file
-/// may start mid-chain (after older segments were archived): its first `prev` is trusted.
-/// Lines longer than [`DEFAULT_MAX_RECORD_BYTES`] fail verification; see [`verify_with`].
+/// A point of a chain known from outside the log: a record's `seq` and `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The record's hash.
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = Error;
+    /// `<seq>:<hash>`, as `ambit audit verify` prints it.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid_request(format!(
+                "malformed anchor `{}`: expected `<seq>:<hash>`",
+                crate::error::user_text(s)
+            ))
+        };
+        let (seq, hash) = s.split_once(':').ok_or_else(bad)?;
+        let seq = seq.parse::<u64>().map_err(|_| bad())?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(Self { seq, hash: hash.to_ascii_lowercase() })
+    }
+}
+
+/// What [`verify_opts`] checks beyond the chain itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// Longest line accepted (default [`DEFAULT_MAX_RECORD_BYTES`]).
+    pub max_record_bytes: usize,
+    /// Where the files start: the last record of the archived part before them. Without it
+    /// the first record must be the chain's genesis (`seq` 1, `prev` [`GENESIS`]), so a log
+    /// whose head was deleted does not verify.
+    pub after: Option<Anchor>,
+    /// A record known to exist (a checkpoint taken earlier): the log must contain it, so a log
+    /// cut short before it does not verify.
+    pub checkpoint: Option<Anchor>,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self { max_record_bytes: DEFAULT_MAX_RECORD_BYTES, after: None, checkpoint: None }
+    }
+}
+
+impl VerifyOptions {
+    /// Sets [`VerifyOptions::max_record_bytes`].
+    #[must_use]
+    pub fn max_record_bytes(mut self, bytes: usize) -> Self {
+        self.max_record_bytes = bytes;
+        self
+    }
+    /// Sets [`VerifyOptions::after`].
+    #[must_use]
+    pub fn after(mut self, anchor: Anchor) -> Self {
+        self.after = Some(anchor);
+        self
+    }
+    /// Sets [`VerifyOptions::checkpoint`].
+    #[must_use]
+    pub fn checkpoint(mut self, anchor: Anchor) -> Self {
+        self.checkpoint = Some(anchor);
+        self
+    }
+}
+
+/// Verifies a hash chain across `files`, in order (rotated segments first), from its genesis
+/// record. Lines longer than [`DEFAULT_MAX_RECORD_BYTES`] fail verification. For a log whose
+/// older segments were archived, or to check against a checkpoint, see [`verify_opts`].
 ///
 /// # Errors
 /// `AMBIT_IO` when a file cannot be read.
@@ -832,6 +1023,30 @@ pub fn verify(files: &[PathBuf]) -> Result<VerifyReport> {
 /// # Errors
 /// `AMBIT_IO` when a file cannot be read.
 pub fn verify_with(files: &[PathBuf], max_record_bytes: usize) -> Result<VerifyReport> {
+    verify_opts(files, &VerifyOptions::default().max_record_bytes(max_record_bytes))
+}
+
+/// [`verify`] with anchors at either end (see [`VerifyOptions`]).
+///
+/// # Errors
+/// `AMBIT_IO` when a file cannot be read.
+pub fn verify_opts(files: &[PathBuf], options: &VerifyOptions) -> Result<VerifyReport> {
+    let mut report = verify_chain(files, options)?;
+    if let (true, Some(c)) = (report.ok, &options.checkpoint) {
+        if report.last_seq < c.seq {
+            report.ok = false;
+            report.first_bad_seq = Some(report.last_seq.saturating_add(1));
+            report.problem = Some(format!(
+                "the log ends at record {} before the checkpoint at record {}: it was cut short",
+                report.last_seq, c.seq
+            ));
+        }
+    }
+    Ok(report)
+}
+
+fn verify_chain(files: &[PathBuf], options: &VerifyOptions) -> Result<VerifyReport> {
+    let max_record_bytes = options.max_record_bytes;
     let mut report = VerifyReport {
         ok: true,
         records: 0,
@@ -839,8 +1054,12 @@ pub fn verify_with(files: &[PathBuf], max_record_bytes: usize) -> Result<VerifyR
         problem: None,
         last_seq: 0,
         last_hash: String::new(),
+        closed: false,
     };
-    let mut expected: Option<(u64, String)> = None;
+    let mut expected: Option<(u64, String)> = match &options.after {
+        Some(a) => Some((a.seq, a.hash.clone())),
+        None => Some((0, GENESIS.to_owned())),
+    };
     let mut line = Vec::new();
     for path in files {
         let file = File::open(path).map_err(|e| Error::io(path, &e))?;
@@ -887,9 +1106,6 @@ pub fn verify_with(files: &[PathBuf], max_record_bytes: usize) -> Result<VerifyR
                     fail(&mut report, "does not chain to the previous record".into());
                     return Ok(report);
                 }
-            } else if record.seq == 1 && record.prev != GENESIS {
-                fail(&mut report, "first record does not start the chain".into());
-                return Ok(report);
             }
             let mut without = value;
             if let Value::Object(map) = &mut without {
@@ -901,9 +1117,19 @@ pub fn verify_with(files: &[PathBuf], max_record_bytes: usize) -> Result<VerifyR
                 report.problem = Some(format!("{}:{number}: record {} was altered", path.display(), record.seq));
                 return Ok(report);
             }
+            if let Some(c) = &options.checkpoint {
+                if record.seq == c.seq && record.hash != c.hash {
+                    report.ok = false;
+                    report.first_bad_seq = Some(record.seq);
+                    report.problem =
+                        Some(format!("{}:{number}: record {} is not the checkpointed one", path.display(), record.seq));
+                    return Ok(report);
+                }
+            }
             report.records += 1;
             report.last_seq = record.seq;
             report.last_hash.clone_from(&record.hash);
+            report.closed = matches!(record.event, AuditEvent::Closed { .. });
             expected = Some((record.seq, record.hash));
         }
     }

@@ -184,6 +184,7 @@ impl AuthorizerBuilder {
     /// `AMBIT_IO`, `AMBIT_EMPTY_SOURCE`, `AMBIT_POLICY_PARSE`, `AMBIT_DUPLICATE_POLICY_ID`,
     /// `AMBIT_SCHEMA`, `AMBIT_VALIDATION` or `AMBIT_ENTITIES`, naming file and line.
     pub fn build(self) -> Result<Authorizer> {
+        self.limits.check()?;
         let agent_type = match &self.agent_type {
             Some(t) => Some(
                 t.parse::<EntityTypeName>()
@@ -307,11 +308,47 @@ impl Authorizer {
     /// `AMBIT_ENTITIES` (malformed per-request entities): input that cannot be evaluated.
     pub fn authorize(&self, request: &Request) -> Result<Decision> {
         let snap = self.snapshot.load();
-        let decision = self.decide(&snap, request)?;
-        if let Some(audit) = &self.audit {
-            audit.decision(&decision, request.context());
+        self.decide_audited(&snap, request)
+    }
+
+    /// One decision, recorded: a decision record, or a `request_failed` record for a request
+    /// that could not be decided. An authorizer whose trail was closed decides nothing.
+    fn decide_audited(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
+        let Some(audit) = &self.audit else { return self.decide(snap, request) };
+        if audit.is_closed() {
+            return Err(Error::audit("the audit trail is closed: no decision can be recorded"));
         }
-        Ok(decision)
+        match self.decide(snap, request) {
+            Ok(decision) => {
+                audit.decision(&decision, request.context());
+                Ok(decision)
+            }
+            Err(e) => {
+                audit.request_failed(request, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes the audit trail and closes it with a final `closed` record; afterwards every
+    /// decision is an `AMBIT_AUDIT` error (nothing is decided that is not recorded). Without a
+    /// trail, does nothing. Idempotent; dropping the authorizer closes it too.
+    pub fn close(&self) {
+        if let Some(audit) = &self.audit {
+            audit.close();
+        }
+    }
+
+    /// Waits until every audit record handed off so far is written and flushed.
+    pub fn flush(&self) {
+        if let Some(audit) = &self.audit {
+            audit.flush();
+        }
+    }
+
+    /// The input limits this authorizer enforces.
+    pub fn limits(&self) -> Limits {
+        self.config.limits
     }
 
     /// The audit trail, when one was configured.
@@ -323,16 +360,7 @@ impl Authorizer {
     /// request does not fail the others.
     pub fn authorize_batch(&self, requests: &[Request]) -> Vec<Result<Decision>> {
         let snap = self.snapshot.load_full();
-        requests
-            .iter()
-            .map(|r| {
-                let decision = self.decide(&snap, r)?;
-                if let Some(audit) = &self.audit {
-                    audit.decision(&decision, r.context());
-                }
-                Ok(decision)
-            })
-            .collect()
+        requests.iter().map(|r| self.decide_audited(&snap, r)).collect()
     }
 
     /// Like [`Authorizer::authorize`], with any error turned into a denial: `true` only when

@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod authorizer;
+mod canonical;
 mod clock;
 mod decision;
 mod engine;

@@ -4,6 +4,10 @@
 use crate::error::{Error, Result};
 use serde_json::Value;
 
+/// The deepest nesting any limit may allow (contexts, entity and agent attributes): converting
+/// and evaluating a value this deep stays well inside a 2 MiB thread stack.
+pub const MAX_JSON_DEPTH: usize = 128;
+
 /// Limits on what ambit accepts. Every field has a safe default; raise one only when an
 /// application needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +17,8 @@ pub struct Limits {
     pub max_uid_bytes: usize,
     /// Approximate bytes of a request's context plus entities. Default 1 MiB.
     pub max_request_bytes: usize,
-    /// Nesting depth of a context or of request entities. Default 32.
+    /// Nesting depth of a context or of request entities. Default 32, at most
+    /// [`MAX_JSON_DEPTH`] (a larger value is refused when the authorizer is built).
     pub max_json_depth: usize,
     /// Entities passed with one request. Default 1,000.
     pub max_request_entities: usize,
@@ -63,6 +68,17 @@ impl Limits {
     pub fn with_max_source_bytes(mut self, n: usize) -> Self {
         self.max_source_bytes = n;
         self
+    }
+
+    /// Refuses limits that cannot be honoured safely.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.max_json_depth > MAX_JSON_DEPTH {
+            return Err(Error::limit(format!(
+                "a nesting limit of {} is more than ambit can convert safely ({MAX_JSON_DEPTH})",
+                self.max_json_depth
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn check_uid(&self, what: &str, uid: &str) -> Result<()> {

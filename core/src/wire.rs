@@ -10,6 +10,20 @@ pub use crate::registry::{Agent, AgentSpec, DelegationNode};
 pub use crate::request::Request;
 pub use crate::vector::{Expect, MintStep, Step, VectorCase, VectorFile, VectorOptions};
 
+pub use crate::limit::MAX_JSON_DEPTH;
+
+/// The error a binding gives for a host value it cannot convert faithfully (bytes, a lone
+/// surrogate, an integer outside Cedar's 64-bit range, an object that is not JSON).
+pub fn invalid_value(message: impl Into<String>) -> crate::Error {
+    crate::Error::invalid_request(message)
+}
+
+/// The error a binding gives for a host value over a limit while it converts it (deeper than
+/// [`MAX_JSON_DEPTH`], more items than the request limit allows).
+pub fn over_limit(message: impl Into<String>) -> crate::Error {
+    crate::Error::limit(message)
+}
+
 /// Text from UTF-16 code units, as JavaScript strings arrive, refusing lone surrogates. A lossy
 /// conversion would turn every ill-formed string into the same U+FFFD text, so two different
 /// principals could become one uid; ambit rejects them instead.

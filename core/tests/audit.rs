@@ -150,11 +150,31 @@ fn the_chain_continues_across_rotation_and_restarts() {
     assert!(segments.len() > 2, "expected rotation, got {segments:?}");
     let report = audit::verify(&segments).unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.records, 40);
+    // each writer closes its trail with a `closed` record
+    assert_eq!(report.records, 42);
+    assert!(report.closed);
     // dropping a middle segment breaks the chain
     let mut missing = segments.clone();
     missing.remove(1);
     assert!(!audit::verify(&missing).unwrap().ok);
+    // dropping the oldest segment (the head of the chain) is caught too, unless an anchor
+    // says where the archived part ended
+    let headless = segments[1..].to_vec();
+    let report = audit::verify(&headless).unwrap();
+    assert!(!report.ok, "{report:?}");
+    assert_eq!(report.first_bad_seq, Some(1));
+    let first = audit::verify(&segments[..1]).unwrap();
+    let anchor = audit::Anchor { seq: first.last_seq, hash: first.last_hash.clone() };
+    assert!(audit::verify_opts(&headless, &audit::VerifyOptions::default().after(anchor)).unwrap().ok);
+    // a checkpoint past the end catches a log cut short
+    let full = audit::verify(&segments).unwrap();
+    let checkpoint = audit::Anchor { seq: full.last_seq, hash: full.last_hash.clone() };
+    let short = segments[..segments.len() - 1].to_vec();
+    let report = audit::verify_opts(&short, &audit::VerifyOptions::default().checkpoint(checkpoint.clone())).unwrap();
+    assert!(!report.ok && !report.closed, "{report:?}");
+    assert!(audit::verify_opts(&segments, &audit::VerifyOptions::default().checkpoint(checkpoint)).unwrap().ok);
+    let forged = audit::Anchor { seq: full.last_seq, hash: "0".repeat(64) };
+    assert!(!audit::verify_opts(&segments, &audit::VerifyOptions::default().checkpoint(forged)).unwrap().ok);
 }
 
 #[test]
@@ -167,11 +187,12 @@ fn a_torn_last_line_is_reported_then_cut_off_and_recorded_on_restart() {
     drop(f);
     let report = audit::verify(std::slice::from_ref(&log)).unwrap();
     assert!(!report.ok);
-    assert_eq!((report.records, report.first_bad_seq), (3, Some(4)));
+    assert_eq!((report.records, report.first_bad_seq), (4, Some(5)));
     write_log(&log, 1, FileOptions::default());
     let records = lines(&log);
-    assert_eq!(records[3]["kind"], "torn_tail_discarded");
-    assert_eq!(records[3]["seq"], 4);
+    assert_eq!(records[3]["kind"], "closed");
+    assert_eq!(records[4]["kind"], "torn_tail_discarded");
+    assert_eq!(records[4]["seq"], 5);
     assert!(audit::verify(&[log]).unwrap().ok);
 }
 
@@ -265,7 +286,8 @@ fn a_record_over_the_size_limit_is_kept_in_short_form_and_still_chains() {
     a.audit().unwrap().flush();
     drop(a);
     let records = lines(&log);
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[2]["kind"], "closed");
     let short = &records[0];
     assert_eq!(short["kind"], "oversize");
     assert_eq!(short["original_kind"], "decision");
@@ -291,7 +313,7 @@ fn verify_reads_no_more_than_the_record_limit_of_a_line() {
     drop(f);
     let report = audit::verify_with(std::slice::from_ref(&log), 4096).unwrap();
     assert!(!report.ok);
-    assert_eq!((report.records, report.first_bad_seq), (2, Some(3)));
+    assert_eq!((report.records, report.first_bad_seq), (3, Some(4)));
     assert!(report.problem.as_deref().unwrap().contains("longer than the limit of 4096 bytes"), "{report:?}");
     let report = audit::verify_with(std::slice::from_ref(&log), 8192).unwrap();
     assert!(report.problem.as_deref().unwrap().contains("not a json record"), "{report:?}");
@@ -315,6 +337,112 @@ fn restart_continues_after_blank_lines_and_from_the_last_rotated_segment() {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
         .collect();
-    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "two runs of write_log, each ending in a `closed` record");
     assert!(audit::verify(&[log]).unwrap().ok);
+}
+
+#[test]
+fn requests_that_fail_are_audited_as_request_failed_records() {
+    let a = with_audit(Audit::builder().build().unwrap());
+    let bad = Request::new("not a uid", "read_ticket", TICKET);
+    assert_eq!(a.authorize(&bad).unwrap_err().code(), "AMBIT_INVALID_REQUEST");
+    let huge = Request::new(r#"Helpdesk::User::"alice""#, "read_ticket", TICKET)
+        .with_context(json!({ "x": "y".repeat(2 << 20) }));
+    assert_eq!(a.authorize(&huge).unwrap_err().code(), "AMBIT_LIMIT");
+    let batch = a.authorize_batch(&[alice_reads(), bad]);
+    assert!(batch[0].is_ok() && batch[1].is_err());
+    a.audit().unwrap().flush();
+    let kinds: Vec<(String, Option<String>)> = a
+        .audit()
+        .unwrap()
+        .recent(10)
+        .iter()
+        .map(|r| match &r.event {
+            AuditEvent::RequestFailed { code, principal, .. } => {
+                assert!(principal.len() <= 256);
+                ("request_failed".to_owned(), Some(code.clone()))
+            }
+            e => (e.kind().to_owned(), None),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("request_failed".to_owned(), Some("AMBIT_INVALID_REQUEST".to_owned())),
+            ("request_failed".to_owned(), Some("AMBIT_LIMIT".to_owned())),
+            ("decision".to_owned(), None),
+            ("request_failed".to_owned(), Some("AMBIT_INVALID_REQUEST".to_owned())),
+        ]
+    );
+}
+
+#[test]
+fn a_closed_trail_ends_with_a_closed_record_and_refuses_to_decide() {
+    let dir = tmp("close");
+    let log = dir.join("audit.jsonl");
+    let a = with_audit(Audit::builder().file(&log, FileOptions::default()).build().unwrap());
+    a.authorize(&alice_reads()).unwrap();
+    let running = audit::verify(std::slice::from_ref(&log)).unwrap();
+    assert!(running.ok && !running.closed, "not closed while running: {running:?}");
+    a.close();
+    a.close(); // idempotent
+    assert_eq!(a.authorize(&alice_reads()).unwrap_err().code(), "AMBIT_AUDIT", "nothing decided unrecorded");
+    let report = audit::verify(std::slice::from_ref(&log)).unwrap();
+    assert!(report.ok && report.closed, "{report:?}");
+    assert_eq!(report.records, 2);
+    drop(a);
+    assert_eq!(lines(&log).len(), 2, "dropping a closed authorizer writes nothing more");
+}
+
+#[test]
+fn audit_sizes_that_cannot_be_honoured_are_errors_not_allocations() {
+    for builder in [
+        Audit::builder().capacity(usize::MAX),
+        Audit::builder().memory(usize::MAX),
+        Audit::builder().max_record_bytes(usize::MAX),
+    ] {
+        assert_eq!(builder.build().unwrap_err().code(), "AMBIT_AUDIT");
+    }
+}
+
+#[test]
+fn verify_with_a_huge_limit_still_checks_every_record() {
+    let dir = tmp("hugelimit");
+    let log = dir.join("audit.jsonl");
+    write_log(&log, 3, FileOptions::default());
+    let text = std::fs::read_to_string(&log).unwrap().replace("\"allowed\":true", "\"allowed\":false");
+    std::fs::write(&log, text).unwrap();
+    let report = audit::verify_with(std::slice::from_ref(&log), usize::MAX).unwrap();
+    assert!(!report.ok, "a tampered log must not verify whatever the limit: {report:?}");
+    assert_eq!(report.first_bad_seq, Some(1));
+}
+
+#[test]
+fn a_callback_that_decides_again_and_flushes_never_deadlocks() {
+    use std::sync::{OnceLock, Weak};
+    let cell: Arc<OnceLock<Weak<Authorizer>>> = Arc::new(OnceLock::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (c, n) = (Arc::clone(&cell), Arc::clone(&calls));
+    let audit = Audit::builder()
+        .capacity(2)
+        .callback(move |_| {
+            if n.fetch_add(1, Ordering::SeqCst) < 50 {
+                if let Some(a) = c.get().and_then(Weak::upgrade) {
+                    let _ = a.authorize(&alice_reads());
+                    a.flush();
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let a = Arc::new(with_audit(audit));
+    cell.set(Arc::downgrade(&a)).unwrap();
+    for _ in 0..20 {
+        a.authorize(&alice_reads()).unwrap();
+    }
+    a.flush();
+    let dropped = a.audit().unwrap().dropped();
+    assert!(calls.load(Ordering::SeqCst) >= 20, "every record reached the callback");
+    drop(a); // the callback may hold the last reference for a moment: no self-join
+    assert!(dropped <= 50);
 }

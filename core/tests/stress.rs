@@ -218,6 +218,7 @@ fn every_operation_at_once_keeps_the_invariants_and_audits_each_event_once() {
         ("reinstated", c.reinstated.load(Ordering::SeqCst)),
         ("reload_succeeded", c.reload_ok.load(Ordering::SeqCst)),
         ("reload_failed", c.reload_failed.load(Ordering::SeqCst)),
+        ("closed", 1), // the trail's last record, written when the authorizer is dropped
     ]
     .into_iter()
     .collect();
@@ -231,6 +232,6 @@ fn every_operation_at_once_keeps_the_invariants_and_audits_each_event_once() {
     let seen: BTreeMap<&str, u64> = seen.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     assert_eq!(seen, expected, "audit records by kind vs events");
     let report = audit::verify(&[log]).unwrap();
-    assert!(report.ok, "{report:?}");
+    assert!(report.ok && report.closed, "{report:?}");
     assert_eq!(report.records, expected.values().sum::<u64>());
 }

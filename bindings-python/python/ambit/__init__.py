@@ -31,6 +31,14 @@ from ambit._ambit import (
 )
 from ambit._guard import Denied, guard
 
+import atexit as _atexit
+
+from ambit import _ambit
+
+# flush and close every audit trail before the interpreter shuts down: records still queued
+# are written, and the writer never calls back into a finalizing interpreter
+_atexit.register(_ambit._close_all)
+
 __all__ = [
     "DENY_CAUSES",
     "ERROR_CODES",

@@ -1,0 +1,125 @@
+'use strict'
+// Hostile input and callbacks (issue 13): values JSON would drop or change are refused, only own
+// properties are read, callbacks that throw or reject never end the process, and audit records
+// pending at process.exit() are written.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
+const { Authorizer, verifyAuditLog } = require('..')
+
+const HELPDESK = path.resolve(__dirname, '..', '..', 'policies', 'helpdesk')
+const TICKET = 'Helpdesk::Ticket::"4711"'
+const ALICE = 'Helpdesk::User::"alice"'
+const refundPolicy = 'forbid (principal, action, resource) when { context has flag };\npermit (principal, action, resource);'
+
+const permissive = () => new Authorizer({ policies: refundPolicy, validation: 'off' })
+const decide = (authz, context) => authz.authorize({ principal: ALICE, action: 'read', resource: TICKET, context })
+
+test('values JSON.stringify would drop are refused, not dropped (a forbid reading them cannot be bypassed)', () => {
+  const authz = permissive()
+  assert.equal(decide(authz, { flag: true }).allowed, false)
+  const sym = Symbol('s')
+  const cases = [
+    { flag: undefined },
+    { flag: () => 1 },
+    { flag: Symbol('x') },
+    { flag: { toJSON: () => undefined } },
+    { [sym]: 1 },
+    { flag: new Date(0) },
+    { flag: [1, , 3] }, // eslint-disable-line no-sparse-arrays
+    { flag: NaN },
+    { flag: Infinity },
+    { flag: 2 ** 60 },
+    { flag: 2n ** 64n },
+    { flag: '\ud800' },
+    Object.defineProperty({}, 'flag', { get: () => true, enumerable: true }),
+    Object.defineProperty({}, 'flag', { value: true, enumerable: false }),
+  ]
+  for (const context of cases) {
+    assert.throws(() => decide(authz, context), (e) => e.code === 'AMBIT_INVALID_REQUEST', String(Object.keys(context)))
+  }
+  const cycle = {}
+  cycle.self = cycle
+  assert.throws(() => decide(authz, cycle), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+})
+
+test('legal Cedar Longs arrive exactly, as BigInt beyond the safe range', () => {
+  const authz = new Authorizer({ policies: 'permit (principal, action, resource) when { context.n == 9223372036854775807 };', validation: 'off' })
+  assert.equal(decide(authz, { n: 2n ** 63n - 1n }).allowed, true)
+  assert.equal(decide(authz, { n: 2 ** 31 }).allowed, false)
+})
+
+test('deep nesting is a limit, never a stack overflow', () => {
+  let deep = 1
+  for (let i = 0; i < 100000; i++) deep = { x: deep }
+  assert.throws(() => decide(permissive(), deep), (e) => e.code === 'AMBIT_LIMIT')
+})
+
+test('only own properties are request fields', () => {
+  const authz = permissive()
+  Object.prototype.context = { flag: true } // eslint-disable-line no-extend-native
+  Object.prototype.entities = [{ uid: { type: 'X', id: 'y' }, attrs: {}, parents: [] }] // eslint-disable-line no-extend-native
+  try {
+    const d = authz.authorize({ principal: ALICE, action: 'read', resource: TICKET })
+    assert.equal(d.allowed, true, 'an inherited context is not the request context')
+  } finally {
+    delete Object.prototype.context
+    delete Object.prototype.entities
+  }
+})
+
+test('audit records keep __proto__ and constructor keys as data', async () => {
+  const records = []
+  const authz = new Authorizer({ policies: 'permit (principal, action, resource);', validation: 'off', auditIncludeContext: true }, null, (r) => records.push(r))
+  const context = JSON.parse('{"__proto__": {"polluted": true}, "constructor": "c"}')
+  authz.authorize({ principal: ALICE, action: 'read', resource: TICKET, context })
+  authz.auditFlush()
+  await new Promise((r) => setTimeout(r, 50))
+  const d = records.find((r) => r.kind === 'decision')
+  assert.ok(d, 'the decision record reached the callback')
+  assert.equal(Object.getPrototypeOf(d.context), Object.prototype)
+  assert.deepEqual(Object.keys(d.context).sort(), ['__proto__', 'constructor'])
+  assert.equal({}.polluted, undefined)
+  const recent = authz.auditRecent(10).find((r) => r.kind === 'decision')
+  assert.equal(Object.getPrototypeOf(recent.context), Object.prototype)
+})
+
+test('a callback that throws, rejects or re-enters does not end the process', () => {
+  const script = `
+    const { Authorizer } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+    let n = 0
+    let authz
+    authz = new Authorizer({ policies: 'permit (principal, action, resource);', validation: 'off' }, null, async (r) => {
+      n++
+      if (n % 3 === 0) throw new Error('sync throw')
+      if (n < 10 && authz) { authz.authorize({ principal: 'User::"a"', action: 'read', resource: 'Doc::"d"' }); authz.auditFlush() }
+      if (n % 3 === 1) return Promise.reject(new Error('rejected'))
+    })
+    for (let i = 0; i < 20; i++) authz.authorize({ principal: 'User::"a"', action: 'read', resource: 'Doc::"d"' })
+    authz.auditFlush()
+    setTimeout(() => { console.log('alive', n > 0); }, 200)
+  `
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /alive true/)
+})
+
+test('process.exit() with records pending loses none, and the log ends closed', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambit-exit-'))
+  const log = path.join(dir, 'audit.jsonl')
+  const script = `
+    const { Authorizer } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+    const authz = Authorizer.fromDir(${JSON.stringify(HELPDESK)}, { auditFile: ${JSON.stringify(log)} })
+    for (let i = 0; i < 5000; i++) authz.authorize({ principal: ${JSON.stringify(ALICE)}, action: 'read_ticket', resource: ${JSON.stringify(TICKET)} })
+    process.exit(0)
+  `
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 })
+  assert.equal(r.status, 0, r.stderr)
+  const report = verifyAuditLog([log])
+  assert.equal(report.ok, true, JSON.stringify(report))
+  assert.equal(report.closed, true)
+  assert.equal(report.records, 5001)
+})
