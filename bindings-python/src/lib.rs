@@ -390,7 +390,7 @@ fn audited(inner: Arc<ambit::Authorizer>) -> Arc<ambit::Authorizer> {
 
 /// Closes every audited authorizer still alive (registered with `atexit` by the package).
 #[pyfunction]
-fn _close_all(py: Python<'_>) {
+fn close_all(py: Python<'_>) {
     let live: Vec<Arc<ambit::Authorizer>> =
         AUDITED.lock().map(|l| l.iter().filter_map(std::sync::Weak::upgrade).collect()).unwrap_or_default();
     py.detach(move || {
@@ -774,7 +774,7 @@ fn _ambit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ManualClock>()?;
     m.add_function(wrap_pyfunction!(format_uid, m)?)?;
     m.add_function(wrap_pyfunction!(verify_audit_log, m)?)?;
-    m.add_function(wrap_pyfunction!(_close_all, m)?)?;
+    m.add_function(wrap_pyfunction!(close_all, m)?)?;
     m.add("DENY_CAUSES", ambit::DenyCause::ALL.iter().map(|c| c.code()).collect::<Vec<_>>())?;
     m.add("ERROR_CODES", ambit::Error::CODES.to_vec())?;
     errors::register(m)

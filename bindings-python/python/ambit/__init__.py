@@ -37,7 +37,7 @@ from ambit import _ambit
 
 # flush and close every audit trail before the interpreter shuts down: records still queued
 # are written, and the writer never calls back into a finalizing interpreter
-_atexit.register(_ambit._close_all)
+_atexit.register(_ambit.close_all)
 
 __all__ = [
     "DENY_CAUSES",

@@ -24,6 +24,7 @@ __all__ = [
     "LimitError",
     "AuditError",
     "InternalError",
+    "close_all",
 ]
 
 DENY_CAUSES: Final[list[str]]
@@ -151,4 +152,4 @@ class Authorizer:
     def audit_dropped(self) -> int: ...
     def guard(self, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
-def _close_all() -> None: ...
+def close_all() -> None: ...
