@@ -1,5 +1,5 @@
 // Types of the npm package: the generated native API (index.d.ts) plus the glue in ambit.js.
-import type { Authorizer, AuthorizerOptions, BatchError, ManualClock, ReloadOutcome } from './index'
+import type { Agent, Authorizer, AuthorizerOptions, BatchError, ManualClock, MintOptions, ReloadOutcome } from './index'
 
 export * from './index'
 
@@ -115,6 +115,8 @@ declare module './index' {
     reloadAsync(): Promise<ReloadOutcome>
     /** The last `n` audit records (after a flush), as plain objects. */
     auditRecent(n: number): Array<Record<string, unknown>>
+    /** Mints a just-in-time agent; `attributes` are converted faithfully or refused. */
+    mintAgent(options: MintOptions & { attributes?: Record<string, unknown> }): Agent
   }
 }
 

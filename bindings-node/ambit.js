@@ -52,18 +52,65 @@ function track(authz) {
   return authz
 }
 
+/**
+ * Runs a native call; an error napi raised while converting arguments (`NumberExpected`,
+ * `StringExpected`, `InvalidArg`, ...) becomes AMBIT_INVALID_REQUEST, so every error from
+ * every entry point carries an ambit code.
+ */
+function coding(call) {
+  try {
+    return call()
+  } catch (e) {
+    if (e !== null && typeof e === 'object' && typeof e.code === 'string' && e.code.startsWith('AMBIT_')) throw e
+    throw coded('AMBIT_INVALID_REQUEST', e && e.message ? e.message : String(e))
+  }
+}
+
+// every native method, getter included, answers with ambit codes only
+for (const klass of [native.Authorizer, native.ManualClock]) {
+  for (const key of Object.getOwnPropertyNames(klass.prototype)) {
+    if (key === 'constructor') continue
+    const d = Object.getOwnPropertyDescriptor(klass.prototype, key)
+    if (!d.configurable) continue
+    if (typeof d.value === 'function') {
+      const raw = d.value
+      Object.defineProperty(klass.prototype, key, { ...d, value: function (...args) { return coding(() => raw.apply(this, args)) } })
+    }
+  }
+}
+
 function fromDir(path, options, clock, onAudit) {
-  return track(native.Authorizer.fromDirRaw(path, options, clock, safeCallback(onAudit)))
+  return track(coding(() => native.Authorizer.fromDirRaw(path, options, clock, safeCallback(onAudit))))
 }
 const Authorizer = new Proxy(native.Authorizer, {
   construct(target, args, newTarget) {
     const [options, clock, onAudit] = args
-    return track(Reflect.construct(target, [options, clock, safeCallback(onAudit)], newTarget))
+    return track(coding(() => Reflect.construct(target, [options, clock, safeCallback(onAudit)], newTarget)))
   },
   get(target, key, receiver) {
     return key === 'fromDir' ? fromDir : Reflect.get(target, key, receiver)
   },
 })
+
+const ManualClock = new Proxy(native.ManualClock, {
+  construct(target, args, newTarget) {
+    return coding(() => Reflect.construct(target, args, newTarget))
+  },
+})
+
+/** Mints a just-in-time agent; attributes are converted faithfully or refused. */
+native.Authorizer.prototype.mintAgent = function mintAgent(options) {
+  if (options === null || typeof options !== 'object') throw coded('AMBIT_INVALID_REQUEST', 'mintAgent takes an options object { parent, task, scopes, ttlSeconds, resources?, attributes? }')
+  const plain = {
+    parent: own(options, 'parent'),
+    task: own(options, 'task'),
+    scopes: own(options, 'scopes'),
+    ttlSeconds: own(options, 'ttlSeconds'),
+    resources: own(options, 'resources'),
+  }
+  const attributes = jsonText(own(options, 'attributes'), 'attributes')
+  return this.mintAgentRaw(plain, attributes)
+}
 
 /** The last `n` audit records (after a flush), as plain objects. */
 native.Authorizer.prototype.auditRecent = function auditRecent(n) {
@@ -352,8 +399,17 @@ function check(authz, args, opts) {
  */
 function guard(fn, opts) {
   return async function guarded(...callArgs) {
-    check(opts.authz, callArgs[0] ?? {}, opts)
-    return await fn.apply(this, callArgs)
+    // decide on a snapshot of the arguments and hand the tool that same snapshot: a getter or
+    // a later mutation cannot show the policy one value and the tool another
+    // (the tool's arguments, the first parameter; call options after it pass through as they are)
+    let snapshot
+    try {
+      snapshot = structuredClone(callArgs[0])
+    } catch (error) {
+      throw new AmbitDenied(null, coded('AMBIT_INVALID_REQUEST', `tool arguments cannot be snapshotted: ${error.message}`))
+    }
+    check(opts.authz, snapshot ?? {}, opts)
+    return await fn.apply(this, callArgs.length === 0 ? [] : [snapshot, ...callArgs.slice(1)])
   }
 }
 
@@ -373,14 +429,22 @@ function guardTool(tool, opts) {
 
 /** Maps an MCP `tools/call` request (`{ params: { name, arguments } }`) to a decision. */
 function authorizeToolCall(authz, request, opts) {
-  const args = (request.params && request.params.arguments) || {}
+  const params = request !== null && typeof request === 'object' ? own(request, 'params') : undefined
+  if (params === null || typeof params !== 'object' || typeof own(params, 'name') !== 'string') {
+    throw coded('AMBIT_INVALID_REQUEST', 'a tools/call request is { params: { name: string, arguments?: object } }')
+  }
+  const given = own(params, 'arguments')
+  if (given !== undefined && given !== null && (typeof given !== 'object' || Array.isArray(given))) {
+    throw coded('AMBIT_INVALID_REQUEST', 'tools/call params.arguments must be an object')
+  }
+  const args = given ?? {}
   return authz.authorize({
     principal: value(opts.principal, args),
-    action: opts.action ?? request.params.name,
+    action: opts.action ?? own(params, 'name'),
     resource: value(opts.resource, args),
     context: value(opts.context, args) ?? args,
     onBehalfOf: value(opts.onBehalfOf, args) ?? undefined,
   })
 }
 
-module.exports = { ...native, Authorizer, Decision, AmbitDenied, guard, guardTool, authorizeToolCall }
+module.exports = { ...native, Authorizer, ManualClock, Decision, AmbitDenied, guard, guardTool, authorizeToolCall }

@@ -33,8 +33,11 @@ export declare class Authorizer {
    * text or an error (the package's `authorizeBatch(requests)` calls this).
    */
   authorizeBatchJson(requests: Array<RawRequest>): Array<string | BatchError>
-  /** Mints a just-in-time agent. */
-  mintAgent(options: MintOptions): Agent
+  /**
+   * Mints a just-in-time agent; `attributes` is JSON text (the package's
+   * `mintAgent(options)` converts the attributes object faithfully first).
+   */
+  mintAgentRaw(options: MintOptions, attributes?: string | undefined | null): Agent
   /** Revokes an identity and its subtree; returns how many were cut off. */
   revoke(uid: string): number
   /** Lifts the revocation of a person or service. */
@@ -143,7 +146,6 @@ export interface MintOptions {
   scopes: Array<string>
   ttlSeconds: number
   resources?: Array<string>
-  attributes?: Record<string, unknown>
 }
 
 /**

@@ -123,3 +123,43 @@ test('process.exit() with records pending loses none, and the log ends closed', 
   assert.equal(report.closed, true)
   assert.equal(report.records, 5001)
 })
+
+test('numbers napi would wrap, and arguments of the wrong type, are coded errors', () => {
+  const policies = 'permit (principal, action, resource);'
+  for (const options of [{ maxDelegationDepth: -1 }, { auditCapacity: -1 }, { maxDelegationDepth: 1.5 }, { maxDelegationDepth: 'x' }, { auditMaxRecordBytes: Infinity }]) {
+    assert.throws(() => new Authorizer({ policies, validation: 'off', ...options }), (e) => e.code === 'AMBIT_INVALID_REQUEST', JSON.stringify(options))
+  }
+  const { ManualClock } = require('..')
+  assert.throws(() => new ManualClock(-5), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  assert.throws(() => new ManualClock('x'), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  const authz = Authorizer.fromDir(HELPDESK)
+  const mint = (o) => authz.mintAgent({ parent: 'Helpdesk::Service::"helpdesk"', task: 't', scopes: ['read_ticket'], ttlSeconds: 60, ...o })
+  assert.ok(mint({}).uid)
+  for (const o of [{ ttlSeconds: -1 }, { ttlSeconds: 'soon' }, { scopes: 'read_ticket' }, { attributes: { tenant: '\ud800' } }, { attributes: { f: () => 1 } }]) {
+    assert.throws(() => mint(o), (e) => typeof e.code === 'string' && e.code.startsWith('AMBIT_'), JSON.stringify(Object.keys(o)))
+  }
+  assert.throws(() => authz.auditRecent(-1), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  assert.throws(() => Authorizer.fromDir(42), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+})
+
+test('a malformed tools/call request is a coded error', () => {
+  const { authorizeToolCall } = require('..')
+  const authz = Authorizer.fromDir(HELPDESK)
+  const opts = { principal: ALICE, resource: TICKET }
+  for (const request of [null, {}, { params: null }, { params: { name: 1 } }, { params: { name: 'read_ticket', arguments: 'x' } }]) {
+    assert.throws(() => authorizeToolCall(authz, request, opts), (e) => e.code === 'AMBIT_INVALID_REQUEST', JSON.stringify(request))
+  }
+})
+
+test('a guard decides on a snapshot of the arguments and hands the tool that snapshot', async () => {
+  const { guard } = require('..')
+  const authz = new Authorizer({ policies: 'forbid (principal, action, resource) when { context.amount > 100 };\npermit (principal, action, resource);', validation: 'off' })
+  let reads = 0
+  const args = {}
+  Object.defineProperty(args, 'amount', { enumerable: true, get: () => (++reads === 1 ? 5 : 5000) })
+  let seen
+  const tool = guard((a) => { seen = a.amount; return 'done' }, { authz, principal: ALICE, action: 'refund', resource: TICKET, context: (a) => ({ amount: a.amount }) })
+  assert.equal(await tool(args), 'done')
+  assert.equal(seen, 5, 'the tool saw the value the policy decided on')
+  assert.equal(reads, 1)
+})

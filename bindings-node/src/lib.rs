@@ -29,7 +29,20 @@ fn texts(list: &[Utf16String], what: &str) -> napi::Result<Vec<String>, String> 
 }
 
 fn bad_arg(message: impl Into<String>) -> napi::Error<String> {
-    napi::Error::new("InvalidArg".to_owned(), message.into())
+    to_js(ambit::wire::invalid_value(message))
+}
+
+/// A JS number that must be a whole, non-negative count no larger than `max`: a negative,
+/// fractional, non-finite or too large value is refused (napi's own conversion would wrap
+/// `-1` to `4294967295`).
+fn count(value: f64, what: &str, max: u64) -> napi::Result<u64, String> {
+    #[expect(clippy::cast_precision_loss, reason = "max is at most 2^53 here; compared as a double")]
+    let ok = value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= max.min(1 << 53) as f64;
+    if !ok {
+        return Err(bad_arg(format!("{what} must be a whole number from 0 to {max}, not {value}")));
+    }
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked whole and in range above")]
+    Ok(value as u64)
 }
 
 /// Options for `new Authorizer(...)` and `Authorizer.fromDir(...)`; absent fields keep the
@@ -47,7 +60,7 @@ pub struct AuthorizerOptions {
     pub validation: Option<String>,
     #[napi(ts_type = "'failClosed' | 'cedar'")]
     pub error_mode: Option<String>,
-    pub max_delegation_depth: Option<u32>,
+    pub max_delegation_depth: Option<f64>,
     /// Let per-request entities join static entities or agents, or be principals: a trust
     /// decision (default false).
     pub trust_request_entities: Option<bool>,
@@ -55,10 +68,10 @@ pub struct AuthorizerOptions {
     pub audit_file: Option<String>,
     #[napi(ts_type = "'block' | 'drop'")]
     pub audit_overflow: Option<String>,
-    pub audit_capacity: Option<u32>,
+    pub audit_capacity: Option<f64>,
     pub audit_include_context: Option<bool>,
     /// Largest audit record kept whole, in bytes (default 1 MiB).
-    pub audit_max_record_bytes: Option<u32>,
+    pub audit_max_record_bytes: Option<f64>,
 }
 
 /// A request as the package's glue (ambit.js) hands it over: uids as JS strings (read as
@@ -127,10 +140,8 @@ pub struct MintOptions {
     pub parent: Utf16String,
     pub task: Utf16String,
     pub scopes: Vec<Utf16String>,
-    pub ttl_seconds: u32,
+    pub ttl_seconds: f64,
     pub resources: Option<Vec<Utf16String>>,
-    #[napi(ts_type = "Record<string, unknown>")]
-    pub attributes: Option<Value>,
 }
 
 /// A minted agent.
@@ -187,12 +198,13 @@ pub struct ManualClock(ambit::ManualClock);
 #[napi]
 impl ManualClock {
     #[napi(constructor)]
-    pub fn new(now: i64) -> Self {
-        Self(ambit::ManualClock::new(u64::try_from(now).unwrap_or(0)))
+    pub fn new(now: f64) -> napi::Result<Self, String> {
+        Ok(Self(ambit::ManualClock::new(count(now, "now", u64::MAX)?)))
     }
     #[napi]
-    pub fn advance(&self, seconds: u32) {
-        self.0.advance(u64::from(seconds));
+    pub fn advance(&self, seconds: f64) -> napi::Result<(), String> {
+        self.0.advance(count(seconds, "seconds", u64::MAX)?);
+        Ok(())
     }
 }
 
@@ -245,13 +257,15 @@ fn build(
     let mut named = ambit::wire::AuthorizerOptions::default();
     named.validation = o.validation;
     named.error_mode = o.error_mode;
-    named.max_delegation_depth = o.max_delegation_depth;
+    named.max_delegation_depth =
+        o.max_delegation_depth.map(|d| count(d, "maxDelegationDepth", u64::from(u32::MAX))).transpose()?.map(|d| u32::try_from(d).unwrap_or(u32::MAX));
     named.trust_request_entities = o.trust_request_entities;
     named.audit_file = o.audit_file.map(Into::into);
     named.audit_overflow = o.audit_overflow;
-    named.audit_capacity = o.audit_capacity.map(|n| n as usize);
+    named.audit_capacity = o.audit_capacity.map(|n| count(n, "auditCapacity", u64::MAX)).transpose()?.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     named.audit_include_context = o.audit_include_context;
-    named.audit_max_record_bytes = o.audit_max_record_bytes.map(|n| n as usize);
+    named.audit_max_record_bytes =
+        o.audit_max_record_bytes.map(|n| count(n, "auditMaxRecordBytes", u64::MAX)).transpose()?.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let callback = on_audit.map(|cb| {
         Box::new(move |record: &ambit::AuditRecord| {
             let text = serde_json::to_string(record).unwrap_or_default();
@@ -358,18 +372,20 @@ impl Authorizer {
             .collect()
     }
 
-    /// Mints a just-in-time agent.
+    /// Mints a just-in-time agent; `attributes` is JSON text (the package's
+    /// `mintAgent(options)` converts the attributes object faithfully first).
     #[napi]
-    pub fn mint_agent(&self, options: MintOptions) -> napi::Result<Agent, String> {
+    pub fn mint_agent_raw(&self, options: MintOptions, attributes: Option<String>) -> napi::Result<Agent, String> {
         let parent = utf16_text(&options.parent, "parent")?;
         let task = utf16_text(&options.task, "task")?;
-        let mut spec = ambit::AgentSpec::new(parent, task, u64::from(options.ttl_seconds))
+        let mut spec = ambit::AgentSpec::new(parent, task, count(options.ttl_seconds, "ttlSeconds", u64::MAX)?)
             .scopes(texts(&options.scopes, "scope")?)
             .resources(texts(options.resources.as_deref().unwrap_or_default(), "resource")?);
-        match options.attributes {
-            Some(Value::Object(map)) => spec = spec.attributes(map),
-            Some(_) => return Err(bad_arg("attributes must be an object")),
-            None => {}
+        if let Some(text) = attributes {
+            match ambit::wire::json_from_text::<Value>(&text, "attributes").map_err(to_js)? {
+                Value::Object(map) => spec = spec.attributes(map),
+                _ => return Err(bad_arg("attributes must be an object")),
+            }
         }
         self.inner.mint_agent(&spec).map(Agent::from).map_err(to_js)
     }
@@ -469,12 +485,13 @@ impl Authorizer {
     /// The last `n` audit records, after flushing, as a JSON array text (the package's
     /// `auditRecent(n)` parses it).
     #[napi]
-    pub fn audit_recent_json(&self, n: u32) -> String {
+    pub fn audit_recent_json(&self, n: f64) -> napi::Result<String, String> {
+        let n = usize::try_from(count(n, "n", u64::MAX)?).unwrap_or(usize::MAX);
         let records = self.inner.audit().map_or_else(Vec::new, |a| {
             a.flush();
-            a.recent(n as usize)
+            a.recent(n)
         });
-        serde_json::to_string(&records).unwrap_or_else(|_| "[]".to_owned())
+        Ok(serde_json::to_string(&records).unwrap_or_else(|_| "[]".to_owned()))
     }
 
     /// Flushes the audit trail and closes it with a final `closed` record; afterwards every
