@@ -257,15 +257,25 @@ fn build(
     let mut named = ambit::wire::AuthorizerOptions::default();
     named.validation = o.validation;
     named.error_mode = o.error_mode;
-    named.max_delegation_depth =
-        o.max_delegation_depth.map(|d| count(d, "maxDelegationDepth", u64::from(u32::MAX))).transpose()?.map(|d| u32::try_from(d).unwrap_or(u32::MAX));
+    named.max_delegation_depth = o
+        .max_delegation_depth
+        .map(|d| count(d, "maxDelegationDepth", u64::from(u32::MAX)))
+        .transpose()?
+        .map(|d| u32::try_from(d).unwrap_or(u32::MAX));
     named.trust_request_entities = o.trust_request_entities;
     named.audit_file = o.audit_file.map(Into::into);
     named.audit_overflow = o.audit_overflow;
-    named.audit_capacity = o.audit_capacity.map(|n| count(n, "auditCapacity", u64::MAX)).transpose()?.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    named.audit_capacity = o
+        .audit_capacity
+        .map(|n| count(n, "auditCapacity", u64::MAX))
+        .transpose()?
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     named.audit_include_context = o.audit_include_context;
-    named.audit_max_record_bytes =
-        o.audit_max_record_bytes.map(|n| count(n, "auditMaxRecordBytes", u64::MAX)).transpose()?.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    named.audit_max_record_bytes = o
+        .audit_max_record_bytes
+        .map(|n| count(n, "auditMaxRecordBytes", u64::MAX))
+        .transpose()?
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let callback = on_audit.map(|cb| {
         Box::new(move |record: &ambit::AuditRecord| {
             let text = serde_json::to_string(record).unwrap_or_default();

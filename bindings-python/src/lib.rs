@@ -98,10 +98,45 @@ fn py_of<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> 
     Ok(pythonize(py, value).map_err(|e| PyTypeError::new_err(e.to_string()))?.unbind())
 }
 
+/// A text argument, or an `AMBIT_INVALID_REQUEST` naming it (bytes, a lone surrogate, a non-str).
+fn text(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    use pyo3::types::PyString;
+    let s = obj.cast::<PyString>().map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} must be a str"))))?;
+    s.to_str()
+        .map(str::to_owned)
+        .map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} is not well-formed Unicode (a lone surrogate)"))))
+}
+
+/// A whole, non-negative count argument, or an `AMBIT_INVALID_REQUEST` naming it (negative,
+/// too large, a float, a bool, a non-number).
+fn whole(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
+    use pyo3::types::{PyBool, PyInt};
+    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+        return Err(to_py(ambit::wire::invalid_value(format!("{what} must be an int"))));
+    }
+    obj.extract::<u64>()
+        .map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} must be an int from 0 to {}", u64::MAX))))
+}
+
+fn whole_u32(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u32> {
+    let n = whole(obj, what)?;
+    u32::try_from(n).map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} must be at most {}", u32::MAX))))
+}
+
+fn texts(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
+    use pyo3::types::PyString;
+    if obj.is_instance_of::<PyString>() {
+        return Err(to_py(ambit::wire::invalid_value(format!("{what} must be a list of str, not a str"))));
+    }
+    let items =
+        obj.try_iter().map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} must be a list of str"))))?;
+    items.map(|item| text(&item?, what)).collect()
+}
+
 /// A uid argument: a Cedar string, or anything whose `str()` is one (like `ambit.Uid`).
 fn uid(obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    if let Ok(s) = obj.extract::<String>() {
-        return Ok(s);
+    if obj.is_instance_of::<pyo3::types::PyString>() {
+        return text(obj, "an entity uid");
     }
     if obj.hasattr("type")? && obj.hasattr("id")? {
         return Ok(obj.str()?.to_string());
@@ -111,7 +146,8 @@ fn uid(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 
 fn uids(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
     let Some(obj) = obj else { return Ok(Vec::new()) };
-    obj.try_iter()?.map(|item| uid(&item?)).collect()
+    let items = obj.try_iter().map_err(|_| to_py(ambit::wire::invalid_value("expected a list of entity uids")))?;
+    items.map(|item| uid(&item?)).collect()
 }
 
 /// Entities as a JSON string for the builder: a str is passed through, a list is serialised.
@@ -124,8 +160,8 @@ fn entities_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// Formats a uid from type and id, escaping the id (the core's Cedar formatting).
 #[pyfunction]
-fn format_uid(type_name: &str, id: &str) -> PyResult<String> {
-    ambit::format_uid(type_name, id).map_err(to_py)
+fn format_uid(type_name: &Bound<'_, PyAny>, id: &Bound<'_, PyAny>) -> PyResult<String> {
+    ambit::format_uid(&text(type_name, "type_name")?, &text(id, "id")?).map_err(to_py)
 }
 
 /// A decision: `allowed`, or a deny with a stable `deny_cause`. Immutable; `bool(d)` is
@@ -304,16 +340,18 @@ pub struct ManualClock(ambit::ManualClock);
 impl ManualClock {
     /// A clock that reads `now` (epoch seconds).
     #[new]
-    fn new(now: u64) -> Self {
-        Self(ambit::ManualClock::new(now))
+    fn new(now: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Self(ambit::ManualClock::new(whole(now, "now")?)))
     }
     /// Moves the clock forward by `seconds`.
-    fn advance(&self, seconds: u64) {
-        self.0.advance(seconds);
+    fn advance(&self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.0.advance(whole(seconds, "seconds")?);
+        Ok(())
     }
     /// Sets the clock to `now` (epoch seconds).
-    fn set(&self, now: u64) {
-        self.0.set(now);
+    fn set(&self, now: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.0.set(whole(now, "now")?);
+        Ok(())
     }
     /// The current reading (epoch seconds).
     fn now(&self) -> u64 {
@@ -429,17 +467,17 @@ impl Authorizer {
     #[pyo3(signature = (*, schema=None, policies=None, entities=None, **options))]
     fn new(
         py: Python<'_>,
-        schema: Option<String>,
-        policies: Option<String>,
+        schema: Option<&Bound<'_, PyAny>>,
+        policies: Option<&Bound<'_, PyAny>>,
         entities: Option<&Bound<'_, PyAny>>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let mut b = ambit::Authorizer::builder();
         if let Some(s) = schema {
-            b = b.schema_str(s);
+            b = b.schema_str(text(s, "schema")?);
         }
         if let Some(p) = policies {
-            b = b.policies_str(p);
+            b = b.policies_str(text(p, "policies")?);
         }
         if let Some(e) = entities {
             b = b.entities_json(entities_text(e)?);
@@ -450,7 +488,9 @@ impl Authorizer {
     /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path`.
     #[staticmethod]
     #[pyo3(signature = (path, **options))]
-    fn from_dir(py: Python<'_>, path: std::path::PathBuf, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    fn from_dir(py: Python<'_>, path: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let path: std::path::PathBuf =
+            path.extract().map_err(|_| to_py(ambit::wire::invalid_value("path must be a str or an os.PathLike")))?;
         Self::finish(py, configure(ambit::Authorizer::builder().dir(path), extract_options(options)?)?)
     }
 
@@ -460,13 +500,13 @@ impl Authorizer {
         &self,
         py: Python<'_>,
         principal: &Bound<'_, PyAny>,
-        action: &str,
+        action: &Bound<'_, PyAny>,
         resource: &Bound<'_, PyAny>,
         context: Option<&Bound<'_, PyAny>>,
         entities: Option<&Bound<'_, PyAny>>,
         on_behalf_of: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
-        let request = request(principal, action, resource, context, entities, on_behalf_of)?;
+        let request = request(principal, &text(action, "action")?, resource, context, entities, on_behalf_of)?;
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.authorize(&request)).map(Decision).map_err(to_py)
     }
@@ -477,13 +517,13 @@ impl Authorizer {
         &self,
         py: Python<'_>,
         principal: &Bound<'_, PyAny>,
-        action: &str,
+        action: &Bound<'_, PyAny>,
         resource: &Bound<'_, PyAny>,
         context: Option<&Bound<'_, PyAny>>,
         entities: Option<&Bound<'_, PyAny>>,
         on_behalf_of: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let request = request(principal, action, resource, context, entities, on_behalf_of)?;
+        let request = request(principal, &text(action, "action")?, resource, context, entities, on_behalf_of)?;
         let inner = Arc::clone(&self.inner);
         let e = py.detach(move || inner.explain(&request)).map_err(to_py)?;
         py_of(py, &e)
@@ -494,7 +534,10 @@ impl Authorizer {
     fn authorize_batch(&self, py: Python<'_>, requests: &Bound<'_, PyList>) -> PyResult<Vec<Py<PyAny>>> {
         let parsed: Vec<ambit::Request> = requests
             .iter()
-            .map(|r| serde_json::from_value(json(&r)?).map_err(|e| PyTypeError::new_err(format!("not a request: {e}"))))
+            .map(|r| {
+                serde_json::from_value(json(&r)?)
+                    .map_err(|e| to_py(ambit::wire::invalid_value(format!("not a request: {e}"))))
+            })
             .collect::<PyResult<_>>()?;
         let inner = Arc::clone(&self.inner);
         let results = py.detach(move || inner.authorize_batch(&parsed));
@@ -513,17 +556,19 @@ impl Authorizer {
         &self,
         py: Python<'_>,
         parent: &Bound<'_, PyAny>,
-        task: &str,
-        scopes: Vec<String>,
-        ttl: u64,
+        task: &Bound<'_, PyAny>,
+        scopes: &Bound<'_, PyAny>,
+        ttl: &Bound<'_, PyAny>,
         resources: Option<&Bound<'_, PyAny>>,
-        attributes: Option<&Bound<'_, PyDict>>,
+        attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Agent> {
-        let mut spec = ambit::AgentSpec::new(uid(parent)?, task, ttl).scopes(scopes).resources(uids(resources)?);
+        let mut spec = ambit::AgentSpec::new(uid(parent)?, text(task, "task")?, whole(ttl, "ttl")?)
+            .scopes(texts(scopes, "scopes")?)
+            .resources(uids(resources)?);
         if let Some(attrs) = attributes {
-            match json(attrs.as_any())? {
+            match json(attrs)? {
                 Value::Object(map) => spec = spec.attributes(map),
-                _ => return Err(PyTypeError::new_err("attributes must be a dict")),
+                _ => return Err(to_py(ambit::wire::invalid_value("attributes must be a dict"))),
             }
         }
         let inner = Arc::clone(&self.inner);
@@ -552,7 +597,8 @@ impl Authorizer {
     }
 
     /// Replaces the policies with `text`.
-    fn replace_policies(&self, py: Python<'_>, text: String) -> PyResult<Py<PyAny>> {
+    fn replace_policies(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let text = self::text(text, "policies")?;
         let inner = Arc::clone(&self.inner);
         let outcome = py.detach(move || inner.replace_policies(&text)).map_err(to_py)?;
         py_of(py, &outcome)
@@ -633,9 +679,10 @@ impl Authorizer {
         self.inner.policy_ids()
     }
 
-    /// The last `n` audit records (dicts), after flushing; empty without an audit trail.
-    #[pyo3(signature = (n=100))]
-    fn audit_recent(&self, py: Python<'_>, n: usize) -> PyResult<Py<PyAny>> {
+    /// The last `n` (default 100) audit records (dicts), after flushing; empty without an audit trail.
+    #[pyo3(signature = (n=None))]
+    fn audit_recent(&self, py: Python<'_>, n: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let n = n.map_or(Ok(100), |n| whole(n, "n")).map(|n| usize::try_from(n).unwrap_or(usize::MAX))?;
         let inner = Arc::clone(&self.inner);
         let records = py.detach(move || {
             inner.audit().map(|a| {
@@ -714,20 +761,36 @@ fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Option
     for key in options.keys() {
         let key: String = key.extract()?;
         if !KNOWN.contains(&key.as_str()) {
-            return Err(PyTypeError::new_err(format!("unexpected keyword argument {key:?}")));
+            return Err(to_py(ambit::wire::invalid_value(format!("unexpected keyword argument {key:?}"))));
         }
     }
     let get = |k: &str| options.get_item(k).ok().flatten().filter(|v| !v.is_none());
     let mut named = ambit::wire::AuthorizerOptions::default();
-    named.validation = get("validation").map(|v| v.extract()).transpose()?;
-    named.error_mode = get("error_mode").map(|v| v.extract()).transpose()?;
-    named.max_delegation_depth = get("max_delegation_depth").map(|v| v.extract()).transpose()?;
-    named.trust_request_entities = get("trust_request_entities").map(|v| v.extract()).transpose()?;
-    named.audit_file = get("audit_file").map(|v| v.extract()).transpose()?;
-    named.audit_overflow = get("audit_overflow").map(|v| v.extract()).transpose()?;
-    named.audit_capacity = get("audit_capacity").map(|v| v.extract()).transpose()?;
-    named.audit_include_context = get("audit_include_context").map(|v| v.extract()).transpose()?;
-    named.audit_max_record_bytes = get("audit_max_record_bytes").map(|v| v.extract()).transpose()?;
+    let flag = |v: &Bound<'_, PyAny>, what: &str| -> PyResult<bool> {
+        v.cast::<pyo3::types::PyBool>()
+            .map(pyo3::types::PyBoolMethods::is_true)
+            .map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} must be a bool"))))
+    };
+    named.validation = get("validation").map(|v| text(&v, "validation")).transpose()?;
+    named.error_mode = get("error_mode").map(|v| text(&v, "error_mode")).transpose()?;
+    named.max_delegation_depth =
+        get("max_delegation_depth").map(|v| whole_u32(&v, "max_delegation_depth")).transpose()?;
+    named.trust_request_entities =
+        get("trust_request_entities").map(|v| flag(&v, "trust_request_entities")).transpose()?;
+    named.audit_file = get("audit_file")
+        .map(|v| {
+            v.extract().map_err(|_| to_py(ambit::wire::invalid_value("audit_file must be a str or an os.PathLike")))
+        })
+        .transpose()?;
+    named.audit_overflow = get("audit_overflow").map(|v| text(&v, "audit_overflow")).transpose()?;
+    named.audit_capacity = get("audit_capacity")
+        .map(|v| whole(&v, "audit_capacity").map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+        .transpose()?;
+    named.audit_include_context =
+        get("audit_include_context").map(|v| flag(&v, "audit_include_context")).transpose()?;
+    named.audit_max_record_bytes = get("audit_max_record_bytes")
+        .map(|v| whole(&v, "audit_max_record_bytes").map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+        .transpose()?;
     Ok(Options {
         named,
         clock: get("clock").map(|v| v.cast_into::<ManualClock>().map_err(PyErr::from)).transpose()?,
@@ -750,7 +813,7 @@ fn request(
     if let Some(e) = entities {
         match json(e)? {
             Value::Array(list) => r = r.with_entities(list),
-            _ => return Err(PyTypeError::new_err("entities must be a list of entity dicts")),
+            _ => return Err(to_py(ambit::wire::invalid_value("entities must be a list of entity dicts"))),
         }
     }
     if on_behalf_of.is_some() {

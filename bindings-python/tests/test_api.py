@@ -91,8 +91,9 @@ def test_load_errors(tmp_path, helpdesk):
         ambit.Authorizer(policies="permit(principal, action, resource);", entities="[{", validation="off")
     with pytest.raises(ambit.InvalidRequestError):
         ambit.Authorizer(policies="permit(principal, action, resource);", validation="sometimes")
-    with pytest.raises(TypeError):
+    with pytest.raises(ambit.InvalidRequestError) as e:
         ambit.Authorizer(policies="permit(principal, action, resource);", colour="blue")
+    assert e.value.code == "AMBIT_INVALID_REQUEST"
     assert set(ambit.ERROR_CODES) >= {"AMBIT_IO", "AMBIT_RELOAD", "AMBIT_INTERNAL"}
 
 

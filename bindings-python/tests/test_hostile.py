@@ -163,3 +163,62 @@ def test_an_independent_verifier_accepts_the_chain_and_reordered_keys_do_not_mat
         mine = hashlib.sha256((prev + independent_canonical(shuffled)).encode("utf-8")).hexdigest()
         assert mine == digest
         prev = digest
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a: a.authorize(ALICE, b"read_ticket", TICKET),
+        lambda a: a.authorize(ALICE, "read_\ud800", TICKET),
+        lambda a: a.mint_agent('Helpdesk::Service::"helpdesk"', "t", ["read_ticket"], -1),
+        lambda a: a.mint_agent('Helpdesk::Service::"helpdesk"', "t", ["read_ticket"], 2**64),
+        lambda a: a.mint_agent('Helpdesk::Service::"helpdesk"', "t", ["read_ticket"], 1.5),
+        lambda a: a.mint_agent('Helpdesk::Service::"helpdesk"', "t", "read_ticket", 60),
+        lambda a: a.mint_agent('Helpdesk::Service::"helpdesk"', b"t", ["read_ticket"], 60),
+        lambda a: a.mint_agent('Helpdesk::Service::"helpdesk"', "t", ["read_ticket"], 60, attributes={"x": b"y"}),
+        lambda a: a.replace_policies(b"permit(principal, action, resource);"),
+        lambda a: a.audit_recent(-1),
+        lambda a: ambit.ManualClock(-1),
+        lambda a: ambit.ManualClock(0).advance(2**64),
+        lambda a: ambit.format_uid(b"User", "x"),
+        lambda a: ambit.Authorizer(policies="permit(principal, action, resource);", validation="off", max_delegation_depth=-1),
+        lambda a: ambit.Authorizer(policies="permit(principal, action, resource);", validation="off", audit_capacity=-5),
+        lambda a: ambit.Authorizer(policies="permit(principal, action, resource);", validation="off", audit_capacity=2**40),
+        lambda a: ambit.Authorizer(policies="permit(principal, action, resource);", validation="off", bogus=1),
+        lambda a: ambit.Authorizer(policies=b"permit(principal, action, resource);", validation="off"),
+    ],
+)
+def test_every_entry_point_answers_with_an_ambit_code(authz, call):
+    with pytest.raises(ambit.AmbitError) as e:
+        call(authz)
+    assert e.value.code in ambit.ERROR_CODES
+
+
+def test_a_guard_decides_on_a_snapshot_and_the_tool_gets_that_snapshot(helpdesk):
+    a = ambit.Authorizer(
+        policies='forbid (principal, action, resource) when { context.amount > 100 };\npermit (principal, action, resource);',
+        validation="off",
+    )
+
+    class Flip(dict):
+        reads = 0
+
+        def __getitem__(self, key):
+            Flip.reads += 1
+            return 5 if Flip.reads == 1 else 5000
+
+        def __deepcopy__(self, memo):
+            return {"amount": self["amount"]}
+
+    seen = {}
+
+    @ambit.guard(a, principal=ALICE, action="refund", resource=TICKET, context=lambda args: {"amount": args["order"]["amount"]})
+    def refund(order):
+        seen["amount"] = order["amount"]
+        return "done"
+
+    assert refund(Flip()) == "done"
+    assert seen["amount"] == 5, "the tool saw the value the policy decided on"
+    with pytest.raises(ambit.Denied) as e:
+        refund({"amount": 500})
+    assert e.value.code == "AMBIT_DENIED"

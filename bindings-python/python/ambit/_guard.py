@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from typing import Any, Callable, Mapping, TypeVar
@@ -13,6 +14,8 @@ class Denied(PermissionError):
     """A guarded call was not allowed. ``decision`` is the deny (``None`` when an error, such as
     a malformed request, denied it: guards fail closed); ``error`` is that error."""
 
+    code = "AMBIT_DENIED"
+
     def __init__(self, decision: Any = None, error: BaseException | None = None) -> None:
         self.decision = decision
         self.error = error
@@ -21,6 +24,15 @@ class Denied(PermissionError):
         else:
             message = f"denied: {type(error).__name__}: {error}"
         super().__init__(message)
+
+
+def snapshot(value: Any) -> Any:
+    """A deep copy to decide on and to hand the tool, so that a getter or a later mutation
+    cannot show the policy one value and the tool another; a value that cannot be copied denies."""
+    try:
+        return copy.deepcopy(value)
+    except Exception as error:  # fail closed
+        raise Denied(None, error) from error
 
 
 def _value(spec: Any, arguments: Mapping[str, Any]) -> Any:
@@ -56,23 +68,29 @@ def guard(authz: Any, *, action: Any, resource: Any, principal: Any, context: An
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn)
 
-        def arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            return dict(bound.arguments)
+            # the receiver of a method is not an argument to decide on: it is passed as is
+            for name in list(bound.arguments):
+                if name not in ("self", "cls"):
+                    bound.arguments[name] = snapshot(bound.arguments[name])
+            return bound
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                check(authz, arguments(args, kwargs), **spec)
-                return await fn(*args, **kwargs)
+                bound = bind(args, kwargs)
+                check(authz, dict(bound.arguments), **spec)
+                return await fn(*bound.args, **bound.kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            check(authz, arguments(args, kwargs), **spec)
-            return fn(*args, **kwargs)
+            bound = bind(args, kwargs)
+            check(authz, dict(bound.arguments), **spec)
+            return fn(*bound.args, **bound.kwargs)
 
         return wrapper  # type: ignore[return-value]
 

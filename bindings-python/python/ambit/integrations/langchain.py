@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ambit._guard import check
+from ambit._guard import check, snapshot
 
 
 def _arguments(tool_input: Any) -> dict[str, Any]:
@@ -28,20 +28,20 @@ class GuardedTool:
         )
         self._authz = authz
 
-    def _check(self, tool_input: Any) -> None:
-        check(self._authz, _arguments(tool_input), **self._spec)
+    def _check(self, tool_input: Any) -> Any:
+        """Decides on a snapshot of the input and returns it: the tool gets what was decided."""
+        taken = snapshot(tool_input)
+        check(self._authz, _arguments(taken), **self._spec)
+        return taken
 
     def invoke(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        self._check(tool_input)
-        return self._tool.invoke(tool_input, *args, **kwargs)
+        return self._tool.invoke(self._check(tool_input), *args, **kwargs)
 
     async def ainvoke(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        self._check(tool_input)
-        return await self._tool.ainvoke(tool_input, *args, **kwargs)
+        return await self._tool.ainvoke(self._check(tool_input), *args, **kwargs)
 
     def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        self._check(tool_input)
-        return self._tool.run(tool_input, *args, **kwargs)
+        return self._tool.run(self._check(tool_input), *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tool, name)
