@@ -314,8 +314,16 @@ class Decision {
 }
 
 /** Decides one request; a deny is a `Decision`, never a throw. */
+/** Refuses more request entities than the authorizer accepts, before converting any of them. */
+function entityCount(authz, entities) {
+  if (Array.isArray(entities) && entities.length > authz.maxRequestEntities) {
+    throw coded('AMBIT_LIMIT', `${entities.length} request entities, more than the limit of ${authz.maxRequestEntities}`)
+  }
+}
+
 Authorizer.prototype.authorize = function authorize(request) {
   const r = fields(request)
+  entityCount(this, r.entities)
   const context = jsonText(r.context, 'context')
   const entities = jsonText(r.entities, 'entities')
   return new Decision(this.authorizeJson(r.principal, r.action, r.resource, context, entities, r.onBehalfOf))

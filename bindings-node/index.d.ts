@@ -57,6 +57,8 @@ export declare class Authorizer {
   purgeExpired(): number
   get policyVersion(): string
   get generation(): number
+  /** The most entities one request may carry (the package checks it before converting them). */
+  get maxRequestEntities(): number
   get policyIds(): Array<string>
   /**
    * The last `n` audit records, after flushing, as a JSON array text (the package's

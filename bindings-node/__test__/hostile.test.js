@@ -163,3 +163,12 @@ test('a guard decides on a snapshot of the arguments and hands the tool that sna
   assert.equal(seen, 5, 'the tool saw the value the policy decided on')
   assert.equal(reads, 1)
 })
+
+test('too many request entities are refused before any is converted', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  let touched = 0
+  const entity = { get uid() { touched++; return { type: 'Helpdesk::Ticket', id: 'x' } }, attrs: {}, parents: [] }
+  const entities = new Array(100000).fill(entity)
+  assert.throws(() => authz.authorize({ principal: ALICE, action: 'read_ticket', resource: TICKET, entities }), (e) => e.code === 'AMBIT_LIMIT')
+  assert.equal(touched, 0)
+})

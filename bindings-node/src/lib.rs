@@ -487,6 +487,12 @@ impl Authorizer {
         i64::try_from(self.inner.generation()).unwrap_or(i64::MAX)
     }
 
+    /// The most entities one request may carry (the package checks it before converting them).
+    #[napi(getter)]
+    pub fn max_request_entities(&self) -> u32 {
+        u32::try_from(self.inner.limits().max_request_entities).unwrap_or(u32::MAX)
+    }
+
     #[napi(getter)]
     pub fn policy_ids(&self) -> Vec<String> {
         self.inner.policy_ids()

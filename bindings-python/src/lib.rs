@@ -506,7 +506,15 @@ impl Authorizer {
         entities: Option<&Bound<'_, PyAny>>,
         on_behalf_of: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
-        let request = request(principal, &text(action, "action")?, resource, context, entities, on_behalf_of)?;
+        let request = request(
+            &self.inner.limits(),
+            principal,
+            &text(action, "action")?,
+            resource,
+            context,
+            entities,
+            on_behalf_of,
+        )?;
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.authorize(&request)).map(Decision).map_err(to_py)
     }
@@ -523,7 +531,15 @@ impl Authorizer {
         entities: Option<&Bound<'_, PyAny>>,
         on_behalf_of: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let request = request(principal, &text(action, "action")?, resource, context, entities, on_behalf_of)?;
+        let request = request(
+            &self.inner.limits(),
+            principal,
+            &text(action, "action")?,
+            resource,
+            context,
+            entities,
+            on_behalf_of,
+        )?;
         let inner = Arc::clone(&self.inner);
         let e = py.detach(move || inner.explain(&request)).map_err(to_py)?;
         py_of(py, &e)
@@ -799,6 +815,7 @@ fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Option
 }
 
 fn request(
+    limits: &ambit::Limits,
     principal: &Bound<'_, PyAny>,
     action: &str,
     resource: &Bound<'_, PyAny>,
@@ -811,6 +828,15 @@ fn request(
         r = r.with_context(json(c)?);
     }
     if let Some(e) = entities {
+        // the count is known before anything is converted
+        if let Ok(n) = e.len() {
+            if n > limits.max_request_entities {
+                return Err(to_py(ambit::wire::over_limit(format!(
+                    "{n} request entities, more than the limit of {}",
+                    limits.max_request_entities
+                ))));
+            }
+        }
         match json(e)? {
             Value::Array(list) => r = r.with_entities(list),
             _ => return Err(to_py(ambit::wire::invalid_value("entities must be a list of entity dicts"))),

@@ -218,7 +218,6 @@ impl AuthorizerBuilder {
             config,
             clock: self.clock,
             generation: AtomicU64::new(1),
-            cedar: cedar_policy::Authorizer::new(),
             audit: self.audit,
             retired: Mutex::new(None),
         })
@@ -260,7 +259,6 @@ pub struct Authorizer {
     pub(crate) config: Config,
     pub(crate) clock: Arc<dyn Clock>,
     generation: AtomicU64,
-    pub(crate) cedar: cedar_policy::Authorizer,
     audit: Option<Audit>,
     retired: Mutex<Option<Arc<Snapshot>>>,
 }
@@ -314,11 +312,11 @@ impl Authorizer {
     /// One decision, recorded: a decision record, or a `request_failed` record for a request
     /// that could not be decided. An authorizer whose trail was closed decides nothing.
     fn decide_audited(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
-        let Some(audit) = &self.audit else { return self.decide(snap, request) };
+        let Some(audit) = &self.audit else { return self.decide(snap, request, None) };
         if audit.is_closed() {
             return Err(Error::audit("the audit trail is closed: no decision can be recorded"));
         }
-        match self.decide(snap, request) {
+        match self.decide(snap, request, None) {
             Ok(decision) => {
                 audit.decision(&decision, request.context());
                 Ok(decision)
@@ -644,7 +642,14 @@ impl Authorizer {
         })
     }
 
-    fn decide(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
+    /// Decides one request on `snap`. With `trace`, each evaluated hop's policy outcomes are
+    /// appended to it (one list per hop, root first), from the very evaluation that decides.
+    pub(crate) fn decide(
+        &self,
+        snap: &Snapshot,
+        request: &Request,
+        mut trace: Option<&mut Vec<Vec<crate::explain::PolicyTrace>>>,
+    ) -> Result<Decision> {
         let p = Self::prepare(snap, &self.config, request)?;
         let now = self.clock.now();
         let (chain, hops, mut out) = match self.resolve_chain(snap, &p) {
@@ -712,7 +717,12 @@ impl Authorizer {
         // 4. Cedar decides each hop, root first
         for (i, uid) in chain.iter().enumerate() {
             let policies = slice.policies_for(uid, &p.resource, entities);
-            let answer = crate::engine::is_authorized(uid, &p.action, &p.resource, &p.context, entities, policies);
+            let hop_trace = trace.as_deref_mut().map(|t| {
+                t.resize_with(i + 1, Vec::new);
+                &mut t[i]
+            });
+            let answer =
+                crate::engine::is_authorized(uid, &p.action, &p.resource, &p.context, entities, policies, hop_trace);
             let hop = evaluate_hop(answer, self.config.error_mode);
             out.record_hop(i, hop.0);
             if let Some(cause) = hop.1 {

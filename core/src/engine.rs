@@ -26,7 +26,7 @@ use cedar_policy_core::extensions::Extensions;
 pub(crate) struct Compiled {
     pub(crate) id: String,
     pub(crate) forbid: bool,
-    /// The policy itself (`explain` evaluates it alone with Cedar).
+    /// The policy itself.
     pub(crate) policy: cedar_policy::Policy,
     /// Cedar's `condition()` of the policy, built once.
     condition: Expr,
@@ -60,7 +60,8 @@ pub(crate) struct Answer {
 }
 
 /// Evaluates `policies` for the request `principal`, `action`, `resource`, `context` over
-/// `entities`, by Cedar's rule.
+/// `entities`, by Cedar's rule. With `trace`, records how each policy fared: this is the one
+/// evaluation `explain` reports, so its trace cannot disagree with the decision.
 pub(crate) fn is_authorized<'a>(
     principal: &EntityUid,
     action: &EntityUid,
@@ -68,6 +69,7 @@ pub(crate) fn is_authorized<'a>(
     context: &cedar_policy::Context,
     entities: &cedar_policy::Entities,
     policies: impl Iterator<Item = &'a Compiled>,
+    mut trace: Option<&mut Vec<crate::explain::PolicyTrace>>,
 ) -> Answer {
     let known = |uid: &EntityUid| EntityUIDEntry::known(AsRef::<ast::EntityUID>::as_ref(uid).clone(), None);
     let request = ast::Request::new_unchecked(
@@ -89,6 +91,19 @@ pub(crate) fn is_authorized<'a>(
             },
             Err(e) => Err(crate::error::cedar_text(&e)),
         };
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(crate::explain::PolicyTrace {
+                id: p.id.clone(),
+                effect: if p.forbid { "forbid" } else { "permit" }.to_owned(),
+                outcome: match &satisfied {
+                    Ok(true) => "satisfied",
+                    Ok(false) => "not_satisfied",
+                    Err(_) => "error",
+                }
+                .to_owned(),
+                error: satisfied.as_ref().err().cloned(),
+            });
+        }
         match satisfied {
             Ok(true) => if p.forbid { &mut forbids } else { &mut permits }.push(p.id.clone()),
             Ok(false) => {}

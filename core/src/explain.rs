@@ -1,12 +1,12 @@
 //! Explanations: what `authorize` decides, plus per hop which policies applied, which were
 //! satisfied or erred, and the rule that ended a deny, in words a person can act on.
 
-use crate::authorizer::{entity_slice, Authorizer, Prepared};
+use crate::authorizer::{Authorizer, Prepared};
 use crate::decision::{Decision, DenyCause};
 use crate::error::Result;
 use crate::registry::Hop;
 use crate::request::Request;
-use cedar_policy::{Effect, EntityUid, PolicySet};
+use cedar_policy::EntityUid;
 use serde::{Deserialize, Serialize};
 
 /// How one policy fared for one hop.
@@ -50,34 +50,31 @@ pub struct Explanation {
 }
 
 impl Authorizer {
-    /// Decides `request` and explains the decision. Slower than `authorize` (each policy that
-    /// applies is evaluated on its own): for people and tools, not for the hot path.
+    /// Decides `request` and explains the decision: the same evaluation `authorize` runs, with
+    /// a trace of how each policy the index selected fared, hop by hop. An explanation is for
+    /// people and tools; it writes no audit record.
     ///
     /// # Errors
     /// As [`Authorizer::authorize`].
     pub fn explain(&self, request: &Request) -> Result<Explanation> {
         let snap = self.snapshot.load();
-        let decision = self.authorize(request)?;
+        let mut traces: Vec<Vec<PolicyTrace>> = Vec::new();
+        let decision = self.decide(&snap, request, Some(&mut traces))?;
         let p = Authorizer::prepare(&snap, &self.config, request)?;
-        let info = p.info;
-        let slice = &snap.index.slices[info.map_or(crate::index::FULL, |i| i.slice)];
-        let chain: Vec<EntityUid> = decision.chain.iter().filter_map(|c| c.parse().ok()).collect();
-        let hops: Vec<(EntityUid, Hop)> = chain
+        let slice = &snap.index.slices[p.info.map_or(crate::index::FULL, |i| i.slice)];
+        let hops: Vec<(EntityUid, Hop)> = decision
+            .chain
             .iter()
-            .map(|u| match self.registry.get(u) {
-                Some(r) => (u.clone(), Hop::Agent(r)),
-                None => (u.clone(), Hop::Static),
+            .filter_map(|c| c.parse::<EntityUid>().ok())
+            .map(|u| match self.registry.get(&u) {
+                Some(r) => (u, Hop::Agent(r)),
+                None => (u, Hop::Static),
             })
             .collect();
-        let evaluated_any = decision.hops.iter().any(|h| h.evaluated);
-        let entities =
-            if evaluated_any { Some(entity_slice(&snap, &self.registry, &hops, &p, &slice.literals)?) } else { None };
         let mut out = Vec::with_capacity(decision.hops.len());
         for (i, h) in decision.hops.iter().enumerate() {
-            let policies = match (&entities, chain.get(i)) {
-                (Some(entities), Some(uid)) if h.evaluated => self.trace(slice, uid, &p, entities.get())?,
-                _ => Vec::new(),
-            };
+            let mut policies = if h.evaluated { traces.get(i).cloned().unwrap_or_default() } else { Vec::new() };
+            policies.sort_by(|a, b| a.id.cmp(&b.id));
             out.push(HopExplanation {
                 hop: i + 1,
                 principal: h.principal.clone(),
@@ -88,46 +85,6 @@ impl Authorizer {
         }
         let summary = self.summary(&decision, &hops, &p, slice.all().len());
         Ok(Explanation { decision, summary, hops: out })
-    }
-
-    fn trace(
-        &self,
-        slice: &crate::index::Slice,
-        uid: &EntityUid,
-        p: &Prepared,
-        entities: &cedar_policy::Entities,
-    ) -> Result<Vec<PolicyTrace>> {
-        let request =
-            cedar_policy::Request::new(uid.clone(), p.action.clone(), p.resource.clone(), p.context.clone(), None)
-                .map_err(|e| crate::Error::invalid_request(crate::error::cedar_text(&e)))?;
-        let mut out: Vec<PolicyTrace> = slice
-            .all()
-            .map(|compiled| {
-                let policy = &compiled.policy;
-                let single = PolicySet::from_policies([policy.clone()]).unwrap_or_default();
-                let response = self.cedar.is_authorized(&request, &single, entities);
-                let error = response.diagnostics().errors().next().map(|e| {
-                    let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
-                    crate::error::cedar_text(e.inner())
-                });
-                let satisfied = response.diagnostics().reason().next().is_some();
-                PolicyTrace {
-                    id: policy.id().to_string(),
-                    effect: if policy.effect() == Effect::Permit { "permit" } else { "forbid" }.to_owned(),
-                    outcome: if error.is_some() {
-                        "error"
-                    } else if satisfied {
-                        "satisfied"
-                    } else {
-                        "not_satisfied"
-                    }
-                    .to_owned(),
-                    error,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
     }
 
     fn summary(&self, d: &Decision, hops: &[(EntityUid, Hop)], p: &Prepared, applicable: usize) -> String {

@@ -446,3 +446,27 @@ fn a_callback_that_decides_again_and_flushes_never_deadlocks() {
     drop(a); // the callback may hold the last reference for a moment: no self-join
     assert!(dropped <= 50);
 }
+
+#[test]
+fn explain_traces_the_evaluation_that_decided_and_writes_no_record() {
+    let a = Authorizer::builder()
+        .policies_str(r#"@id("p") permit(principal, action, resource); @id("f") forbid(principal, action, resource) when { context.x > 1 };"#)
+        .validation(ambit::Validation::Off)
+        .audit(Audit::builder().build().unwrap())
+        .build()
+        .unwrap();
+    let request = Request::new(r#"User::"u""#, "read", r#"Doc::"d""#);
+    let e = a.explain(&request).unwrap();
+    // fail-closed: the erring forbid denies, and the trace says it erred (Cedar alone would skip it)
+    assert_eq!(e.decision.deny_cause().map(ambit::DenyCause::code), Some("evaluation_error"));
+    assert_eq!(e.decision.reasons(), ["f"]);
+    let outcomes: Vec<(&str, &str)> = e.hops[0].policies.iter().map(|t| (t.id.as_str(), t.outcome.as_str())).collect();
+    assert_eq!(outcomes, [("f", "error"), ("p", "satisfied")]);
+    let allowed = a.explain(&request.clone().with_context(json!({"x": 0}))).unwrap();
+    assert!(allowed.decision.allowed());
+    a.audit().unwrap().flush();
+    assert!(a.audit().unwrap().recent(10).is_empty(), "explaining is not deciding: no audit record");
+    a.authorize(&request).unwrap();
+    a.audit().unwrap().flush();
+    assert_eq!(a.audit().unwrap().recent(10).len(), 1);
+}
