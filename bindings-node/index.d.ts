@@ -42,6 +42,15 @@ export declare class Authorizer {
   revoke(uid: string): number
   /** Lifts the revocation of a person or service. */
   reinstate(uid: string): boolean
+  /**
+   * Links template `templateId` as the policy `linkId`, with `?principal` / `?resource`
+   * filled; kept across reloads until `unlink`.
+   */
+  link(link: LinkOptions): ReloadOutcome
+  /** Removes a run-time link. */
+  unlink(linkId: string): ReloadOutcome
+  /** Every template link now serving. */
+  links(): Array<LinkInfo>
   /** Re-reads every source; on error the last good policies keep serving. */
   reload(): ReloadOutcome
   /** `reload()` off the event loop (the package's `reloadAsync()` wraps this). */
@@ -140,6 +149,24 @@ export declare function errorCodes(): Array<string>
 
 /** Formats a uid from type and id, escaping the id. */
 export declare function formatUid(typeName: string, id: string): string
+
+/** A template link now serving. */
+export interface LinkInfo {
+  templateId: string
+  linkId: string
+  principal?: string
+  resource?: string
+}
+
+/** A template link: `templateId` linked as `linkId`, with its slots. */
+export interface LinkOptions {
+  templateId: string
+  linkId: string
+  /** `?principal`, an entity uid. */
+  principal?: string
+  /** `?resource`, an entity uid. */
+  resource?: string
+}
 
 /** What to mint. */
 export interface MintOptions {

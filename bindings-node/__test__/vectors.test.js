@@ -44,6 +44,10 @@ function runCase(spec, c) {
       } else if (step.revoke) count = authz.revoke(sub(step.revoke))
       else if (step.reinstate) authz.reinstate(sub(step.reinstate))
       else if (step.advance !== undefined) clock.advance(step.advance)
+      else if (step.link) {
+        const args = step.link.args ?? {}
+        authz.link({ templateId: step.link.template_id, linkId: step.link.link_id, principal: sub(args['?principal']), resource: sub(args['?resource']) })
+      } else if (step.unlink) authz.unlink(step.unlink)
       else if (step.replace_policies) authz.replacePolicies(step.replace_policies)
       else assert.fail(`setup step ${i} does nothing`)
     } catch (e) {

@@ -134,6 +134,26 @@ pub struct BatchError {
     pub message: String,
 }
 
+/// A template link: `templateId` linked as `linkId`, with its slots.
+#[napi(object)]
+pub struct LinkOptions {
+    pub template_id: Utf16String,
+    pub link_id: Utf16String,
+    /// `?principal`, an entity uid.
+    pub principal: Option<Utf16String>,
+    /// `?resource`, an entity uid.
+    pub resource: Option<Utf16String>,
+}
+
+/// A template link now serving.
+#[napi(object)]
+pub struct LinkInfo {
+    pub template_id: String,
+    pub link_id: String,
+    pub principal: Option<String>,
+    pub resource: Option<String>,
+}
+
 /// What to mint.
 #[napi(object)]
 pub struct MintOptions {
@@ -410,6 +430,42 @@ impl Authorizer {
     #[napi]
     pub fn reinstate(&self, uid: Utf16String) -> napi::Result<bool, String> {
         self.inner.reinstate(&utf16_text(&uid, "uid")?).map_err(to_js)
+    }
+
+    /// Links template `templateId` as the policy `linkId`, with `?principal` / `?resource`
+    /// filled; kept across reloads until `unlink`.
+    #[napi]
+    pub fn link(&self, link: LinkOptions) -> napi::Result<ReloadOutcome, String> {
+        let mut l =
+            ambit::Link::new(utf16_text(&link.template_id, "templateId")?, utf16_text(&link.link_id, "linkId")?);
+        if let Some(p) = &link.principal {
+            l = l.principal(utf16_text(p, "principal")?);
+        }
+        if let Some(r) = &link.resource {
+            l = l.resource(utf16_text(r, "resource")?);
+        }
+        self.inner.link(&l).map(ReloadOutcome::from).map_err(to_js)
+    }
+
+    /// Removes a run-time link.
+    #[napi]
+    pub fn unlink(&self, link_id: Utf16String) -> napi::Result<ReloadOutcome, String> {
+        self.inner.unlink(&utf16_text(&link_id, "linkId")?).map(ReloadOutcome::from).map_err(to_js)
+    }
+
+    /// Every template link now serving.
+    #[napi]
+    pub fn links(&self) -> Vec<LinkInfo> {
+        self.inner
+            .links()
+            .iter()
+            .map(|l| LinkInfo {
+                template_id: l.template_id().to_owned(),
+                link_id: l.link_id().to_owned(),
+                principal: l.args().get("?principal").cloned(),
+                resource: l.args().get("?resource").cloned(),
+            })
+            .collect()
     }
 
     /// Re-reads every source; on error the last good policies keep serving.

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 create_exception!(ambit, AmbitError, PyException, "Base of every ambit error; `.code` is the stable code.");
 create_exception!(ambit, PolicyError, AmbitError, "Policy text: parse errors, duplicate ids, validation.");
+create_exception!(ambit, LinkError, AmbitError, "A template link cannot be made.");
 create_exception!(ambit, SchemaError, AmbitError, "The schema does not parse or is inconsistent.");
 create_exception!(ambit, EntitiesError, AmbitError, "Entities are malformed or do not fit the schema.");
 create_exception!(ambit, SourceError, AmbitError, "A file or directory cannot be read, or holds no policies.");
@@ -25,6 +26,7 @@ pub fn to_py(e: ambit::Error) -> PyErr {
         E::Io(_) | E::EmptySource(_) => SourceError::new_err(message),
         E::PolicyParse(_) | E::DuplicatePolicyId(_) | E::Validation(_) => PolicyError::new_err(message),
         E::Schema(_) => SchemaError::new_err(message),
+        E::Link(_) => LinkError::new_err(message),
         E::Entities(_) => EntitiesError::new_err(message),
         E::InvalidRequest(_) => InvalidRequestError::new_err(message),
         E::InvalidDelegation(_) => InvalidDelegationError::new_err(message),
@@ -51,6 +53,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AmbitError", py.get_type::<AmbitError>())?;
     m.add("PolicyError", py.get_type::<PolicyError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;
+    m.add("LinkError", py.get_type::<LinkError>())?;
     m.add("EntitiesError", py.get_type::<EntitiesError>())?;
     m.add("SourceError", py.get_type::<SourceError>())?;
     m.add("InvalidRequestError", py.get_type::<InvalidRequestError>())?;

@@ -605,6 +605,42 @@ impl Authorizer {
         py.detach(move || inner.reinstate(&u)).map_err(to_py)
     }
 
+    /// Links template `template_id` as the policy `link_id`, with `?principal` / `?resource`
+    /// filled; kept across reloads until `unlink`. Returns the reload outcome dict.
+    #[pyo3(signature = (template_id, link_id, principal=None, resource=None))]
+    fn link(
+        &self,
+        py: Python<'_>,
+        template_id: &Bound<'_, PyAny>,
+        link_id: &Bound<'_, PyAny>,
+        principal: Option<&Bound<'_, PyAny>>,
+        resource: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let mut link = ambit::Link::new(text(template_id, "template_id")?, text(link_id, "link_id")?);
+        if let Some(p) = principal {
+            link = link.principal(uid(p)?);
+        }
+        if let Some(r) = resource {
+            link = link.resource(uid(r)?);
+        }
+        let inner = Arc::clone(&self.inner);
+        let outcome = py.detach(move || inner.link(&link)).map_err(to_py)?;
+        py_of(py, &outcome)
+    }
+
+    /// Removes a run-time link.
+    fn unlink(&self, py: Python<'_>, link_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let id = text(link_id, "link_id")?;
+        let inner = Arc::clone(&self.inner);
+        let outcome = py.detach(move || inner.unlink(&id)).map_err(to_py)?;
+        py_of(py, &outcome)
+    }
+
+    /// Every template link now serving, as dicts (`template_id`, `link_id`, `args`).
+    fn links(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        py_of(py, &self.inner.links())
+    }
+
     /// Re-reads every source; on error the last good policies keep serving.
     fn reload(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let inner = Arc::clone(&self.inner);

@@ -51,6 +51,12 @@ def run_case(spec, case):
                 authz.reinstate(sub(step["reinstate"]))
             elif "advance" in step:
                 clock.advance(step["advance"])
+            elif "link" in step:
+                link = step["link"]
+                args = {k: sub(v) for k, v in link.get("args", {}).items()}
+                authz.link(link["template_id"], link["link_id"], principal=args.get("?principal"), resource=args.get("?resource"))
+            elif "unlink" in step:
+                authz.unlink(step["unlink"])
             elif "replace_policies" in step:
                 authz.replace_policies(step["replace_policies"])
             else:

@@ -82,6 +82,24 @@ pub enum AuditEvent {
         /// Identities cut off, the identity included.
         count: usize,
     },
+    /// A template was linked at run time.
+    Linked {
+        /// The new policy's id.
+        link_id: String,
+        /// The template.
+        template_id: String,
+        /// The slot values.
+        args: std::collections::BTreeMap<String, String>,
+        /// The policy version it made.
+        version: String,
+    },
+    /// A run-time link was removed.
+    Unlinked {
+        /// The removed policy's id.
+        link_id: String,
+        /// The policy version it made.
+        version: String,
+    },
     /// A person or service was reinstated.
     Reinstated {
         /// The reinstated identity.
@@ -163,6 +181,8 @@ impl AuditEvent {
             Self::AgentMinted { .. } => "agent_minted",
             Self::Revoked { .. } => "revoked",
             Self::Reinstated { .. } => "reinstated",
+            Self::Linked { .. } => "linked",
+            Self::Unlinked { .. } => "unlinked",
             Self::ReloadSucceeded { .. } => "reload_succeeded",
             Self::ReloadFailed { .. } => "reload_failed",
             Self::RequestFailed { .. } => "request_failed",

@@ -3,7 +3,7 @@
 use crate::audit::{Audit, AuditEvent};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{self, Decision, DenyCause, Hop, PolicyError};
-use crate::error::{cedar_text, user_text, Error, ReloadError, Result};
+use crate::error::{cedar_text, user_text, Error, LinkError, ReloadError, Result};
 use crate::limit::Limits;
 use crate::registry::{self, Agent, AgentSpec, DelegationNode, MintOptions, Registry};
 use crate::request::Request;
@@ -99,6 +99,20 @@ impl AuthorizerBuilder {
     #[must_use]
     pub fn policies_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.sources.policy_dirs.push(dir.as_ref().to_path_buf());
+        self
+    }
+    /// A links file: template links in the shape of the Cedar examples' `links.json` (a
+    /// directory's `links.json` is read without this).
+    #[must_use]
+    pub fn links_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.sources.links.push(TextSource::File(path.as_ref().to_path_buf()));
+        self
+    }
+    /// Template links as JSON text, in the links file shape.
+    #[must_use]
+    pub fn links_json(mut self, json: impl Into<String>) -> Self {
+        let name = self.inline_name("links");
+        self.sources.links.push(TextSource::Inline { name, text: json.into() });
         self
     }
     /// Static entities in Cedar's entity JSON format.
@@ -503,6 +517,93 @@ impl Authorizer {
         let outcome = self.rebuild(&next)?;
         *sources = next;
         Ok(outcome)
+    }
+
+    /// Links a template at run time: the new policy (named `link_id`) is validated against the
+    /// schema with everything else, indexed like a static policy, counted in the policy version,
+    /// audited, and kept across reloads of the policy files until [`Authorizer::unlink`]ed. A
+    /// link is the natural way to grant one agent access to one resource just in time.
+    ///
+    /// # Errors
+    /// `AMBIT_LINK` when the template is unknown, a slot is missing or extra, the link id is
+    /// taken, a uid is malformed, or the linked policy fails validation; `AMBIT_RELOAD` when
+    /// the sources themselves no longer build (nothing changes then).
+    pub fn link(&self, link: &crate::Link) -> Result<ReloadOutcome> {
+        let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
+        {
+            let snap = self.snapshot.load();
+            let mut trial = snap.policies.clone();
+            crate::snapshot::link_one(&mut trial, link).map_err(|m| Error::from(LinkError::new(m, None)))?;
+        }
+        let mut next = sources.clone();
+        next.runtime_links.push(link.clone());
+        let outcome = match self.rebuild_inner(&next) {
+            Ok(o) => o,
+            Err(Error::Reload(r)) if r.cause().code() == "AMBIT_VALIDATION" => {
+                return Err(LinkError::new(
+                    format!("link `{}` does not validate: {}", user_text(link.link_id()), r.cause().message()),
+                    None,
+                )
+                .into());
+            }
+            Err(e) => return Err(e),
+        };
+        *sources = next;
+        if let Some(audit) = &self.audit {
+            audit.event(AuditEvent::Linked {
+                link_id: link.link_id().to_owned(),
+                template_id: link.template_id().to_owned(),
+                args: link.args().clone(),
+                version: outcome.version.clone(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Removes a link made with [`Authorizer::link`]; decisions stop using it at once.
+    ///
+    /// # Errors
+    /// `AMBIT_LINK` when no run-time link has that id (links from a links file are removed by
+    /// editing the file and reloading); `AMBIT_RELOAD` when the sources no longer build.
+    pub fn unlink(&self, link_id: &str) -> Result<ReloadOutcome> {
+        let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
+        let Some(at) = sources.runtime_links.iter().position(|l| l.link_id() == link_id) else {
+            return Err(LinkError::new(
+                format!("no run-time link `{}`: links from a links file are removed there", user_text(link_id)),
+                None,
+            )
+            .into());
+        };
+        let mut next = sources.clone();
+        next.runtime_links.remove(at);
+        let outcome = self.rebuild_inner(&next)?;
+        *sources = next;
+        if let Some(audit) = &self.audit {
+            audit.event(AuditEvent::Unlinked { link_id: link_id.to_owned(), version: outcome.version.clone() });
+        }
+        Ok(outcome)
+    }
+
+    /// Every template link now serving (from links files and made at run time), by link id.
+    pub fn links(&self) -> Vec<crate::Link> {
+        let snap = self.snapshot.load();
+        let mut out: Vec<crate::Link> = snap
+            .policies
+            .policies()
+            .filter_map(|p| {
+                let template = p.template_id()?;
+                let mut link = crate::Link::new(template.to_string(), p.id().to_string());
+                for (slot, uid) in p.template_links()? {
+                    link = match slot.to_string().as_str() {
+                        "?principal" => link.principal(uid.to_string()),
+                        _ => link.resource(uid.to_string()),
+                    };
+                }
+                Some(link)
+            })
+            .collect();
+        out.sort_by(|a, b| a.link_id().cmp(b.link_id()));
+        out
     }
 
     /// The files and directories this authorizer reads (what `watch` follows).

@@ -29,6 +29,10 @@ pub enum Error {
     /// Policies fail validation against the schema.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// A template link cannot be made: unknown template, a slot missing or extra, a link id
+    /// already in use, a malformed uid.
+    #[error(transparent)]
+    Link(#[from] LinkError),
     /// Static or per-request entities are malformed or do not match the schema.
     #[error(transparent)]
     Entities(#[from] EntitiesError),
@@ -61,6 +65,7 @@ impl Error {
         "AMBIT_DUPLICATE_POLICY_ID",
         "AMBIT_SCHEMA",
         "AMBIT_VALIDATION",
+        "AMBIT_LINK",
         "AMBIT_ENTITIES",
         "AMBIT_INVALID_REQUEST",
         "AMBIT_INVALID_DELEGATION",
@@ -79,6 +84,7 @@ impl Error {
             Self::DuplicatePolicyId(_) => "AMBIT_DUPLICATE_POLICY_ID",
             Self::Schema(_) => "AMBIT_SCHEMA",
             Self::Validation(_) => "AMBIT_VALIDATION",
+            Self::Link(_) => "AMBIT_LINK",
             Self::Entities(_) => "AMBIT_ENTITIES",
             Self::InvalidRequest(_) => "AMBIT_INVALID_REQUEST",
             Self::InvalidDelegation(_) => "AMBIT_INVALID_DELEGATION",
@@ -96,6 +102,7 @@ impl Error {
             Self::DuplicatePolicyId(e) => e.0.location.as_ref(),
             Self::Schema(e) => e.0.location.as_ref(),
             Self::Validation(e) => e.0.location.as_ref(),
+            Self::Link(e) => e.0.location.as_ref(),
             Self::Entities(e) => e.0.location.as_ref(),
             Self::Reload(e) => e.cause.location(),
             _ => None,
@@ -111,6 +118,7 @@ impl Error {
             Self::DuplicatePolicyId(e) => &e.0.message,
             Self::Schema(e) => &e.0.message,
             Self::Validation(e) => &e.0.message,
+            Self::Link(e) => &e.0.message,
             Self::Entities(e) => &e.0.message,
             Self::InvalidRequest(e) => &e.0.message,
             Self::InvalidDelegation(e) => &e.0.message,
@@ -185,6 +193,13 @@ impl Location {
         let column = text.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
         let excerpt = text.get(line_start..).and_then(|rest| rest.lines().next()).unwrap_or("").to_owned();
         Self { file: file.to_owned(), line, column, excerpt }
+    }
+
+    /// Builds a location from a 1-based line and column (serde_json's error position).
+    pub(crate) fn from_line_column(file: &str, text: &str, line: usize, column: usize) -> Self {
+        let line = line.max(1);
+        let excerpt = text.lines().nth(line - 1).unwrap_or("").to_owned();
+        Self { file: file.to_owned(), line, column: column.max(1), excerpt }
     }
 
     /// The file path, or the name given to inline text.
@@ -284,6 +299,10 @@ detail_error!(
     ValidationError
 );
 detail_error!(
+    /// A template link cannot be made (`AMBIT_LINK`).
+    LinkError
+);
+detail_error!(
     /// Entities are malformed or do not match the schema (`AMBIT_ENTITIES`).
     EntitiesError
 );
@@ -315,6 +334,12 @@ impl EmptySourceError {
 }
 
 impl DuplicatePolicyIdError {
+    pub(crate) fn new(message: impl Into<String>, location: Option<Location>) -> Self {
+        Self(Detail::located(message, location))
+    }
+}
+
+impl LinkError {
     pub(crate) fn new(message: impl Into<String>, location: Option<Location>) -> Self {
         Self(Detail::located(message, location))
     }

@@ -303,7 +303,8 @@ impl Snapshot {
             }
         }
         let schema = parse_schema(&texts.schemas)?;
-        let (policies, origins) = parse_policies(&texts.policies, texts.positional_ids)?;
+        let (mut policies, origins) = parse_policies(&texts.policies, texts.positional_ids)?;
+        apply_links(&mut policies, &texts.links, &texts.runtime_links)?;
         if opts.validation != Validation::Off {
             match &schema {
                 Some(schema) => validate(schema, &policies, &origins, &texts.policies, opts.validation)?,
@@ -367,6 +368,8 @@ pub(crate) fn test_snapshot(schema: &str, entities: Option<&str>, validation: Va
         schemas: vec![text("s", schema)],
         policies: vec![text("p", "permit(principal, action, resource);")],
         entities: entities.map(|e| text("e", e)),
+        links: Vec::new(),
+        runtime_links: Vec::new(),
         positional_ids: true,
     };
     let options = BuildOptions { validation, agent_type: None, generation: 1, max_source_bytes: usize::MAX };
@@ -434,6 +437,7 @@ type Origins = HashMap<PolicyId, usize>;
 
 fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origins)> {
     let mut all = Vec::new();
+    let mut templates = Vec::new();
     let mut origins = Origins::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for (i, t) in texts.iter().enumerate() {
@@ -441,24 +445,24 @@ fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origin
             let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
             Error::policy_parse(m, l)
         })?;
-        if let Some(template) = set.templates().next() {
-            let needle =
-                template.annotation("id").map_or_else(|| "?principal".to_owned(), |id| format!("@id(\"{id}\")"));
-            let loc = find_offset(&t.content, &needle)
-                .or_else(|| find_offset(&t.content, "?resource"))
-                .map(|o| Location::from_offset(&t.name, &t.content, o));
-            return Err(Error::policy_parse(
-                "templates are not supported: write a static policy per principal or resource instead",
-                loc.or_else(|| Some(Location::from_offset(&t.name, &t.content, 0))),
-            ));
-        }
-        let mut policies: Vec<_> = set.policies().map(|p| (positional_number(p.id()), p)).collect();
-        policies.sort_by_key(|(n, _)| *n);
-        for (n, p) in policies {
-            // `annotation("id")` parses its key with Cedar's parser on every call
-            let id = match p.annotations().find(|(k, _)| *k == "id") {
-                Some((_, id)) => id.to_owned(),
-                None if positional => p.id().to_string(),
+        let mut named: Vec<(usize, Named<'_>)> = set
+            .policies()
+            .map(|p| (positional_number(p.id()), Named::Policy(p)))
+            .chain(set.templates().map(|t| (positional_number(t.id()), Named::Template(t))))
+            .collect();
+        named.sort_by_key(|(n, _)| *n);
+        for (n, item) in named {
+            let (annotated, positional_id) = match &item {
+                Named::Policy(p) => {
+                    (p.annotations().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()), p.id().to_string())
+                }
+                Named::Template(t) => {
+                    (t.annotations().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()), t.id().to_string())
+                }
+            };
+            let id = match annotated {
+                Some(id) => id,
+                None if positional => positional_id,
                 None => format!("{}#{n}", t.id_stem),
             };
             if id.is_empty() {
@@ -479,11 +483,83 @@ fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origin
             seen.insert(id.clone(), t.name.clone());
             let pid = PolicyId::new(&id);
             origins.insert(pid.clone(), i);
-            all.push(p.new_id(pid));
+            match item {
+                Named::Policy(p) => all.push(p.new_id(pid)),
+                Named::Template(tpl) => templates.push(tpl.new_id(pid)),
+            }
         }
     }
-    let set = PolicySet::from_policies(all).map_err(|e| Error::internal(format!("cannot assemble policies: {e}")))?;
+    let mut set =
+        PolicySet::from_policies(all).map_err(|e| Error::internal(format!("cannot assemble policies: {e}")))?;
+    for template in templates {
+        set.add_template(template).map_err(|e| Error::internal(format!("cannot assemble templates: {e}")))?;
+    }
     Ok((set, origins))
+}
+
+/// A policy or a template of one text, before it gets its id.
+enum Named<'a> {
+    Policy(&'a cedar_policy::Policy),
+    Template(&'a cedar_policy::Template),
+}
+
+/// Links every template link, the files' first, then the run-time ones. A link that cannot be
+/// made is `AMBIT_LINK`, naming the links file and the link's line when it comes from one.
+fn apply_links(set: &mut PolicySet, files: &[Text], runtime: &[crate::link::Link]) -> Result<()> {
+    for t in files {
+        let links: Vec<crate::link::Link> = serde_json::from_str(&t.content).map_err(|e| {
+            let loc = Location::from_line_column(&t.name, &t.content, e.line(), e.column());
+            crate::error::LinkError::new(format!("not a links file: {e}"), Some(loc))
+        })?;
+        for l in &links {
+            link_one(set, l).map_err(|message| {
+                let loc = find_offset(&t.content, &format!("\"{}\"", l.link_id()))
+                    .map(|o| Location::from_offset(&t.name, &t.content, o));
+                crate::error::LinkError::new(message, loc)
+            })?;
+        }
+    }
+    for l in runtime {
+        link_one(set, l).map_err(|message| crate::error::LinkError::new(message, None))?;
+    }
+    Ok(())
+}
+
+/// Links one template into `set`; the error is Cedar's reason, in ambit's words.
+pub(crate) fn link_one(set: &mut PolicySet, l: &crate::link::Link) -> std::result::Result<(), String> {
+    use cedar_policy::SlotId;
+    let template = PolicyId::new(l.template_id());
+    if set.template(&template).is_none() {
+        return Err(format!(
+            "link `{}`: no template `{}`",
+            crate::error::user_text(l.link_id()),
+            crate::error::user_text(l.template_id())
+        ));
+    }
+    let mut values = HashMap::new();
+    for (slot, uid) in l.args() {
+        let id = match slot.as_str() {
+            "?principal" => SlotId::principal(),
+            "?resource" => SlotId::resource(),
+            other => {
+                return Err(format!(
+                    "link `{}`: unknown slot `{}`",
+                    crate::error::user_text(l.link_id()),
+                    crate::error::user_text(other)
+                ))
+            }
+        };
+        let value: EntityUid = uid.parse().map_err(|_| {
+            format!(
+                "link `{}`: malformed uid `{}` for `{slot}`",
+                crate::error::user_text(l.link_id()),
+                crate::error::user_text(uid)
+            )
+        })?;
+        values.insert(id, value);
+    }
+    set.link(template, PolicyId::new(l.link_id()), values)
+        .map_err(|e| format!("link `{}`: {}", crate::error::user_text(l.link_id()), crate::error::cedar_text(&e)))
 }
 
 fn positional_number(id: &PolicyId) -> usize {
@@ -720,6 +796,16 @@ fn version(texts: &Texts) -> String {
     if let Some(t) = &texts.entities {
         h.update(b"entities\0");
         h.update(t.content.as_bytes());
+    }
+    for t in &texts.links {
+        h.update(b"links\0");
+        h.update(t.content.as_bytes());
+        h.update([0]);
+    }
+    for l in &texts.runtime_links {
+        h.update(b"link\0");
+        h.update(serde_json::to_string(l).unwrap_or_default().as_bytes());
+        h.update([0]);
     }
     let digest = h.finalize();
     let mut out = String::from("sha256:");

@@ -30,6 +30,10 @@ pub(crate) struct Sources {
     pub(crate) schemas: Vec<TextSource>,
     pub(crate) policies: Vec<TextSource>,
     pub(crate) entities: Option<TextSource>,
+    /// Links files (Cedar's `links.json` shape); a directory's `links.json` is read too.
+    pub(crate) links: Vec<TextSource>,
+    /// Links made at run time (`Authorizer::link`), kept across reloads.
+    pub(crate) runtime_links: Vec<crate::link::Link>,
 }
 
 /// The texts of one build.
@@ -38,6 +42,10 @@ pub(crate) struct Texts {
     pub(crate) schemas: Vec<Text>,
     pub(crate) policies: Vec<Text>,
     pub(crate) entities: Option<Text>,
+    /// Links files, in order.
+    pub(crate) links: Vec<Text>,
+    /// Links made at run time, after the files' links.
+    pub(crate) runtime_links: Vec<crate::link::Link>,
     /// A single inline policy text keeps Cedar's positional ids (`policy0`, ...).
     pub(crate) positional_ids: bool,
 }
@@ -46,7 +54,7 @@ impl Sources {
     /// Whether any source is a file or directory (so `reload()` and `watch()` make sense).
     pub(crate) fn paths(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.dirs.iter().chain(&self.policy_dirs).cloned().collect();
-        for s in self.schemas.iter().chain(&self.policies).chain(&self.entities) {
+        for s in self.schemas.iter().chain(&self.policies).chain(&self.entities).chain(&self.links) {
             if let TextSource::File(p) = s {
                 out.push(p.clone());
             }
@@ -68,6 +76,8 @@ impl Sources {
                     policies += 1;
                 } else if name == "entities.json" {
                     texts.entities = Some(read_file(&path)?);
+                } else if name == "links.json" {
+                    texts.links.push(read_file(&path)?);
                 }
             }
             if policies == 0 {
@@ -101,6 +111,10 @@ impl Sources {
             }
             texts.entities = Some(read(s)?);
         }
+        for s in &self.links {
+            texts.links.push(read(s)?);
+        }
+        texts.runtime_links.clone_from(&self.runtime_links);
         texts.positional_ids = self.dirs.is_empty()
             && self.policy_dirs.is_empty()
             && matches!(self.policies.as_slice(), [TextSource::Inline { .. }]);

@@ -82,6 +82,13 @@ pub struct Step {
     /// Move the clock forward by this many seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance: Option<u64>,
+    /// Link a template (a [`crate::Link`] in its JSON form; `$name` slot values refer to
+    /// agents minted in setup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Value>,
+    /// Remove a run-time link by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlink: Option<String>,
     /// Replace the policies with this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace_policies: Option<String>,
@@ -213,6 +220,20 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
         } else if let Some(secs) = step.advance {
             clock.advance(secs);
             Ok(None)
+        } else if let Some(link) = &step.link {
+            let mut link = link.clone();
+            if let Some(args) = link.get_mut("args").and_then(Value::as_object_mut) {
+                for v in args.values_mut() {
+                    if let Some(s) = v.as_str() {
+                        *v = Value::String(sub(s, &names));
+                    }
+                }
+            }
+            let link: crate::Link =
+                serde_json::from_value(link).map_err(|e| format!("setup step {i}: bad link: {e}"))?;
+            authz.link(&link).map(|_| None)
+        } else if let Some(id) = &step.unlink {
+            authz.unlink(id).map(|_| None)
         } else if let Some(text) = &step.replace_policies {
             authz.replace_policies(text).map(|_| None)
         } else {
