@@ -9,8 +9,12 @@ use ambit::{Authorizer, Request, Validation};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+mod shared;
+
+/// `AMBIT_CEDAR_EXAMPLES`, else `../shared/cedar-examples` next to this checkout (or the one it
+/// was cloned from).
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/cedar-examples")
+    shared::shared_dir("cedar-examples", "AMBIT_CEDAR_EXAMPLES", "README.md")
 }
 
 fn scenario(dir: &Path) -> Result<(usize, Vec<String>), String> {

@@ -15,27 +15,14 @@
 use ambit::{Authorizer, ErrorMode, Request, Validation};
 use serde_json::Value;
 use std::collections::BTreeSet;
+mod shared;
+
 use std::path::{Path, PathBuf};
 
 /// `AMBIT_CEDAR_CONFORMANCE`, else `../shared/cedar-conformance` next to this checkout, else
 /// next to the checkout it was cloned from (a fresh clone in a temporary folder).
 fn corpus_root() -> PathBuf {
-    if let Some(p) = std::env::var_os("AMBIT_CEDAR_CONFORMANCE") {
-        return PathBuf::from(p);
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut candidates = vec![repo.join("../shared/cedar-conformance")];
-    let origin = std::process::Command::new("git")
-        .args(["config", "--get", "remote.origin.url"])
-        .current_dir(&repo)
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|u| Path::new(u).is_dir());
-    if let Some(origin) = origin {
-        candidates.push(Path::new(&origin).join("../shared/cedar-conformance"));
-    }
-    candidates.iter().find(|c| c.join("tests").is_dir()).cloned().unwrap_or_else(|| candidates.remove(0))
+    shared::shared_dir("cedar-conformance", "AMBIT_CEDAR_CONFORMANCE", "tests")
 }
 
 /// The handwritten tests in place, plus the generated corpus unpacked under `target/`.
