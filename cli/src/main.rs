@@ -104,13 +104,36 @@ fn main() -> ExitCode {
     match run(cli.command, color) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error[{}]: {e}", e.code());
-            if let Some(loc) = e.location() {
-                if !loc.excerpt().is_empty() {
-                    eprintln!("  {}\n  {}^", loc.excerpt(), " ".repeat(loc.column().saturating_sub(1)));
+            let validation = match &e {
+                ambit::Error::Validation(v) => Some(v),
+                ambit::Error::Reload(r) => match r.cause() {
+                    ambit::Error::Validation(v) => Some(v),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(v) = validation {
+                // every validation error, each with its own location
+                for (message, loc) in v.errors() {
+                    match loc {
+                        Some(loc) => eprintln!("error[{}]: {loc}: {message}", e.code()),
+                        None => eprintln!("error[{}]: {message}", e.code()),
+                    }
+                    excerpt(loc);
                 }
+            } else {
+                eprintln!("error[{}]: {e}", e.code());
+                excerpt(e.location());
             }
             ExitCode::from(1)
+        }
+    }
+}
+
+fn excerpt(loc: Option<&ambit::error::Location>) {
+    if let Some(loc) = loc {
+        if !loc.excerpt().is_empty() {
+            eprintln!("  {}\n  {}^", loc.excerpt(), " ".repeat(loc.column().saturating_sub(1)));
         }
     }
 }

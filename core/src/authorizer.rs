@@ -995,7 +995,11 @@ fn parse_context(
     schema_action: Option<(&cedar_policy::Schema, &EntityUid)>,
 ) -> Result<Context> {
     let invalid = |e: &dyn std::fmt::Display| {
-        Error::invalid_request(format!("context does not fit action `{action}`: {}", cedar_text(e)))
+        // name the attribute and the type expected where ambit can; Cedar's words otherwise
+        let why = schema_action
+            .and_then(|(schema, a)| crate::mismatch::context(schema, a, json))
+            .unwrap_or_else(|| cedar_text(e));
+        Error::invalid_request(format!("context does not fit action `{action}`: {why}"))
     };
     let validating = snap.validation != Validation::Off;
     if let (true, Some((schema, a))) = (validating, schema_action) {
@@ -1058,7 +1062,7 @@ fn request_entities(
     let mut out = Vec::with_capacity(request.entities().len());
     for json in request.entities() {
         let entity = Entity::from_json_value(json.clone(), snap.schema.as_ref())
-            .map_err(|e| Error::entities(format!("request entity: {}", cedar_text(&e)), None))?;
+            .map_err(|e| Error::entities(format!("request entity: {}", crate::error::error_chain(&e)), None))?;
         let uid = entity.uid();
         if uid.type_name() == &snap.agent_type {
             return Err(Error::entities(

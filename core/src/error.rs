@@ -295,10 +295,6 @@ detail_error!(
     SchemaError
 );
 detail_error!(
-    /// Policies fail validation against the schema (`AMBIT_VALIDATION`).
-    ValidationError
-);
-detail_error!(
     /// A template link cannot be made (`AMBIT_LINK`).
     LinkError
 );
@@ -345,11 +341,50 @@ impl LinkError {
     }
 }
 
+/// Policies fail validation against the schema (`AMBIT_VALIDATION`): every validation error,
+/// each with its policy's file and line; the message is the first, the others follow it.
+#[derive(Debug, Clone)]
+pub struct ValidationError(Detail, Vec<Detail>);
+
 impl ValidationError {
-    pub(crate) fn new(message: impl Into<String>, location: Option<Location>) -> Self {
-        Self(Detail::located(message, location))
+    /// One error per (message, location), the first first.
+    pub(crate) fn new(mut all: Vec<(String, Option<Location>)>) -> Self {
+        let rest = all.split_off(1.min(all.len()));
+        let first = all.pop().map_or_else(|| Detail::new("validation failed"), |(m, l)| Detail::located(m, l));
+        Self(first, rest.into_iter().map(|(m, l)| Detail::located(m, l)).collect())
+    }
+    /// The first error's message, without location.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+    /// The first error's location.
+    pub fn location(&self) -> Option<&Location> {
+        self.0.location.as_ref()
+    }
+    /// Every validation error, as (message, location), the first first.
+    pub fn errors(&self) -> impl Iterator<Item = (&str, Option<&Location>)> {
+        std::iter::once(&self.0).chain(&self.1).map(|d| (d.message.as_str(), d.location.as_ref()))
     }
 }
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)?;
+        if !self.1.is_empty() {
+            write!(f, " (and {} more validation errors: ", self.1.len())?;
+            for (i, d) in self.1.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                d.fmt(f)?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationError {}
 
 /// A file or directory could not be read (`AMBIT_IO`).
 #[derive(Debug, Clone)]
@@ -416,16 +451,24 @@ impl std::error::Error for ReloadError {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Turns a Cedar diagnostic (parse, schema or validation error) into message and location.
+/// The whole diagnostic is kept: its source chain, its labels' texts (Cedar's parser puts
+/// "expected `;` or identifier" there), its help, and every related diagnostic.
 pub(crate) fn diagnostic_parts(
     diag: &dyn miette::Diagnostic,
     display: &str,
     file: &str,
     text: &str,
 ) -> (String, Option<Location>) {
-    let offset = diag.labels().and_then(|mut labels| labels.next()).map(|l| l.offset());
-    let mut message = display.trim_end_matches('.').to_owned();
+    let mut offset = diag.labels().and_then(|mut labels| labels.next()).map(|l| l.offset());
+    let mut parts: Vec<String> = vec![display.trim_end_matches('.').to_owned()];
+    collect_parts(diag, &mut parts, &mut offset, 0);
+    let mut message = parts.join(": ");
     if let Some(help) = diag.help() {
-        message = format!("{message}: {}", help.to_string().trim_end_matches('.'));
+        let help = help.to_string();
+        let help = help.trim_end_matches('.');
+        if !message.contains(help) {
+            message = format!("{message}: {help}");
+        }
     }
     let message = first_lower(&message.replace('\n', " "));
     let location = offset.map(|o| Location::from_offset(file, text, o));
@@ -434,6 +477,49 @@ pub(crate) fn diagnostic_parts(
             .filter(|_| !file.is_empty())
     });
     (message, location)
+}
+
+/// Labels, sources and related diagnostics of `diag`, each once, in order; the first label
+/// offset found anywhere when the top has none.
+fn collect_parts(diag: &dyn miette::Diagnostic, parts: &mut Vec<String>, offset: &mut Option<usize>, depth: usize) {
+    let push = |s: String, parts: &mut Vec<String>| {
+        let s = s.trim_end_matches('.').to_owned();
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    };
+    for label in diag.labels().into_iter().flatten() {
+        if let Some(text) = label.label() {
+            push(text.to_owned(), parts);
+        }
+        offset.get_or_insert(label.offset());
+    }
+    let mut source = std::error::Error::source(diag);
+    while let Some(s) = source {
+        push(s.to_string(), parts);
+        source = s.source();
+    }
+    if depth < 4 {
+        for related in diag.related().into_iter().flatten() {
+            push(related.to_string(), parts);
+            collect_parts(related, parts, offset, depth + 1);
+        }
+    }
+}
+
+/// An error's text and every `source()` below it, joined with `: ` (Cedar's entity errors
+/// say only "error during entity deserialization" at the top; the cause is underneath).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![cedar_text(&e)];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = cedar_text(&s);
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 fn first_lower(s: &str) -> String {

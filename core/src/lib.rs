@@ -16,6 +16,7 @@ pub mod fuzzing;
 mod index;
 mod limit;
 mod link;
+mod mismatch;
 mod options;
 mod plain;
 mod registry;

@@ -670,7 +670,7 @@ fn json_entity(
         Error::invalid_delegation(format!(
             "agent does not fit the schema's `{}` type: {}",
             snap.agent_type,
-            crate::error::cedar_text(&e)
+            crate::error::error_chain(&e)
         ))
     })
 }

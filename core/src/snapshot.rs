@@ -426,9 +426,26 @@ fn parse_schema(texts: &[Text]) -> Result<Option<Schema>> {
         fragments.push(fragment);
     }
     Schema::from_schema_fragments(fragments).map(Some).map_err(|e| {
-        let names: Vec<&str> = texts.iter().map(|t| t.name.as_str()).collect();
-        let (m, _) = diagnostic_parts(&e, &e.to_string(), "", "");
-        Error::schema(format!("{m} (in schema {})", names.join(", ")), None)
+        use miette::Diagnostic as _;
+        // the label points into the fragment it came from: the schema text whose span there
+        // is a word the message names (with one schema text, that one)
+        let label = e.labels().and_then(|mut l| l.next());
+        let owner = label.and_then(|l| {
+            let (o, n) = (l.offset(), l.len().max(1));
+            let message = e.to_string() + &e.help().map(|h| h.to_string()).unwrap_or_default();
+            texts
+                .iter()
+                .find(|t| t.content.get(o..o + n).is_some_and(|span| message.contains(span.trim())))
+                .or_else(|| (texts.len() == 1).then(|| &texts[0]))
+        });
+        if let Some(t) = owner {
+            let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
+            Error::schema(m, l)
+        } else {
+            let names: Vec<&str> = texts.iter().map(|t| t.name.as_str()).collect();
+            let (m, _) = diagnostic_parts(&e, &e.to_string(), "", "");
+            Error::schema(format!("{m} (in schema {})", names.join(", ")), None)
+        }
     })
 }
 
@@ -583,18 +600,23 @@ fn validate(schema: &Schema, policies: &PolicySet, origins: &Origins, texts: &[T
     if result.validation_passed() {
         return Ok(());
     }
-    let errors: Vec<_> = result.validation_errors().collect();
-    let first = errors.first().ok_or_else(|| Error::internal("validation failed without an error"))?;
-    let (file, text) = origins
-        .get(first.policy_id())
-        .and_then(|i| texts.get(*i))
-        .map_or(("", ""), |t| (t.name.as_str(), t.content.as_str()));
-    let (mut message, location) = diagnostic_parts(*first, &first.to_string(), file, text);
-    message = format!("policy `{}`: {message}", first.policy_id());
-    if errors.len() > 1 {
-        message = format!("{message} (and {} more validation errors)", errors.len() - 1);
+    let all: Vec<(String, Option<Location>)> = result
+        .validation_errors()
+        .map(|e| {
+            let (file, text) = origins
+                .get(e.policy_id())
+                .and_then(|i| texts.get(*i))
+                .map_or(("", ""), |t| (t.name.as_str(), t.content.as_str()));
+            let (message, location) = diagnostic_parts(e, &e.to_string(), file, text);
+            let id = e.policy_id();
+            let message = message.strip_prefix(&format!("for policy `{id}`, ")).unwrap_or(&message).to_owned();
+            (format!("policy `{id}`: {message}"), location)
+        })
+        .collect();
+    if all.is_empty() {
+        return Err(Error::internal("validation failed without an error"));
     }
-    Err(ValidationError::new(message, location).into())
+    Err(ValidationError::new(all).into())
 }
 
 /// The agent entity type: given explicitly, else the one schema type named `Agent`, else `Agent`.
@@ -622,11 +644,22 @@ fn parse_entities(
     agent_type: &EntityTypeName,
 ) -> Result<(Entities, HashMap<EntityUid, Vec<EntityUid>>)> {
     let cedar_error = |t: &Text| {
+        // JSON syntax first: serde_json knows the line and column
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&t.content) {
+            return Error::entities(
+                format!("not valid JSON: {e}"),
+                Some(Location::from_line_column(&t.name, &t.content, e.line(), e.column())),
+            );
+        }
         let Err(e) = Entities::from_json_str(&t.content, schema) else {
             return Error::internal(format!("`{}` parsed as text but not as JSON", t.name));
         };
-        let (m, _) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
-        Error::entities(m, Some(Location::from_offset(&t.name, &t.content, 0)))
+        let message = crate::error::error_chain(&e);
+        let location = entity_error_offset(&t.content, &message).map_or_else(
+            || Location::from_offset(&t.name, &t.content, 0),
+            |o| Location::from_offset(&t.name, &t.content, o),
+        );
+        Error::entities(message, Some(location))
     };
     let (entities, refs) = match text {
         Some(t) => {
@@ -650,6 +683,27 @@ fn parse_entities(
         ));
     }
     Ok((entities, refs))
+}
+
+/// Where in an entities file the entity an error names is (`` `Type::"id"` `` in the message),
+/// and within it the attribute it names (`` attribute `x` ``), when they can be found.
+fn entity_error_offset(text: &str, message: &str) -> Option<usize> {
+    let uid: EntityUid = message.split('`').skip(1).step_by(2).find_map(|quoted| quoted.parse().ok())?;
+    let id = serde_json::to_string(uid.id().unescaped()).ok()?;
+    let ty = serde_json::to_string(&uid.type_name().to_string()).ok()?;
+    // the entity: its id string, with its type string close before it
+    let at = text.match_indices(&id).map(|(o, _)| o).find(|&o| text[o.saturating_sub(200)..o].contains(&ty))?;
+    let entity_start = text[..at].rfind("\"uid\"").unwrap_or(at);
+    if let Some(a) = message.find("attribute `") {
+        let name_start = a + "attribute `".len();
+        if let Some(len) = message[name_start..].find('`') {
+            let attr = serde_json::to_string(&message[name_start..name_start + len]).ok()?;
+            if let Some(o) = text[entity_start..].find(&attr) {
+                return Some(entity_start + o);
+            }
+        }
+    }
+    Some(entity_start)
 }
 
 /// For each entity, the uids its attributes and tags mention, so a decision's entity slice can
