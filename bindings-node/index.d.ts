@@ -126,6 +126,8 @@ export interface AuthorizerOptions {
    * decision (default false).
    */
   trustRequestEntities?: boolean
+  /** Whether static entities must fit the schema (default true). */
+  validateEntities?: boolean
   /** Path of the hash-chained JSONL audit log. */
   auditFile?: string
   auditOverflow?: 'block' | 'drop'

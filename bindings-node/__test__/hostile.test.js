@@ -172,3 +172,13 @@ test('too many request entities are refused before any is converted', () => {
   assert.throws(() => authz.authorize({ principal: ALICE, action: 'read_ticket', resource: TICKET, entities }), (e) => e.code === 'AMBIT_LIMIT')
   assert.equal(touched, 0)
 })
+
+test('a JSON schema works inline, and entity validation has its own switch', () => {
+  const schema = JSON.stringify({ '': { entityTypes: { User: { shape: { type: 'Record', attributes: { level: { type: 'Long' } } } } },
+    actions: { read: { appliesTo: { principalTypes: ['User'], resourceTypes: ['User'] } } } } })
+  const entities = [{ uid: { type: 'User', id: 'a' }, attrs: { levle: 1 }, parents: [] }]
+  const policies = 'permit(principal, action, resource);'
+  assert.throws(() => new Authorizer({ schema, policies, entities }), (e) => e.code === 'AMBIT_ENTITIES')
+  const a = new Authorizer({ schema, policies, entities, validateEntities: false })
+  assert.equal(a.authorize({ principal: 'User::"a"', action: 'read', resource: 'User::"a"' }).allowed, true)
+})

@@ -64,6 +64,8 @@ pub struct AuthorizerOptions {
     /// Let per-request entities join static entities or agents, or be principals: a trust
     /// decision (default false).
     pub trust_request_entities: Option<bool>,
+    /// Whether static entities must fit the schema (default true).
+    pub validate_entities: Option<bool>,
     /// Path of the hash-chained JSONL audit log.
     pub audit_file: Option<String>,
     #[napi(ts_type = "'block' | 'drop'")]
@@ -256,6 +258,7 @@ fn build(
         error_mode: None,
         max_delegation_depth: None,
         trust_request_entities: None,
+        validate_entities: None,
         audit_file: None,
         audit_overflow: None,
         audit_capacity: None,
@@ -283,6 +286,7 @@ fn build(
         .transpose()?
         .map(|d| u32::try_from(d).unwrap_or(u32::MAX));
     named.trust_request_entities = o.trust_request_entities;
+    named.validate_entities = o.validate_entities;
     named.audit_file = o.audit_file.map(Into::into);
     named.audit_overflow = o.audit_overflow;
     named.audit_capacity = o

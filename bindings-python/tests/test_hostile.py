@@ -225,3 +225,17 @@ def test_a_guard_decides_on_a_snapshot_and_the_tool_gets_that_snapshot(helpdesk)
     with pytest.raises(ambit.Denied) as e:
         refund({"amount": 500})
     assert e.value.code == "AMBIT_DENIED"
+
+
+def test_a_json_schema_works_inline_and_entity_validation_has_its_own_switch():
+    schema = json.dumps({"": {"entityTypes": {"User": {"shape": {"type": "Record", "attributes": {"level": {"type": "Long"}}}}},
+                              "actions": {"read": {"appliesTo": {"principalTypes": ["User"], "resourceTypes": ["User"]}}}}})
+    entities = [{"uid": {"type": "User", "id": "a"}, "attrs": {"levle": 1}, "parents": []}]
+    policies = "permit(principal, action, resource);"
+    with pytest.raises(ambit.EntitiesError) as e:
+        ambit.Authorizer(schema=schema, policies=policies, entities=entities)
+    assert e.value.code == "AMBIT_ENTITIES"
+    a = ambit.Authorizer(schema=schema, policies=policies, entities=entities, validate_entities=False)
+    assert a.authorize('User::"a"', "read", 'User::"a"').allowed
+    with pytest.raises(ambit.InvalidRequestError):
+        a.authorize('User::"a"', "write", 'User::"a"')

@@ -142,6 +142,19 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
     match command {
         Command::Validate { dir } => {
             let authz = Authorizer::from_dir(&dir)?;
+            let (read, skipped) = authz.source_files();
+            let names = |files: &[PathBuf]| {
+                files
+                    .iter()
+                    .filter_map(|f| f.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!("read: {}", names(&read));
+            if !skipped.is_empty() {
+                println!("skipped (not a schema, policy, entities or links file): {}", names(&skipped));
+            }
             println!(
                 "{}: {} policies valid (version {})",
                 dir.display(),

@@ -36,6 +36,7 @@ pub struct AuthorizerBuilder {
     inline: usize,
     audit: Option<Audit>,
     trust_request_entities: bool,
+    validate_entities: bool,
 }
 
 impl Default for AuthorizerBuilder {
@@ -52,6 +53,7 @@ impl Default for AuthorizerBuilder {
             inline: 0,
             audit: None,
             trust_request_entities: false,
+            validate_entities: true,
         }
     }
 }
@@ -185,6 +187,16 @@ impl AuthorizerBuilder {
         self
     }
 
+    /// Whether static entities must fit the schema (default `true`). Turn it off for entities
+    /// files that do not fit their own schema (as some Cedar projects have): they are read as
+    /// Cedar reads entities without a schema, while policies and requests are still validated
+    /// as [`AuthorizerBuilder::validation`] says.
+    #[must_use]
+    pub fn validate_entities(mut self, validate: bool) -> Self {
+        self.validate_entities = validate;
+        self
+    }
+
     /// Records every decision and lifecycle event in `audit` (see [`crate::audit`]).
     #[must_use]
     pub fn audit(mut self, audit: Audit) -> Self {
@@ -214,6 +226,7 @@ impl AuthorizerBuilder {
             purge_grace: self.purge_grace,
             limits: self.limits,
             trust_request_entities: self.trust_request_entities,
+            validate_entities: self.validate_entities,
         };
         let texts = self.sources.read()?;
         let snapshot = Snapshot::build(
@@ -223,6 +236,7 @@ impl AuthorizerBuilder {
                 agent_type: config.agent_type.as_ref(),
                 generation: 1,
                 max_source_bytes: config.limits.max_source_bytes,
+                validate_entities: config.validate_entities,
             },
         )?;
         Ok(Authorizer {
@@ -249,6 +263,7 @@ pub(crate) struct Config {
     /// Whether per-request entities may name static entities or agents as parents, or be of
     /// a principal type of the action (see [`AuthorizerBuilder::trust_request_entities`]).
     pub(crate) trust_request_entities: bool,
+    validate_entities: bool,
 }
 
 /// What a successful reload produced.
@@ -464,6 +479,13 @@ impl Authorizer {
         self.registry.tree(&root)
     }
 
+    /// The files of the source directories that were read (schemas, policies, entities, links)
+    /// and those that were skipped (anything else), for the snapshot now serving.
+    pub fn source_files(&self) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+        let snap = self.snapshot.load();
+        (snap.files_read.clone(), snap.files_skipped.clone())
+    }
+
     /// The version (content hash) of the policies now serving.
     pub fn policy_version(&self) -> String {
         self.snapshot.load().version.clone()
@@ -632,6 +654,7 @@ impl Authorizer {
                     agent_type: self.config.agent_type.as_ref(),
                     generation,
                     max_source_bytes: self.config.limits.max_source_bytes,
+                    validate_entities: self.config.validate_entities,
                 },
             )
         });
@@ -949,7 +972,7 @@ impl Sources {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if name.ends_with(".cedarschema") || name.ends_with(".cedarschema.json") {
                 self.schemas.push(TextSource::File(path));
-            } else if name == "entities.json" && self.entities.is_none() {
+            } else if crate::source::is_entities_file(&name) && self.entities.is_none() {
                 self.entities = Some(TextSource::File(path));
             }
         }

@@ -26,6 +26,8 @@ pub struct AuthorizerOptions {
     /// Let per-request entities join static entities or agents, or be principals (a trust
     /// decision: see `AuthorizerBuilder::trust_request_entities`).
     pub trust_request_entities: Option<bool>,
+    /// Whether static entities must fit the schema (default true).
+    pub validate_entities: Option<bool>,
     /// Path of the hash-chained JSONL audit log.
     pub audit_file: Option<PathBuf>,
     /// `block` (default) or `drop`.
@@ -57,6 +59,9 @@ impl AuthorizerOptions {
         }
         if let Some(t) = self.trust_request_entities {
             builder = builder.trust_request_entities(t);
+        }
+        if let Some(v) = self.validate_entities {
+            builder = builder.validate_entities(v);
         }
         let wants_audit = self.audit_file.is_some()
             || self.audit_capacity.is_some()

@@ -133,6 +133,9 @@ pub(crate) struct Snapshot {
     /// `<action>|<signature>` of plain request contexts already validated for the action
     /// (see `authorizer::parse_context`).
     pub(crate) context_shapes: papaya::HashSet<String>,
+    /// Files of the source directories read, and skipped.
+    pub(crate) files_read: Vec<std::path::PathBuf>,
+    pub(crate) files_skipped: Vec<std::path::PathBuf>,
 }
 
 pub(crate) struct BuildOptions<'a> {
@@ -140,6 +143,8 @@ pub(crate) struct BuildOptions<'a> {
     pub(crate) agent_type: Option<&'a EntityTypeName>,
     pub(crate) generation: u64,
     pub(crate) max_source_bytes: usize,
+    /// Whether static entities are checked against the schema (default true).
+    pub(crate) validate_entities: bool,
 }
 
 /// Names a decision clones, as this thread's own copies.
@@ -318,7 +323,8 @@ impl Snapshot {
             Some(t) => t.clone(),
             None => detect_agent_type(schema.as_ref())?,
         };
-        let (entities, refs) = parse_entities(texts.entities.as_ref(), schema.as_ref(), &agent_type)?;
+        let (entities, refs) =
+            parse_entities(texts.entities.as_ref(), schema.as_ref(), opts.validate_entities, &agent_type)?;
         let (actions, action_names, index) = index_actions(schema.as_ref(), &entities, &policies);
         let version = version(texts);
         let mut types: FastMap<String, EntityTypeName> = FastMap::default();
@@ -356,6 +362,8 @@ impl Snapshot {
             enums,
             agent_shapes: papaya::HashSet::new(),
             context_shapes: papaya::HashSet::new(),
+            files_read: texts.read.clone(),
+            files_skipped: texts.skipped.clone(),
         })
     }
 }
@@ -371,8 +379,16 @@ pub(crate) fn test_snapshot(schema: &str, entities: Option<&str>, validation: Va
         links: Vec::new(),
         runtime_links: Vec::new(),
         positional_ids: true,
+        read: Vec::new(),
+        skipped: Vec::new(),
     };
-    let options = BuildOptions { validation, agent_type: None, generation: 1, max_source_bytes: usize::MAX };
+    let options = BuildOptions {
+        validation,
+        agent_type: None,
+        generation: 1,
+        max_source_bytes: usize::MAX,
+        validate_entities: true,
+    };
     match Snapshot::build(&texts, &options) {
         Ok(snap) => snap,
         Err(e) => unreachable!("test snapshot must build: {e}"),
@@ -410,7 +426,9 @@ fn parse_schema(texts: &[Text]) -> Result<Option<Schema>> {
     }
     let mut fragments = Vec::with_capacity(texts.len());
     for t in texts {
-        let fragment = if crate::source::has_suffix(&t.name, ".json") {
+        // JSON syntax by file name, or for inline text by its first character (Cedar schema
+        // syntax never starts with `{`)
+        let fragment = if crate::source::has_suffix(&t.name, ".json") || t.content.trim_start().starts_with('{') {
             SchemaFragment::from_json_str(&t.content).map_err(|e| {
                 let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
                 Error::schema(m, l)
@@ -641,8 +659,21 @@ fn detect_agent_type(schema: Option<&Schema>) -> Result<EntityTypeName> {
 fn parse_entities(
     text: Option<&Text>,
     schema: Option<&Schema>,
+    validate: bool,
     agent_type: &EntityTypeName,
 ) -> Result<(Entities, HashMap<EntityUid, Vec<EntityUid>>)> {
+    if !validate {
+        // as Cedar's CLI reads entities without a schema; the schema's action entities (the
+        // action groups) are added so `action in` still means what the schema says
+        let (entities, refs) = parse_entities(text, None, true, agent_type)?;
+        let Some(schema) = schema else { return Ok((entities, refs)) };
+        let actions = schema.action_entities().map_err(|e| Error::schema(e.to_string(), None))?;
+        let known: HashSet<EntityUid> = entities.iter().map(cedar_policy::Entity::uid).collect();
+        let extra: Vec<cedar_policy::Entity> = actions.iter().filter(|a| !known.contains(&a.uid())).cloned().collect();
+        let entities =
+            entities.add_entities(extra, None).map_err(|e| Error::entities(crate::error::error_chain(&e), None))?;
+        return Ok((entities, refs));
+    }
     let cedar_error = |t: &Text| {
         // JSON syntax first: serde_json knows the line and column
         if let Err(e) = serde_json::from_str::<serde_json::Value>(&t.content) {

@@ -48,6 +48,18 @@ pub(crate) struct Texts {
     pub(crate) runtime_links: Vec<crate::link::Link>,
     /// A single inline policy text keeps Cedar's positional ids (`policy0`, ...).
     pub(crate) positional_ids: bool,
+    /// Files of the directories that were read, and those that were not (not a schema,
+    /// policy, entities or links file), for `ambit validate` to say so.
+    pub(crate) read: Vec<PathBuf>,
+    pub(crate) skipped: Vec<PathBuf>,
+}
+
+/// Whether a file name is an entities file: `entities.json`, or `*.cedarentities.json` /
+/// `*.entities.json` as Cedar projects name them.
+pub(crate) fn is_entities_file(name: &str) -> bool {
+    name.eq_ignore_ascii_case("entities.json")
+        || has_suffix(name, ".cedarentities.json")
+        || has_suffix(name, ".entities.json")
 }
 
 impl Sources {
@@ -74,11 +86,25 @@ impl Sources {
                 } else if has_suffix(&name, ".cedar") {
                     texts.policies.push(read_file(&path)?);
                     policies += 1;
-                } else if name == "entities.json" {
+                } else if is_entities_file(&name) {
+                    if let Some(first) = &texts.entities {
+                        return Err(Error::entities(
+                            format!(
+                                "two entities files in `{}`: `{}` and `{name}`; keep one",
+                                dir.display(),
+                                first.id_stem
+                            ),
+                            None,
+                        ));
+                    }
                     texts.entities = Some(read_file(&path)?);
-                } else if name == "links.json" {
+                } else if name.eq_ignore_ascii_case("links.json") || has_suffix(&name, ".links.json") {
                     texts.links.push(read_file(&path)?);
+                } else {
+                    texts.skipped.push(path);
+                    continue;
                 }
+                texts.read.push(path);
             }
             if policies == 0 {
                 return Err(EmptySourceError::new(format!("no `*.cedar` policy files in `{}`", dir.display())).into());

@@ -424,3 +424,33 @@ fn rand_suffix() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::SeqCst)
 }
+
+/// Cedar projects' file names are read, anything else is reported as skipped, and entities
+/// that do not fit their schema load when entity validation is turned off (issue 15).
+#[test]
+fn cedar_project_files_are_recognised_and_entity_validation_has_its_own_switch() {
+    let dir = std::env::temp_dir().join(format!("ambit-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let helpdesk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk");
+    for f in ["helpdesk.cedarschema", "refunds.cedar", "tickets.cedar"] {
+        std::fs::copy(helpdesk.join(f), dir.join(f)).unwrap();
+    }
+    let entities = std::fs::read_to_string(helpdesk.join("entities.json")).unwrap();
+    std::fs::write(dir.join("app.cedarentities.json"), entities.replacen("\"role\"", "\"rol\"", 1)).unwrap();
+    std::fs::write(dir.join("NOTES.md"), "notes").unwrap();
+    let err = Authorizer::from_dir(&dir).unwrap_err();
+    assert_eq!(err.code(), "AMBIT_ENTITIES", "the *.cedarentities.json file is read");
+    let a = Authorizer::builder().dir(&dir).validate_entities(false).build().unwrap();
+    let (read, skipped) = a.source_files();
+    assert!(read.iter().any(|p| p.ends_with("app.cedarentities.json")));
+    assert_eq!(skipped, [dir.join("NOTES.md")]);
+    // policies and requests are still validated; action groups still come from the schema
+    let d =
+        a.authorize(&Request::new(r#"Helpdesk::User::"bob""#, "read_ticket", r#"Helpdesk::Ticket::"4711""#)).unwrap();
+    assert!(d.allowed());
+    let bad = a.authorize(&Request::new(r#"Helpdesk::User::"bob""#, "read_ticket", r#"Helpdesk::User::"alice""#));
+    assert_eq!(bad.unwrap_err().code(), "AMBIT_INVALID_REQUEST");
+    std::fs::write(dir.join("entities.json"), "[]").unwrap();
+    assert_eq!(Authorizer::from_dir(&dir).unwrap_err().code(), "AMBIT_ENTITIES", "two entities files");
+}
