@@ -3,7 +3,8 @@
 //! over the whole policy set and every entity, on random many-policy sets and requests; each
 //! request is decided twice, the second time bringing an entity of its own, which sends ambit
 //! through the per-request entity slice (it fails if the slice misses an entity a policy can
-//! reach through attributes).
+//! reach through attributes). Templates and their links are in the sets too: a link is
+//! indexed by its filled scope, as a static policy is.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly on a broken fixture")]
 
@@ -105,6 +106,42 @@ fn policy() -> impl Strategy<Value = String> {
         .prop_map(|(permit, p, a, r, c)| format!("{}({p}, {a}, {r}) {c};", if permit { "permit" } else { "forbid" }))
 }
 
+/// A template: at least one slot, the rest as for policies. `(text without @id, slots used)`.
+fn template() -> impl Strategy<Value = (String, bool, bool)> {
+    let pslot = prop_oneof![
+        Just(None),
+        Just(Some("principal == ?principal")),
+        Just(Some("principal in ?principal")),
+        Just(Some("principal is User in ?principal")),
+    ];
+    let rslot = prop_oneof![Just(None), Just(Some("resource == ?resource")), Just(Some("resource in ?resource"))];
+    (any::<bool>(), pslot, action_scope(), rslot, condition())
+        .prop_filter("a template has a slot", |(_, p, _, r, _)| p.is_some() || r.is_some())
+        .prop_map(|(permit, p, a, r, c)| {
+            let text = format!(
+                "{}({}, {a}, {}) {c};",
+                if permit { "permit" } else { "forbid" },
+                p.unwrap_or("principal"),
+                r.unwrap_or("resource")
+            );
+            (text, p.is_some(), r.is_some())
+        })
+}
+
+/// Slot values: a user or a group for `?principal`, a doc or a folder for `?resource`.
+fn slot_values() -> impl Strategy<Value = (String, String)> {
+    (
+        prop_oneof![
+            (0..USERS).prop_map(|u| format!("User::\"u{u}\"")),
+            (0..2usize).prop_map(|g| format!("Group::\"g{g}\""))
+        ],
+        prop_oneof![
+            (0..DOCS).prop_map(|d| format!("Doc::\"d{d}\"")),
+            (0..2usize).prop_map(|f| format!("Folder::\"f{f}\""))
+        ],
+    )
+}
+
 fn request() -> impl Strategy<Value = (String, String, String, i64)> {
     (
         prop_oneof![
@@ -145,18 +182,43 @@ proptest! {
     #[test]
     fn index_and_slice_never_change_a_decision(
         policies in prop::collection::vec(policy(), 1..160),
+        templates in prop::collection::vec(template(), 0..6),
+        links in prop::collection::vec((0..6usize, slot_values()), 0..12),
         requests in prop::collection::vec(request(), 1..12),
     ) {
-        let text = policies.join("\n");
+        // templates come last in the one text, so static policies keep their positional ids
+        // (`policy0`, ...) in both engines; ambit names templates by `@id`, raw Cedar by position
+        let mut text = policies.join("\n");
+        for (i, (t, _, _)) in templates.iter().enumerate() {
+            text.push_str(&format!("\n@id(\"t{i}\") {t}"));
+        }
+        let mut pset = cedar_policy::PolicySet::from_str(&text).unwrap();
+        let mut link_json = Vec::new();
+        for (j, (t, (principal, resource))) in links.iter().enumerate() {
+            let Some((_, has_p, has_r)) = templates.get(*t) else { continue };
+            let mut values = std::collections::HashMap::new();
+            let mut args = serde_json::Map::new();
+            if *has_p {
+                values.insert(cedar_policy::SlotId::principal(), principal.parse().unwrap());
+                args.insert("?principal".into(), principal.clone().into());
+            }
+            if *has_r {
+                values.insert(cedar_policy::SlotId::resource(), resource.parse().unwrap());
+                args.insert("?resource".into(), resource.clone().into());
+            }
+            let raw_template = cedar_policy::PolicyId::new(format!("policy{}", policies.len() + t));
+            pset.link(raw_template, cedar_policy::PolicyId::new(format!("l{j}")), values).unwrap();
+            link_json.push(serde_json::json!({ "template_id": format!("t{t}"), "link_id": format!("l{j}"), "args": args }));
+        }
         let entities = entities_json();
         let ambit = Authorizer::builder()
             .policies_str(&text)
+            .links_json(serde_json::Value::from(link_json).to_string())
             .entities_json(&entities)
             .validation(Validation::Off)
             .error_mode(ErrorMode::Cedar)
             .build()
             .unwrap();
-        let pset = cedar_policy::PolicySet::from_str(&text).unwrap();
         let all = cedar_policy::Entities::from_json_str(&entities, None).unwrap();
         // a request that brings an entity of its own is decided over a per-request entity
         // slice: it must hold everything a policy can reach (attributes of attributes included)
