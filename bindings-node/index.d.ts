@@ -128,6 +128,8 @@ export interface AuthorizerOptions {
   trustRequestEntities?: boolean
   /** Whether static entities must fit the schema (default true). */
   validateEntities?: boolean
+  /** The entity type of agents (default: the schema's one type named `Agent`). */
+  agentType?: string
   /** Path of the hash-chained JSONL audit log. */
   auditFile?: string
   auditOverflow?: 'block' | 'drop'

@@ -182,3 +182,12 @@ test('a JSON schema works inline, and entity validation has its own switch', () 
   const a = new Authorizer({ schema, policies, entities, validateEntities: false })
   assert.equal(a.authorize({ principal: 'User::"a"', action: 'read', resource: 'User::"a"' }).allowed, true)
 })
+
+test('another agent type can be named', () => {
+  const schema = 'entity User; entity Bot in [User] = { owner: String, task: String, scopes: Set<String>, depth: Long, created_at: Long, expires_at: Long }; entity Agent; action read appliesTo { principal: [User, Bot, Agent], resource: User };'
+  const entities = [{ uid: { type: 'User', id: 'u' }, attrs: {}, parents: [] }]
+  const a = new Authorizer({ schema, policies: 'permit(principal, action, resource);', entities, agentType: 'Bot' })
+  const bot = a.mintAgent({ parent: 'User::"u"', task: 't', scopes: ['read'], ttlSeconds: 60 })
+  assert.ok(bot.uid.startsWith('Bot::'))
+  assert.deepEqual(a.authorize({ principal: bot.uid, action: 'read', resource: 'User::"u"' }).chain, ['User::"u"', bot.uid])
+})

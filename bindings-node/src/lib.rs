@@ -66,6 +66,8 @@ pub struct AuthorizerOptions {
     pub trust_request_entities: Option<bool>,
     /// Whether static entities must fit the schema (default true).
     pub validate_entities: Option<bool>,
+    /// The entity type of agents (default: the schema's one type named `Agent`).
+    pub agent_type: Option<String>,
     /// Path of the hash-chained JSONL audit log.
     pub audit_file: Option<String>,
     #[napi(ts_type = "'block' | 'drop'")]
@@ -259,6 +261,7 @@ fn build(
         max_delegation_depth: None,
         trust_request_entities: None,
         validate_entities: None,
+        agent_type: None,
         audit_file: None,
         audit_overflow: None,
         audit_capacity: None,
@@ -287,6 +290,7 @@ fn build(
         .map(|d| u32::try_from(d).unwrap_or(u32::MAX));
     named.trust_request_entities = o.trust_request_entities;
     named.validate_entities = o.validate_entities;
+    named.agent_type = o.agent_type;
     named.audit_file = o.audit_file.map(Into::into);
     named.audit_overflow = o.audit_overflow;
     named.audit_capacity = o

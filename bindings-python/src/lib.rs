@@ -460,7 +460,7 @@ impl Authorizer {
     /// Builds an authorizer from text: `schema` (Cedar schema syntax), `policies` (Cedar), and
     /// `entities` (a JSON string, or a list of entity dicts). Keyword options (also for
     /// `from_dir`): `validation` (`"strict"`, `"permissive"`, `"off"`), `error_mode`
-    /// (`"fail_closed"`, `"cedar"`), `max_delegation_depth`, `trust_request_entities`, `validate_entities`, `clock` (a `ManualClock`), `audit_file`,
+    /// (`"fail_closed"`, `"cedar"`), `max_delegation_depth`, `trust_request_entities`, `validate_entities`, `agent_type`, `clock` (a `ManualClock`), `audit_file`,
     /// `audit_callback`, `audit_overflow` (`"block"`, `"drop"`), `audit_capacity`,
     /// `audit_include_context`, `audit_max_record_bytes`.
     #[new]
@@ -800,6 +800,7 @@ const KNOWN: &[&str] = &[
     "max_delegation_depth",
     "trust_request_entities",
     "validate_entities",
+    "agent_type",
     "clock",
     "audit_file",
     "audit_callback",
@@ -831,6 +832,7 @@ fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Option
     named.trust_request_entities =
         get("trust_request_entities").map(|v| flag(&v, "trust_request_entities")).transpose()?;
     named.validate_entities = get("validate_entities").map(|v| flag(&v, "validate_entities")).transpose()?;
+    named.agent_type = get("agent_type").map(|v| text(&v, "agent_type")).transpose()?;
     named.audit_file = get("audit_file")
         .map(|v| {
             v.extract().map_err(|_| to_py(ambit::wire::invalid_value("audit_file must be a str or an os.PathLike")))

@@ -239,3 +239,12 @@ def test_a_json_schema_works_inline_and_entity_validation_has_its_own_switch():
     assert a.authorize('User::"a"', "read", 'User::"a"').allowed
     with pytest.raises(ambit.InvalidRequestError):
         a.authorize('User::"a"', "write", 'User::"a"')
+
+
+def test_another_agent_type_can_be_named():
+    schema = "entity User; entity Bot in [User] = { owner: String, task: String, scopes: Set<String>, depth: Long, created_at: Long, expires_at: Long }; entity Agent; action read appliesTo { principal: [User, Bot, Agent], resource: User };"
+    entities = [{"uid": {"type": "User", "id": "u"}, "attrs": {}, "parents": []}]
+    a = ambit.Authorizer(schema=schema, policies="permit(principal, action, resource);", entities=entities, agent_type="Bot")
+    bot = a.mint_agent('User::"u"', "t", ["read"], 60)
+    assert bot.uid.startswith("Bot::")
+    assert a.authorize(bot.uid, "read", 'User::"u"').chain == ['User::"u"', bot.uid]

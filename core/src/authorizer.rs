@@ -446,8 +446,8 @@ impl Authorizer {
     /// `AMBIT_INVALID_REQUEST` for a malformed uid.
     pub fn reinstate(&self, uid: &str) -> Result<bool> {
         let uid = registry::parse_uid(uid, "reinstated")?;
-        let agent_type = self.snapshot.load().agent_type.clone();
-        let was = self.registry.reinstate(&uid, &agent_type)?;
+        let snap = self.snapshot.load();
+        let was = self.registry.reinstate(&uid, &snap)?;
         if let (Some(audit), true) = (&self.audit, was) {
             audit.event(AuditEvent::Reinstated { uid: uid.to_string() });
         }
@@ -882,7 +882,7 @@ impl Authorizer {
         let named =
             p.delegators.iter().zip(&p.delegator_texts).chain(std::iter::once((&p.principal, &p.principal_text)));
         for (uid, text) in named {
-            if uid.type_name() == &snap.agent_type {
+            if snap.is_minted(uid) {
                 let Some(record) = self.registry.get(uid) else {
                     return Err((DenyCause::UnknownPrincipal, Some(chain.len()), claimed()));
                 };
@@ -898,7 +898,7 @@ impl Authorizer {
                 for (k, (a, t)) in record.chain.iter().zip(&record.chain_text).enumerate().skip(start) {
                     let hop = if k + 1 == record.chain.len() {
                         registry::Hop::Agent(Arc::clone(&record))
-                    } else if a.type_name() == &snap.agent_type {
+                    } else if snap.is_minted(a) {
                         match self.registry.get(a) {
                             Some(r) => registry::Hop::Agent(r),
                             None => return Err((DenyCause::UnknownPrincipal, Some(chain.len()), claimed())),
@@ -1088,6 +1088,7 @@ fn request_entities(
             .map_err(|e| Error::entities(format!("request entity: {}", crate::error::error_chain(&e)), None))?;
         let uid = entity.uid();
         if uid.type_name() == &snap.agent_type {
+            // static agents are static entities (refused below as redefinitions)
             return Err(Error::entities(
                 format!("request entity `{uid}` is an agent: agents come from the registry only"),
                 None,

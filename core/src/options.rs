@@ -28,6 +28,8 @@ pub struct AuthorizerOptions {
     pub trust_request_entities: Option<bool>,
     /// Whether static entities must fit the schema (default true).
     pub validate_entities: Option<bool>,
+    /// The entity type of agents (default: the schema's one type named `Agent`).
+    pub agent_type: Option<String>,
     /// Path of the hash-chained JSONL audit log.
     pub audit_file: Option<PathBuf>,
     /// `block` (default) or `drop`.
@@ -62,6 +64,9 @@ impl AuthorizerOptions {
         }
         if let Some(v) = self.validate_entities {
             builder = builder.validate_entities(v);
+        }
+        if let Some(t) = self.agent_type {
+            builder = builder.agent_type(t);
         }
         let wants_audit = self.audit_file.is_some()
             || self.audit_capacity.is_some()

@@ -316,7 +316,7 @@ impl Registry {
         if spec.ttl_seconds == 0 {
             return Err(Error::invalid_delegation("`ttl_seconds` must be at least 1"));
         }
-        let parent_record = if parent.type_name() == &snap.agent_type {
+        let parent_record = if snap.is_minted(&parent) {
             let record = self
                 .get(&parent)
                 .ok_or_else(|| Error::invalid_delegation(format!("unknown parent agent `{parent}`")))?;
@@ -404,7 +404,7 @@ impl Registry {
         chain
             .iter()
             .map(|uid| {
-                if uid.type_name() == &snap.agent_type {
+                if snap.is_minted(uid) {
                     self.get(uid)
                         .map(|r| (uid.clone(), Hop::Agent(r)))
                         .ok_or_else(|| Error::invalid_delegation(format!("unknown agent `{uid}` on the chain")))
@@ -426,7 +426,7 @@ impl Registry {
     pub(crate) fn revoke(&self, uid: &EntityUid, snap: &Snapshot, now: u64) -> Result<usize> {
         let children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
         let guard = self.agents.pin();
-        if uid.type_name() == &snap.agent_type {
+        if snap.is_minted(uid) {
             let Some(record) = guard.get(uid) else {
                 return Ok(0);
             };
@@ -479,9 +479,10 @@ impl Registry {
         record.chain.first().is_some_and(|root| self.static_cut_off(root, &snap.entities))
     }
 
-    /// Lifts the revocation of a static principal; agents cannot be reinstated.
-    pub(crate) fn reinstate(&self, uid: &EntityUid, agent_type: &cedar_policy::EntityTypeName) -> Result<bool> {
-        if uid.type_name() == agent_type {
+    /// Lifts the revocation of a static principal (a static agent included); minted agents
+    /// cannot be reinstated.
+    pub(crate) fn reinstate(&self, uid: &EntityUid, snap: &Snapshot) -> Result<bool> {
+        if snap.is_minted(uid) {
             return Err(Error::invalid_delegation(format!(
                 "`{uid}` is an agent: revoked agents cannot be reinstated, mint a new one"
             )));

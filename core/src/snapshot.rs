@@ -254,6 +254,13 @@ impl Snapshot {
         }
     }
 
+    /// Whether `uid` names a minted agent (one the registry holds): of the agent type, and not
+    /// a static agent listed in the entities file (a long-lived agent the application already
+    /// has, decided as Cedar decides any static principal).
+    pub(crate) fn is_minted(&self, uid: &EntityUid) -> bool {
+        uid.type_name() == &self.agent_type && self.entities.get(uid).is_none()
+    }
+
     /// Cedar's strict request check of enumerated entity ids: `uid` is of an enumerated type
     /// and its id is not one the schema declares.
     pub(crate) fn bad_enum_id(&self, uid: &EntityUid) -> bool {
@@ -703,16 +710,9 @@ fn parse_entities(
             None => (Entities::empty(), HashMap::new()),
         },
     };
-    if let Some(agent) = entities.iter().find(|e| e.uid().type_name() == agent_type) {
-        let name = text.map_or("entities", |t| t.name.as_str());
-        return Err(Error::entities(
-            format!(
-                "`{}` is an agent: agents are minted at run time with `mint_agent`, not listed in `{name}`",
-                agent.uid()
-            ),
-            None,
-        ));
-    }
+    // agents listed here are static agents: long-lived identities with their own attributes and
+    // parents, decided as any static principal; minted agents may be minted under them
+    let _ = agent_type;
     Ok((entities, refs))
 }
 

@@ -11,6 +11,7 @@
 use ambit::{Authorizer, ErrorMode, Request, Validation};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::str::FromStr;
 
 const USERS: usize = 4;
@@ -190,7 +191,7 @@ proptest! {
         // (`policy0`, ...) in both engines; ambit names templates by `@id`, raw Cedar by position
         let mut text = policies.join("\n");
         for (i, (t, _, _)) in templates.iter().enumerate() {
-            text.push_str(&format!("\n@id(\"t{i}\") {t}"));
+            let _ = write!(text, "\n@id(\"t{i}\") {t}");
         }
         let mut pset = cedar_policy::PolicySet::from_str(&text).unwrap();
         let mut link_json = Vec::new();

@@ -134,16 +134,6 @@ fn malformed_entities_json_is_an_entities_error() {
 }
 
 #[test]
-fn static_agents_are_refused() {
-    let e = err_of(
-        Authorizer::builder().schema_str(SCHEMA).policies_str("permit(principal, action, resource);").entities_json(
-            r#"[{"uid": {"type": "Agent", "id": "a"}, "attrs": {"owner": "", "task": "", "scopes": [], "depth": 1, "created_at": 0, "expires_at": 0}, "parents": []}]"#,
-        ),
-    );
-    assert_eq!(e.code(), "AMBIT_ENTITIES");
-}
-
-#[test]
 fn missing_and_empty_directories_have_their_own_codes() {
     let missing = std::env::temp_dir().join("ambit-errors-does-not-exist");
     assert_eq!(Authorizer::from_dir(&missing).unwrap_err().code(), "AMBIT_IO");
