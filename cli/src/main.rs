@@ -57,15 +57,18 @@ enum Command {
     },
     /// Run decision vector files and report pass/fail per case
     #[command(
-        after_help = "Example:\n  ambit test tests/vectors\n  ambit test tests/vectors/helpdesk.json --root .\n\nFixture paths in vector files are relative to --root (default: the current directory).\nExit code 0 when every case passes, 1 otherwise."
+        after_help = "Example:\n  ambit test tests/vectors\n  ambit test tests/vectors/helpdesk.json --root .\n  ambit test --policies app/ app/tests.json      (Cedar CLI run-tests file)\n  ambit test --policies app/ app/                (ALLOW/ and DENY/ request folders)\n\nWithout --policies, paths are ambit vector files. With --policies, paths are Cedar's own test\nformats, decided against that policy directory: a `cedar run-tests` JSON file (each test with its\nrequest, optional entities, decision and reasons), a folder with ALLOW/ and DENY/ request files,\nor a requests.json of {name, expect, principal, action, resource, context}.\nExit code 0 when every case passes, 1 otherwise."
     )]
     Test {
-        /// Vector files, or directories of them
+        /// Vector files, or directories of them (with --policies: Cedar test files or folders)
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Directory that fixture paths are relative to
         #[arg(long, default_value = ".")]
         root: PathBuf,
+        /// Run Cedar's test formats against this policy directory
+        #[arg(long)]
+        policies: Option<PathBuf>,
     },
 }
 
@@ -218,7 +221,11 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Test { paths, root } => run_vectors(&paths, &root, color),
+        Command::Test { paths, root, policies: Some(dir) } => {
+            let _ = root;
+            run_cedar_tests(&dir, &paths, color)
+        }
+        Command::Test { paths, root, policies: None } => run_vectors(&paths, &root, color),
     }
 }
 
@@ -265,6 +272,142 @@ fn run_vectors(paths: &[PathBuf], root: &Path, color: bool) -> ambit::Result<Exi
         return Ok(ExitCode::from(1));
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// One Cedar test case: the request, its own entities (a `run-tests` case may bring them), and
+/// the expected decision and, where given, reasons.
+struct CedarCase {
+    name: String,
+    request: serde_json::Value,
+    entities: Option<serde_json::Value>,
+    allow: bool,
+    reasons: Option<Vec<String>>,
+}
+
+fn cedar_cases(path: &Path) -> ambit::Result<Vec<CedarCase>> {
+    let io = |p: &Path, e: &std::io::Error| ambit::Error::from(ambit::error::IoError::new(p, e));
+    let read_json = |p: &Path| -> ambit::Result<serde_json::Value> {
+        let text = std::fs::read_to_string(p).map_err(|e| io(p, &e))?;
+        ambit::wire::json_from_text(&text, &p.display().to_string())
+    };
+    let mut out = Vec::new();
+    if path.is_dir() {
+        for (folder, allow) in [("ALLOW", true), ("DENY", false)] {
+            let dir = path.join(folder);
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+            files.sort();
+            for f in files {
+                out.push(CedarCase {
+                    name: format!(
+                        "{folder}/{}",
+                        f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                    ),
+                    request: read_json(&f)?,
+                    entities: None,
+                    allow,
+                    reasons: None,
+                });
+            }
+        }
+        return Ok(out);
+    }
+    let value = read_json(path)?;
+    let items = value.as_array().cloned().unwrap_or_default();
+    for (i, item) in items.into_iter().enumerate() {
+        let name = item.get("name").and_then(|n| n.as_str()).map_or_else(|| format!("#{i}"), str::to_owned);
+        if let Some(request) = item.get("request") {
+            // `cedar run-tests`: { name, request, entities?, decision, reason?, num_errors? }
+            let allow = item.get("decision").and_then(|d| d.as_str()).is_some_and(|d| d.eq_ignore_ascii_case("allow"));
+            let reasons = item
+                .get("reason")
+                .and_then(|r| r.as_array())
+                .map(|r| r.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect::<Vec<_>>());
+            out.push(CedarCase {
+                name,
+                request: request.clone(),
+                entities: item.get("entities").cloned(),
+                allow,
+                reasons,
+            });
+        } else {
+            // requests.json: { name, expect: ALLOW | DENY, principal, action, resource, context }
+            let allow = item.get("expect").and_then(|d| d.as_str()).is_some_and(|d| d.eq_ignore_ascii_case("allow"));
+            let mut request = item.clone();
+            if let Some(map) = request.as_object_mut() {
+                map.remove("name");
+                map.remove("expect");
+            }
+            out.push(CedarCase { name, request, entities: None, allow, reasons: None });
+        }
+    }
+    Ok(out)
+}
+
+fn run_cedar_tests(dir: &Path, paths: &[PathBuf], color: bool) -> ambit::Result<ExitCode> {
+    let (green, red, reset) = if color { ("\x1b[32m", "\x1b[31m", "\x1b[0m") } else { ("", "", "") };
+    let shared = Authorizer::from_dir(dir)?;
+    let (mut passed, mut failed) = (0, 0);
+    for path in paths {
+        for case in cedar_cases(path)? {
+            let outcome = (|| -> ambit::Result<Option<String>> {
+                let request: Request = serde_json::from_value(case.request.clone())
+                    .map_err(|e| ambit::wire::invalid_value(format!("not a request: {e}")))?;
+                let own;
+                let authz = match &case.entities {
+                    // a case's own entities replace the directory's, as `cedar run-tests` uses them
+                    Some(entities) => {
+                        own = Authorizer::builder().dir(dir).build()?;
+                        own.replace_entities(&entities.to_string())?;
+                        &own
+                    }
+                    None => &shared,
+                };
+                let d = authz.authorize(&request)?;
+                if d.allowed() != case.allow {
+                    return Ok(Some(format!("expected {}, got {}", allow_word(case.allow), allow_word(d.allowed()))));
+                }
+                if let Some(want) = &case.reasons {
+                    let mut got = d.reasons().to_vec();
+                    let mut want = want.clone();
+                    got.sort();
+                    want.sort();
+                    if got != want {
+                        return Ok(Some(format!("reasons: expected {want:?}, got {got:?}")));
+                    }
+                }
+                Ok(None)
+            })();
+            match outcome {
+                Ok(None) => {
+                    passed += 1;
+                    println!("{green}pass{reset} {}: {}", path.display(), case.name);
+                }
+                Ok(Some(why)) => {
+                    failed += 1;
+                    println!("{red}FAIL{reset} {}: {}\n     {why}", path.display(), case.name);
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("{red}FAIL{reset} {}: {}\n     error {}: {e}", path.display(), case.name, e.code());
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if passed + failed == 0 {
+        eprintln!("error: no test cases found");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn allow_word(allowed: bool) -> &'static str {
+    if allowed {
+        "ALLOW"
+    } else {
+        "DENY"
+    }
 }
 
 fn print_explanation(e: &ambit::Explanation, color: bool) {

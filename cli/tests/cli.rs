@@ -164,3 +164,41 @@ fn every_command_has_help_with_examples() {
         assert!(String::from_utf8_lossy(&o.stdout).contains("Example"), "{args:?}");
     }
 }
+
+#[test]
+fn test_runs_cedars_own_test_formats() {
+    let dir = tmp("cedar-formats");
+    std::fs::create_dir_all(dir.join("ALLOW")).unwrap();
+    std::fs::create_dir_all(dir.join("DENY")).unwrap();
+    let req = |who: &str| {
+        format!(
+            r#"{{"principal":"Helpdesk::User::\"{who}\"","action":"read_ticket","resource":"Helpdesk::Ticket::\"4711\"","context":{{}}}}"#
+        )
+    };
+    std::fs::write(dir.join("ALLOW/alice.json"), req("alice")).unwrap();
+    std::fs::write(dir.join("DENY/carol.json"), req("carol")).unwrap();
+    let run_tests = format!(
+        r#"[{{"name":"alice","request":{},"decision":"allow","reason":["staff-tickets"],"num_errors":0}},
+            {{"name":"carol","request":{},"decision":"deny","reason":[],"num_errors":0}}]"#,
+        req("alice"),
+        req("carol")
+    );
+    std::fs::write(dir.join("tests.json"), &run_tests).unwrap();
+    let policies = root().join("policies/helpdesk");
+    let o = ambit(
+        &[
+            "test",
+            "--policies",
+            policies.to_str().unwrap(),
+            dir.to_str().unwrap(),
+            dir.join("tests.json").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 passed, 0 failed"), "{}", text(&o));
+    // a wrong expectation fails the run
+    std::fs::write(dir.join("tests.json"), run_tests.replace(r#""decision":"deny""#, r#""decision":"allow""#)).unwrap();
+    let o = ambit(&["test", "--policies", policies.to_str().unwrap(), dir.join("tests.json").to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
