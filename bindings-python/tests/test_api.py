@@ -187,56 +187,6 @@ def test_guard_allows_denies_and_fails_closed(authz):
         asyncio.run(arefund(501))
 
 
-class FakeTool:
-    name = "issue_refund"
-    description = "refund a ticket"
-
-    def __init__(self):
-        self.calls = []
-
-    def invoke(self, tool_input, config=None):
-        self.calls.append(tool_input)
-        return "ok"
-
-    async def ainvoke(self, tool_input, config=None):
-        return self.invoke(tool_input)
-
-
-def test_langchain_wrapper_with_a_fake_tool(authz):
-    agent = refund_agent(authz)
-    tool = FakeTool()
-    guarded = guard_tool(tool, authz, principal=agent.uid, resource=TICKET)
-    assert guarded.invoke({"amount": 100}) == "ok"
-    assert asyncio.run(guarded.ainvoke({"amount": 200})) == "ok"
-    with pytest.raises(ambit.Denied):
-        guarded.invoke({"amount": 9000})
-    with pytest.raises(ambit.Denied):
-        guarded.invoke({"amount": 1, "extra": True})  # context does not fit: fail closed
-    assert tool.calls == [{"amount": 100}, {"amount": 200}]
-    assert guarded.description == "refund a ticket"
-
-
-def test_langchain_wrapper_with_real_langchain_core(authz):
-    from langchain_core.tools import tool
-
-    @tool
-    def issue_refund(ticket: str, amount: int) -> str:
-        """Refund part of a ticket's payment."""
-        return f"refunded {amount} on {ticket}"
-
-    agent = refund_agent(authz)
-    guarded = guard_tool(issue_refund, authz, principal=agent.uid,
-                         resource=lambda a: f'Helpdesk::Ticket::"{a["ticket"]}"',
-                         context=lambda a: {"amount": a["amount"]})
-    assert guarded.invoke({"ticket": "4711", "amount": 120}) == "refunded 120 on 4711"
-    with pytest.raises(ambit.Denied) as e:
-        guarded.invoke({"ticket": "4711", "amount": 900})
-    assert e.value.decision.reasons == ["agent-refund-cap"]
-    with pytest.raises(ambit.Denied):
-        guarded.invoke({"ticket": "9001", "amount": 10})
-    assert guarded.name == "issue_refund"
-
-
 def test_threads_decide_concurrently(authz):
     agent = refund_agent(authz, scopes=("read_ticket", "issue_refund"))
     errors, allows = [], []

@@ -1,55 +1,127 @@
-"""Guard LangChain-style tools: every call is authorized with the tool's name as the action
-and its input as the context. Duck-typed (``name``, ``invoke`` / ``ainvoke`` / ``run``): works
-with ``langchain_core`` tools without importing LangChain."""
+"""Guard LangChain tools: ``guard_tool`` returns a real ``langchain_core`` ``BaseTool`` whose
+every invocation path (``invoke`` / ``ainvoke``, ``batch`` / ``abatch``, ``stream`` /
+``astream``, ``run`` / ``arun``, ``with_config(...)``, ``with_retry()``, a ``ToolCall`` input, a
+LangGraph ``ToolNode``) goes through one authorized ``_run`` / ``_arun``: the wrapped tool is
+never reachable around the check. Requires ``langchain-core``.
+
+A deny becomes the tool's error output (``"denied (forbidden): forbidden by `agent-refund-cap`"``,
+a ``ToolMessage`` with ``status="error"`` under a tool call), so an agent sees why and goes on;
+pass ``on_deny="raise"`` to raise ``ambit.Denied`` instead.
+"""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from ambit._guard import check, snapshot
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import ConfigDict, PrivateAttr
+
+from ambit._guard import Denied, check, snapshot
 
 
 def _arguments(tool_input: Any) -> dict[str, Any]:
     return dict(tool_input) if isinstance(tool_input, dict) else {"input": tool_input}
 
 
-class GuardedTool:
-    """A tool whose every call is authorized first; other attributes pass through."""
+def _spec_value(spec: Any, arguments: dict[str, Any], config: RunnableConfig | None) -> Any:
+    """A value, or a callable of the arguments, or of the arguments and the ``RunnableConfig``."""
+    if not callable(spec):
+        return spec
+    try:
+        takes_config = len(inspect.signature(spec).parameters) >= 2
+    except (TypeError, ValueError):
+        takes_config = False
+    return spec(dict(arguments), config or {}) if takes_config else spec(dict(arguments))
 
-    def __init__(self, tool: Any, authz: Any, *, principal: Any, resource: Any,
-                 action: Any = None, context: Any = None, on_behalf_of: Any = None) -> None:
-        self._tool = tool
-        self._spec = dict(
-            principal=principal,
-            resource=resource,
-            action=action if action is not None else tool.name,
-            context=context if context is not None else (lambda arguments: arguments),
-            on_behalf_of=on_behalf_of,
-        )
-        self._authz = authz
 
-    def _check(self, tool_input: Any) -> Any:
-        """Decides on a snapshot of the input and returns it: the tool gets what was decided."""
+def _from_config(config: RunnableConfig | None) -> Any:
+    """The principal a caller put in ``config["configurable"]["ambit_principal"]``."""
+    return ((config or {}).get("configurable") or {}).get("ambit_principal")
+
+
+def _deny_message(error: ToolException) -> str:
+    return str(error)
+
+
+def _why(denied: Denied) -> str:
+    d = denied.decision
+    if d is None:
+        return f"denied: {denied.error}"
+    reasons = ", ".join(f"`{r}`" for r in d.reasons)
+    return f"denied ({d.deny_cause})" + (f": {reasons}" if reasons else "")
+
+
+class GuardedTool(BaseTool):
+    """A tool whose every call is authorized first, on a snapshot of its input that the wrapped
+    tool then receives."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    _inner: BaseTool = PrivateAttr()
+    _authz: Any = PrivateAttr()
+    _spec: dict[str, Any] = PrivateAttr()
+    _raise: bool = PrivateAttr(default=False)
+
+    def _decide(self, tool_input: Any, config: RunnableConfig | None) -> Any:
         taken = snapshot(tool_input)
-        check(self._authz, _arguments(taken), **self._spec)
+        arguments = _arguments(taken)
+        principal = self._spec["principal"]
+        principal = _from_config(config) if principal is None else _spec_value(principal, arguments, config)
+        values = {k: _spec_value(v, arguments, config) for k, v in self._spec.items() if k != "principal"}
+        try:
+            check(self._authz, arguments, principal=principal, **values)
+        except Denied as denied:
+            if self._raise:
+                raise
+            raise ToolException(_why(denied)) from denied
         return taken
 
-    def invoke(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._tool.invoke(self._check(tool_input), *args, **kwargs)
+    def _input(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return args[0] if args and not kwargs else kwargs
 
-    async def ainvoke(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        return await self._tool.ainvoke(self._check(tool_input), *args, **kwargs)
+    def _run(self, *args: Any, config: RunnableConfig, **kwargs: Any) -> Any:
+        kwargs.pop("run_manager", None)
+        taken = self._decide(self._input(args, kwargs), config)
+        return self._inner.invoke(taken, config)
 
-    def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._tool.run(self._check(tool_input), *args, **kwargs)
+    async def _arun(self, *args: Any, config: RunnableConfig, **kwargs: Any) -> Any:
+        kwargs.pop("run_manager", None)
+        taken = self._decide(self._input(args, kwargs), config)
+        return await self._inner.ainvoke(taken, config)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._tool, name)
+
+def guard_tool(tool: BaseTool, authz: Any, *, resource: Any, principal: Any = None, action: Any = None,
+               context: Any = None, on_behalf_of: Any = None, on_deny: str = "message") -> GuardedTool:
+    """Wraps a LangChain ``tool``. ``action`` defaults to ``tool.name``; ``context`` to none
+    (give ``context=lambda args: {...}`` for actions whose context the schema declares);
+    ``principal`` to ``config["configurable"]["ambit_principal"]`` of each call. Every option
+    may be a value, a callable of the tool's arguments, or a callable of the arguments and the
+    call's ``RunnableConfig``. ``on_deny``: ``"message"`` (the tool's error output) or ``"raise"``."""
+    if not isinstance(tool, BaseTool):
+        raise TypeError("guard_tool wraps a langchain_core BaseTool (use ambit.guard for plain functions)")
+    if on_deny not in ("message", "raise"):
+        raise ValueError("on_deny is 'message' or 'raise'")
+    guarded = GuardedTool(
+        name=tool.name,
+        description=tool.description,
+        args_schema=tool.args_schema,
+        return_direct=tool.return_direct,
+        handle_tool_error=_deny_message,
+    )
+    guarded._inner = tool
+    guarded._authz = authz
+    guarded._spec = dict(
+        principal=principal,
+        resource=resource,
+        action=action if action is not None else tool.name,
+        context=context,
+        on_behalf_of=on_behalf_of,
+    )
+    guarded._raise = on_deny == "raise"
+    return guarded
 
 
-def guard_tool(tool: Any, authz: Any, *, principal: Any, resource: Any, action: Any = None,
-               context: Any = None, on_behalf_of: Any = None) -> GuardedTool:
-    """Wraps ``tool``. ``action`` defaults to ``tool.name``; ``context`` to the tool input
-    (a dict); each option may be a callable over the input dict."""
-    return GuardedTool(tool, authz, principal=principal, resource=resource, action=action,
-                       context=context, on_behalf_of=on_behalf_of)
+__all__ = ["GuardedTool", "guard_tool"]
+
+
