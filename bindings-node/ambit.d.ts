@@ -120,7 +120,9 @@ declare module './index' {
   }
 }
 
-type Arg<T, A> = T | ((args: A) => T)
+/** A value, or a function of the call's arguments and its call options (the AI SDK's
+ * `{ toolCallId, messages, experimental_context }`, ...). */
+type Arg<T, A> = T | ((args: A, callOptions?: any) => T)
 
 export interface GuardOptions<A = Record<string, unknown>> {
   authz: Authorizer
@@ -143,16 +145,18 @@ export declare function guard<A, R>(
   opts: GuardOptions<A>,
 ): (args: A, ...rest: any[]) => Promise<R>
 
-export interface Tool<A = Record<string, unknown>, R = unknown> {
-  name: string
+/** Anything with an `execute(args, callOptions)`: an AI SDK `tool()`, an MCP-style tool. */
+export interface Tool<A = any, R = any> {
+  name?: string
   description?: string
-  execute(args: A): R | Promise<R>
+  execute?: (args: A, callOptions?: any) => R | PromiseLike<R> | AsyncIterable<R>
 }
 
-export declare function guardTool<A, R>(
-  tool: Tool<A, R>,
-  opts: Omit<GuardOptions<A>, 'action'> & { action?: GuardOptions<A>['action'] },
-): Tool<A, R> & { execute(args: A): Promise<R> }
+export type GuardToolOptions<A> = Omit<GuardOptions<A>, 'action'> & { action?: GuardOptions<A>['action'] }
+
+export declare function guardTool<T extends Tool>(tool: T, opts: GuardToolOptions<any>): T
+
+export declare function guardTools<S extends Record<string, Tool>>(tools: S, opts: GuardToolOptions<any>): S
 
 export declare function authorizeToolCall(
   authz: Authorizer,

@@ -359,10 +359,17 @@ Authorizer.prototype.explain = function explain(request) {
   return e
 }
 
+/** Why a guarded call was denied, in words an agent can act on: the cause and the policies. */
+function deniedMessage(decision, error) {
+  if (!decision) return `denied: ${error && error.message}`
+  const reasons = decision.reasons.map((r) => `\`${r}\``).join(', ')
+  return `denied (${decision.denyCause})${reasons ? `: ${reasons}` : ''}`
+}
+
 /** A guarded call was not allowed; `decision` is the deny, or null when an error denied it. */
 class AmbitDenied extends Error {
   constructor(decision, error) {
-    super(decision ? `denied: ${decision.denyCause}` : `denied: ${error && error.message}`)
+    super(deniedMessage(decision, error))
     this.name = 'AmbitDenied'
     this.code = 'AMBIT_DENIED'
     this.decision = decision || null
@@ -381,18 +388,20 @@ Authorizer.prototype.reloadAsync = async function reloadAsync() {
   return { version: r.version, generation: r.generation }
 }
 
-const value = (spec, args) => (typeof spec === 'function' ? spec(args) : spec)
+// an option is a value, or a function of the call's arguments and its call options (the AI
+// SDK's `{ toolCallId, messages, experimental_context }`, MCP's `extra`, ...)
+const value = (spec, args, call) => (typeof spec === 'function' ? spec(args, call) : spec)
 
-function check(authz, args, opts) {
+function check(authz, args, opts, call) {
   let decision
   try {
     decision = authz.authorize({
-      principal: value(opts.principal, args),
-      action: value(opts.action, args),
-      resource: value(opts.resource, args),
-      context: value(opts.context, args) ?? undefined,
-      entities: value(opts.entities, args) ?? undefined,
-      onBehalfOf: value(opts.onBehalfOf, args) ?? undefined,
+      principal: value(opts.principal, args, call),
+      action: value(opts.action, args, call),
+      resource: value(opts.resource, args, call),
+      context: value(opts.context, args, call) ?? undefined,
+      entities: value(opts.entities, args, call) ?? undefined,
+      onBehalfOf: value(opts.onBehalfOf, args, call) ?? undefined,
     })
   } catch (error) {
     throw new AmbitDenied(null, error) // fail closed: an error denies
@@ -416,23 +425,38 @@ function guard(fn, opts) {
     } catch (error) {
       throw new AmbitDenied(null, coded('AMBIT_INVALID_REQUEST', `tool arguments cannot be snapshotted: ${error.message}`))
     }
-    check(opts.authz, snapshot ?? {}, opts)
+    check(opts.authz, snapshot ?? {}, opts, callArgs[1])
     return await fn.apply(this, callArgs.length === 0 ? [] : [snapshot, ...callArgs.slice(1)])
   }
 }
 
 /**
- * Wraps a tool of the shape `{ name, description, execute(args) }` (Vercel AI SDK / MCP
- * style): every `execute` is authorized with the tool's name as action and its arguments as
- * context, unless `opts.action` / `opts.context` say otherwise.
+ * Wraps a tool with an `execute(args, callOptions)` (a Vercel AI SDK `tool()`, an MCP-style
+ * `{ name, execute }`): every `execute` is authorized on a snapshot of its arguments. The action
+ * is `opts.action`, else the tool's `name`; AI SDK tools have no name, so give `action`, or
+ * wrap the whole tool set with `guardTools`. The context is empty unless `opts.context` says.
+ * Options may be functions of `(args, callOptions)`.
  */
 function guardTool(tool, opts) {
-  const merged = {
-    ...opts,
-    action: opts.action ?? tool.name,
-    context: opts.context ?? ((args) => args),
+  if (tool === null || typeof tool !== 'object' || typeof tool.execute !== 'function') {
+    throw coded('AMBIT_INVALID_REQUEST', 'guardTool wraps a tool with an execute(args, options) function')
   }
-  return { ...tool, execute: guard(tool.execute.bind(tool), merged) }
+  const action = opts.action ?? tool.name
+  if (action === undefined || action === null) {
+    throw coded('AMBIT_INVALID_REQUEST', 'guardTool: this tool has no name (AI SDK tools do not): pass opts.action, or use guardTools({ name: tool }, opts)')
+  }
+  return { ...tool, execute: guard(tool.execute.bind(tool), { ...opts, action }) }
+}
+
+/**
+ * Wraps every tool of an AI SDK tool set (`{ toolName: tool({...}) }`): each key is that tool's
+ * action unless `opts.action` says otherwise.
+ */
+function guardTools(tools, opts) {
+  if (tools === null || typeof tools !== 'object') throw coded('AMBIT_INVALID_REQUEST', 'guardTools takes an object of tools')
+  const out = {}
+  for (const name of Object.keys(tools)) out[name] = guardTool(tools[name], { ...opts, action: opts.action ?? name })
+  return out
 }
 
 /** Maps an MCP `tools/call` request (`{ params: { name, arguments } }`) to a decision. */
@@ -455,4 +479,4 @@ function authorizeToolCall(authz, request, opts) {
   })
 }
 
-module.exports = { ...native, Authorizer, ManualClock, Decision, AmbitDenied, guard, guardTool, authorizeToolCall }
+module.exports = { ...native, Authorizer, ManualClock, Decision, AmbitDenied, guard, guardTool, guardTools, authorizeToolCall }

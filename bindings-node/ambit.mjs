@@ -7,6 +7,7 @@ export const {
   AmbitDenied,
   guard,
   guardTool,
+  guardTools,
   authorizeToolCall,
   verifyAuditLog,
   formatUid,

@@ -179,11 +179,11 @@ test('guardTool and MCP tools/call', async () => {
   const agent = refundAgent(authz)
   const executed = []
   const tool = { name: 'issue_refund', description: 'refund', execute: async (args) => { executed.push(args); return 'ok' } }
-  const guarded = guardTool(tool, { authz, principal: agent.uid, resource: TICKET })
+  const guarded = guardTool(tool, { authz, principal: agent.uid, resource: TICKET, context: (a) => ({ amount: a.amount }) })
   assert.equal(guarded.name, 'issue_refund')
   assert.equal(await guarded.execute({ amount: 100 }), 'ok')
   await assert.rejects(guarded.execute({ amount: 9000 }), AmbitDenied)
-  await assert.rejects(guarded.execute({ amount: 1, extra: true }), AmbitDenied)
+  await assert.rejects(guarded.execute({ amount: '1' }), AmbitDenied) // context does not fit: fail closed
   assert.deepEqual(executed, [{ amount: 100 }])
   const d = authorizeToolCall(authz, { params: { name: 'issue_refund', arguments: { amount: 900 } } }, { principal: agent.uid, resource: TICKET })
   assert.equal(d.denyCause, 'forbidden')
