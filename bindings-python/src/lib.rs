@@ -249,7 +249,8 @@ impl Decision {
         match self.0.deny_cause() {
             None => format!("<Decision allowed reasons={:?}>", self.0.reasons()),
             Some(c) => {
-                format!("<Decision denied cause={c} hop={:?} reasons={:?}>", self.0.deny_hop(), self.0.reasons())
+                let hop = self.0.deny_hop().map_or_else(|| "None".to_owned(), |h| h.to_string());
+                format!("<Decision denied cause={c} hop={hop} reasons={:?}>", self.0.reasons())
             }
         }
     }

@@ -1,6 +1,18 @@
 //! `ambit`: validate policy directories, decide requests, and run decision vectors.
 
 use ambit::{Authorizer, Request};
+use std::io::Write as _;
+
+/// `println!` that ends the program quietly when standard output is gone (`ambit test | head
+/// -1`): a closed pipe is the reader's choice, not an error, and never a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -154,30 +166,25 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            println!("read: {}", names(&read));
+            out!("read: {}", names(&read));
             if !skipped.is_empty() {
-                println!("skipped (not a schema, policy, entities or links file): {}", names(&skipped));
+                out!("skipped (not a schema, policy, entities or links file): {}", names(&skipped));
             }
-            println!(
-                "{}: {} policies valid (version {})",
-                dir.display(),
-                authz.policy_ids().len(),
-                authz.policy_version()
-            );
+            out!("{}: {} policies valid (version {})", dir.display(), authz.policy_ids().len(), authz.policy_version());
             Ok(ExitCode::SUCCESS)
         }
         Command::Authorize { dir, request } => {
             let authz = Authorizer::from_dir(&dir)?;
             let request = read_request(&request)?;
             let decision = authz.authorize(&request)?;
-            println!("{}", serde_json::to_string_pretty(&decision.to_json()).unwrap_or_default());
+            out!("{}", serde_json::to_string_pretty(&decision.to_json()).unwrap_or_default());
             Ok(if decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         Command::Explain { dir, request, json } => {
             let authz = Authorizer::from_dir(&dir)?;
             let e = authz.explain(&read_request(&request)?)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+                out!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
             } else {
                 print_explanation(&e, color);
             }
@@ -192,34 +199,45 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
                 options = options.checkpoint(c.parse()?);
             }
             let report = ambit::audit::verify_opts(&files, &options)?;
+            if report.records == 0 && report.ok {
+                eprintln!(
+                    "error: no audit records in {}",
+                    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                );
+                return Ok(ExitCode::from(1));
+            }
             if report.ok {
-                println!("ok: {} records verified", report.records);
+                out!("ok: {} records verified", report.records);
             } else {
-                println!(
+                out!(
                     "FAILED at sequence {}: {}",
                     report.first_bad_seq.unwrap_or_default(),
                     report.problem.as_deref().unwrap_or("")
                 );
-                println!("{} records verified before it", report.records);
+                out!("{} records verified before it", report.records);
             }
-            println!("last sequence {} hash {}", report.last_seq, report.last_hash);
-            println!(
-                "{}",
-                if report.closed { "closed cleanly" } else { "not closed (still being written, or cut short)" }
-            );
+            out!("last sequence {} hash {}", report.last_seq, report.last_hash);
+            out!("{}", if report.closed { "closed cleanly" } else { "not closed (still being written, or cut short)" });
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Audit { command: AuditCommand::Tail { file, n } } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| ambit::Error::from(ambit::error::IoError::new(&file, &e)))?;
-            let lines: Vec<&str> = text.lines().collect();
-            for line in &lines[lines.len().saturating_sub(n)..] {
-                match serde_json::from_str::<ambit::AuditRecord>(line) {
-                    Ok(r) => println!("{}", describe(&r)),
-                    Err(_) => println!("(unreadable) {line}"),
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let shown = &lines[lines.len().saturating_sub(n)..];
+            let mut unreadable = 0;
+            for line in shown {
+                if let Ok(r) = serde_json::from_str::<ambit::AuditRecord>(line) {
+                    out!("{}", describe(&r));
+                } else {
+                    unreadable += 1;
+                    out!("(not an audit record) {}", line.chars().take(120).collect::<String>());
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            if !shown.is_empty() && unreadable == shown.len() {
+                return Err(ambit::wire::invalid_value(format!("`{}` is not an audit log", file.display())));
+            }
+            Ok(if unreadable == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Test { paths, root, policies: Some(dir) } => {
             let _ = root;
@@ -257,16 +275,16 @@ fn run_vectors(paths: &[PathBuf], root: &Path, color: bool) -> ambit::Result<Exi
             match result.failure {
                 None => {
                     passed += 1;
-                    println!("{green}pass{reset} {}", result.name);
+                    out!("{green}pass{reset} {}", result.name);
                 }
                 Some(why) => {
                     failed += 1;
-                    println!("{red}FAIL{reset} {}\n     {why}", result.name);
+                    out!("{red}FAIL{reset} {}\n     {why}", result.name);
                 }
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    out!("{passed} passed, {failed} failed");
     if passed + failed == 0 {
         eprintln!("error: no vector cases found");
         return Ok(ExitCode::from(1));
@@ -381,20 +399,20 @@ fn run_cedar_tests(dir: &Path, paths: &[PathBuf], color: bool) -> ambit::Result<
             match outcome {
                 Ok(None) => {
                     passed += 1;
-                    println!("{green}pass{reset} {}: {}", path.display(), case.name);
+                    out!("{green}pass{reset} {}: {}", path.display(), case.name);
                 }
                 Ok(Some(why)) => {
                     failed += 1;
-                    println!("{red}FAIL{reset} {}: {}\n     {why}", path.display(), case.name);
+                    out!("{red}FAIL{reset} {}: {}\n     {why}", path.display(), case.name);
                 }
                 Err(e) => {
                     failed += 1;
-                    println!("{red}FAIL{reset} {}: {}\n     error {}: {e}", path.display(), case.name, e.code());
+                    out!("{red}FAIL{reset} {}: {}\n     error {}: {e}", path.display(), case.name, e.code());
                 }
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    out!("{passed} passed, {failed} failed");
     if passed + failed == 0 {
         eprintln!("error: no test cases found");
         return Ok(ExitCode::from(1));
@@ -415,8 +433,8 @@ fn print_explanation(e: &ambit::Explanation, color: bool) {
         if color { ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
     let d = &e.decision;
     let verdict = if d.allowed() { format!("{green}ALLOW{reset}") } else { format!("{red}DENY{reset}") };
-    println!("{verdict} {}", e.summary);
-    println!("{dim}action {}  resource {}  policy {}{reset}", d.action(), d.resource(), d.policy_version());
+    out!("{verdict} {}", e.summary);
+    out!("{dim}action {}  resource {}  policy {}{reset}", d.action(), d.resource(), d.policy_version());
     for h in &e.hops {
         let mark = if !h.evaluated {
             "not evaluated"
@@ -425,23 +443,54 @@ fn print_explanation(e: &ambit::Explanation, color: bool) {
         } else {
             "denied"
         };
-        println!("hop {} {}: {mark}", h.hop, h.principal);
+        out!("hop {} {}: {mark}", h.hop, h.principal);
         for p in &h.policies {
             let err = p.error.as_ref().map_or(String::new(), |e| format!(" ({e})"));
-            println!("    {:<6} {:<14} {}{err}", p.effect, p.outcome, p.id);
+            out!("    {:<6} {:<14} {}{err}", p.effect, p.outcome, p.id);
         }
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm UTC` from milliseconds since the epoch (civil-from-days, so no
+/// date crate is needed for a log viewer).
+fn human_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
 }
 
 fn describe(r: &ambit::AuditRecord) -> String {
     use ambit::AuditEvent as E;
     let what = match &r.event {
-        E::Decision { allowed, deny_cause, chain, action, resource, .. } => format!(
-            "{} {} {action} {resource} ({})",
+        E::Decision { allowed, deny_cause, chain, action, resource, reasons, .. } => format!(
+            "{} {} {action} {resource} ({}{})",
             if *allowed { "ALLOW" } else { "DENY" },
             chain.join(" -> "),
-            deny_cause.map_or_else(|| "allowed".to_owned(), |c| c.to_string())
+            deny_cause.map_or_else(|| "allowed".to_owned(), |c| c.code().to_owned()),
+            if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join(", ")) }
         ),
+        E::RequestFailed { code, principal, action, resource, .. } => {
+            format!("FAILED {code} {principal} {action} {resource}")
+        }
+        E::Linked { link_id, template_id, .. } => format!("linked {link_id} (template {template_id})"),
+        E::Unlinked { link_id, .. } => format!("unlinked {link_id}"),
+        E::Closed { dropped } => format!("closed ({dropped} dropped)"),
         E::AgentMinted { uid, parent, scopes, expires_at, .. } => {
             format!("minted {uid} by {parent} scopes {scopes:?} expires {expires_at}")
         }
@@ -453,5 +502,5 @@ fn describe(r: &ambit::AuditRecord) -> String {
         E::TornTailDiscarded { bytes } => format!("torn tail of {bytes} bytes discarded on restart"),
         other => format!("{other:?}"),
     };
-    format!("#{} {} {what}", r.seq, r.ts)
+    format!("#{} {} {what}", r.seq, human_time(r.ts))
 }

@@ -202,3 +202,47 @@ fn test_runs_cedars_own_test_formats() {
     let o = ambit(&["test", "--policies", policies.to_str().unwrap(), dir.join("tests.json").to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
+
+#[test]
+fn the_cli_meets_a_policy_author_kindly() {
+    // a reader that stops early (`| head -1`) ends the run quietly, not with a panic
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ambit"))
+        .args(["test", "tests/vectors"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_ne!(o.status.code(), Some(101), "no panic: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&o.stderr));
+    // vectors run from another directory find their fixtures from the vector files' location
+    let vectors = root().join("tests/vectors");
+    let o = Command::new(env!("CARGO_BIN_EXE_ambit"))
+        .args(["test", vectors.to_str().unwrap()])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // an empty log is not a verified chain; a file that is no log is an error
+    let dir = tmp("kind");
+    std::fs::write(dir.join("empty.jsonl"), "").unwrap();
+    assert_eq!(ambit(&["audit", "verify", dir.join("empty.jsonl").to_str().unwrap()], None).status.code(), Some(1));
+    let o = ambit(&["audit", "tail", root().join("README.md").to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // no Rust Option text in what a failing vector says
+    let v = dir.join("typo.json");
+    std::fs::write(&v, r#"{"name": "t", "policies": "policies/helpdesk", "cases": [
+        {"description": "allowed, expected a deny", "request": {"principal": "Helpdesk::User::\"alice\"", "action": "read_ticket", "resource": "Helpdesk::Ticket::\"4711\""},
+         "expect": {"deny_cause": "no_permit", "deny_hop": 0}},
+        {"description": "a typo in the cause", "request": {"principal": "Helpdesk::User::\"alice\"", "action": "read_ticket", "resource": "Helpdesk::Ticket::\"4711\""},
+         "expect": {"deny_cause": "no_permitt"}}]}"#).unwrap();
+    let o = ambit(&["test", v.to_str().unwrap(), "--root", root().to_str().unwrap()], None);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(!out.contains("Some(") && !out.contains("None"), "{out}");
+    assert!(out.contains("no_permitt"), "the unknown cause is named: {out}");
+}

@@ -166,6 +166,17 @@ pub fn run_file(path: &Path, root: &Path) -> crate::Result<Vec<CaseResult>> {
     let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, &e))?;
     let file: VectorFile = serde_json::from_str(&text)
         .map_err(|e| crate::Error::invalid_request(format!("vector file `{}`: {e}", path.display())))?;
+    // fixture paths are relative to `root`; when the fixture is not there (a run from another
+    // directory), the nearest ancestor of the vector file that holds it is the root
+    let found;
+    let root = if root.join(&file.policies).exists() {
+        root
+    } else {
+        let start = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let start = std::fs::canonicalize(&start).unwrap_or(start);
+        found = start.ancestors().find(|a| a.join(&file.policies).is_dir()).map(Path::to_path_buf);
+        found.as_deref().unwrap_or(root)
+    };
     let label = path.file_name().map_or_else(|| file.name.clone(), |n| n.to_string_lossy().into_owned());
     Ok(file
         .cases
@@ -286,9 +297,12 @@ fn check(expect: &Expect, got: crate::Result<crate::Decision>) -> Result<(), Str
         }
     }
     if let Some(c) = &expect.deny_cause {
-        let got = d.deny_cause().map(crate::DenyCause::code);
-        if got != Some(c.as_str()) {
-            diffs.push(format!("deny_cause: expected {c}, got {got:?}"));
+        if !crate::DenyCause::ALL.iter().any(|k| k.code() == c) {
+            return Err(format!("unknown expected deny cause `{c}` (a typo?)"));
+        }
+        let got = d.deny_cause().map_or("none (allowed)", crate::DenyCause::code);
+        if got != c.as_str() {
+            diffs.push(format!("deny_cause: expected {c}, got {got}"));
         }
     }
     if let Some(r) = &expect.reasons {
@@ -298,7 +312,10 @@ fn check(expect: &Expect, got: crate::Result<crate::Decision>) -> Result<(), Str
     }
     if let Some(h) = expect.deny_hop {
         if Some(h) != d.deny_hop() {
-            diffs.push(format!("deny_hop: expected {h}, got {:?}", d.deny_hop()));
+            diffs.push(format!(
+                "deny_hop: expected {h}, got {}",
+                d.deny_hop().map_or_else(|| "none".to_owned(), |x| x.to_string())
+            ));
         }
     }
     if let Some(errs) = &expect.errors {
