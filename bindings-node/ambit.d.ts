@@ -158,6 +158,12 @@ export declare function guardTool<T extends Tool>(tool: T, opts: GuardToolOption
 
 export declare function guardTools<S extends Record<string, Tool>>(tools: S, opts: GuardToolOptions<any>): S
 
+/** Guards an `McpServer` of `@modelcontextprotocol/sdk`; call before registering tools. */
+export declare function guardMcpServer<S extends { server: unknown }>(
+  server: S,
+  opts: GuardToolOptions<any> & { filterList?: boolean },
+): S
+
 export declare function authorizeToolCall(
   authz: Authorizer,
   request: { params: { name: string; arguments?: Record<string, unknown> } },

@@ -474,9 +474,65 @@ function authorizeToolCall(authz, request, opts) {
     principal: value(opts.principal, args),
     action: opts.action ?? own(params, 'name'),
     resource: value(opts.resource, args),
-    context: value(opts.context, args) ?? args,
+    context: value(opts.context, args) ?? undefined,
     onBehalfOf: value(opts.onBehalfOf, args) ?? undefined,
   })
 }
 
-module.exports = { ...native, Authorizer, ManualClock, Decision, AmbitDenied, guard, guardTool, guardTools, authorizeToolCall }
+/** The method a request schema of the MCP SDK stands for (zod 3 or 4 literal). */
+function schemaMethod(schema) {
+  const m = schema && schema.shape && schema.shape.method
+  if (!m) return undefined
+  return m.value ?? (m._def && m._def.value) ?? (m._zod && m._zod.def && m._zod.def.values && m._zod.def.values[0])
+}
+
+/**
+ * Guards an MCP SDK `McpServer` (call it right after `new McpServer(...)`, before registering
+ * tools): every `tools/call` is authorized with the tool name as action (arguments as context
+ * only when `opts.context` says); a deny is an `isError` result naming the cause and the
+ * policies, and the tool never runs; `tools/list` offers only the tools the principal may call
+ * (decided with empty arguments; `opts.filterList: false` turns that off). Options may be
+ * functions of `(args, extra)`, so the principal can come from `extra.authInfo` or
+ * `extra.sessionId`.
+ */
+function guardMcpServer(mcp, opts) {
+  const low = mcp && mcp.server
+  if (!low || typeof low.setRequestHandler !== 'function') {
+    throw coded('AMBIT_INVALID_REQUEST', 'guardMcpServer takes an McpServer from @modelcontextprotocol/sdk')
+  }
+  if (mcp._toolHandlersInitialized) {
+    throw coded('AMBIT_INVALID_REQUEST', 'guardMcpServer must be called before the first tool is registered')
+  }
+  const setRequestHandler = low.setRequestHandler.bind(low)
+  const decide = (name, args, extra) => {
+    try {
+      return check(opts.authz, args, { ...opts, action: opts.action ?? name }, extra)
+    } catch (e) {
+      if (e instanceof AmbitDenied) return e
+      throw e
+    }
+  }
+  low.setRequestHandler = (schema, handler) => {
+    const method = schemaMethod(schema)
+    if (method === 'tools/call') {
+      return setRequestHandler(schema, async (request, extra) => {
+        const params = request.params ?? {}
+        const args = params.arguments ?? {}
+        const outcome = decide(params.name, structuredClone(args), extra)
+        if (outcome instanceof AmbitDenied) return { content: [{ type: 'text', text: outcome.message }], isError: true }
+        return handler(request, extra)
+      })
+    }
+    if (method === 'tools/list' && opts.filterList !== false) {
+      return setRequestHandler(schema, async (request, extra) => {
+        const listed = await handler(request, extra)
+        const tools = (listed.tools ?? []).filter((t) => !(decide(t.name, {}, extra) instanceof AmbitDenied))
+        return { ...listed, tools }
+      })
+    }
+    return setRequestHandler(schema, handler)
+  }
+  return mcp
+}
+
+module.exports = { ...native, Authorizer, ManualClock, Decision, AmbitDenied, guard, guardTool, guardTools, guardMcpServer, authorizeToolCall }

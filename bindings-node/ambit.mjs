@@ -8,6 +8,7 @@ export const {
   guard,
   guardTool,
   guardTools,
+  guardMcpServer,
   authorizeToolCall,
   verifyAuditLog,
   formatUid,

@@ -185,7 +185,7 @@ test('guardTool and MCP tools/call', async () => {
   await assert.rejects(guarded.execute({ amount: 9000 }), AmbitDenied)
   await assert.rejects(guarded.execute({ amount: '1' }), AmbitDenied) // context does not fit: fail closed
   assert.deepEqual(executed, [{ amount: 100 }])
-  const d = authorizeToolCall(authz, { params: { name: 'issue_refund', arguments: { amount: 900 } } }, { principal: agent.uid, resource: TICKET })
+  const d = authorizeToolCall(authz, { params: { name: 'issue_refund', arguments: { amount: 900 } } }, { principal: agent.uid, resource: TICKET, context: (a) => ({ amount: a.amount }) })
   assert.equal(d.denyCause, 'forbidden')
 })
 
