@@ -18,7 +18,7 @@ test: test-rust test-python test-node lint ## every test: Rust (unit, vectors, C
 $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.7,<2" "pytest>=7" "langchain-core==1.8.3" "langgraph==1.2.0" "mypy>=1.8" "cedarpy"
+	$(PY) -m pip install --quiet "maturin>=1.7,<2" "pytest>=7" "langchain-core==1.8.3" "langgraph==1.2.0" "mcp==2.3.0" "mypy>=1.8" "cedarpy"
 
 python-dev: $(PY) ## build the Python extension into .venv (maturin develop)
 	cd bindings-python && VIRTUAL_ENV=$(CURDIR)/$(VENV) ../$(VENV)/bin/maturin develop --quiet
