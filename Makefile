@@ -8,7 +8,8 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
 
 demo: ## the help-desk scenario end to end: agents minted, decisions with chain, reasons and cause
-	$(CARGO) run --quiet -p ambit --example helpdesk
+	@echo "building the demo (the first build compiles Cedar: a few minutes on 2 cores)"
+	$(CARGO) run -p ambit --example helpdesk
 
 VENV := .venv
 PY := $(VENV)/bin/python

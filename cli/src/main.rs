@@ -47,6 +47,10 @@ enum Command {
         /// Request JSON file, or - for standard input
         #[arg(long)]
         request: String,
+        /// Mint agents first (a mint spec JSON file, or `parent,task,scope+scope,ttl`; repeat for
+        /// a chain, each minted under the previous); `$agent` in the request is the last one
+        #[arg(long)]
+        agent: Vec<String>,
     },
     /// Decide one request and explain it: per hop, the policies that applied and the rule that ended it
     #[command(
@@ -58,6 +62,10 @@ enum Command {
         /// Request JSON file, or - for standard input
         #[arg(long)]
         request: String,
+        /// Mint agents first (a mint spec JSON file, or `parent,task,scope+scope,ttl`; repeat for
+        /// a chain, each minted under the previous); `$agent` in the request is the last one
+        #[arg(long)]
+        agent: Vec<String>,
         /// Print the explanation as JSON
         #[arg(long)]
         json: bool,
@@ -173,16 +181,16 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
             out!("{}: {} policies valid (version {})", dir.display(), authz.policy_ids().len(), authz.policy_version());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Authorize { dir, request } => {
+        Command::Authorize { dir, request, agent } => {
             let authz = Authorizer::from_dir(&dir)?;
-            let request = read_request(&request)?;
+            let request = with_agents(&authz, &agent, read_request(&request)?)?;
             let decision = authz.authorize(&request)?;
             out!("{}", serde_json::to_string_pretty(&decision.to_json()).unwrap_or_default());
             Ok(if decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Command::Explain { dir, request, json } => {
+        Command::Explain { dir, request, json, agent } => {
             let authz = Authorizer::from_dir(&dir)?;
-            let e = authz.explain(&read_request(&request)?)?;
+            let e = authz.explain(&with_agents(&authz, &agent, read_request(&request)?)?)?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
             } else {
@@ -245,6 +253,56 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
         }
         Command::Test { paths, root, policies: None } => run_vectors(&paths, &root, color),
     }
+}
+
+/// Mints the `--agent` specs in order (each after the first under the one before, unless its
+/// spec names a parent of its own) and puts the last agent's uid where the request says `$agent`.
+fn with_agents(authz: &Authorizer, specs: &[String], request: Request) -> ambit::Result<Request> {
+    let mut last: Option<String> = None;
+    for spec in specs {
+        let mut value: serde_json::Value = if Path::new(spec).is_file() {
+            let text = std::fs::read_to_string(spec)
+                .map_err(|e| ambit::Error::from(ambit::error::IoError::new(Path::new(spec), &e)))?;
+            ambit::wire::json_from_text(&text, spec)?
+        } else {
+            let parts: Vec<&str> = spec.splitn(4, ',').collect();
+            let [parent, task, scopes, ttl] = parts.as_slice() else {
+                return Err(ambit::wire::invalid_value(format!(
+                    "`--agent {spec}`: expected parent,task,scope+scope,ttl or a JSON file"
+                )));
+            };
+            let ttl: u64 = ttl.trim().parse().map_err(|_| {
+                ambit::wire::invalid_value(format!("`--agent {spec}`: the ttl is not a number of seconds"))
+            })?;
+            let parent = if parent.is_empty() { last.clone().unwrap_or_default() } else { (*parent).to_owned() };
+            serde_json::json!({ "parent": parent, "task": task, "scopes": scopes.split('+').filter(|s| !s.is_empty()).collect::<Vec<_>>(), "ttl_seconds": ttl })
+        };
+        if let (Some(prev), Some(p)) = (&last, value.get("parent").and_then(|p| p.as_str())) {
+            if p == "$agent" {
+                value["parent"] = serde_json::Value::String(prev.clone());
+            }
+        }
+        let spec: ambit::AgentSpec =
+            serde_json::from_value(value).map_err(|e| ambit::wire::invalid_value(format!("not a mint spec: {e}")))?;
+        let agent = authz.mint_agent(&spec)?;
+        eprintln!("minted {} (chain {})", agent.uid(), agent.chain().join(" -> "));
+        last = Some(agent.uid().to_owned());
+    }
+    let Some(uid) = last else { return Ok(request) };
+    let mut v = serde_json::to_value(&request).map_err(|e| ambit::wire::invalid_value(e.to_string()))?;
+    for key in ["principal", "resource"] {
+        if v.get(key).and_then(|x| x.as_str()) == Some("$agent") {
+            v[key] = serde_json::Value::String(uid.clone());
+        }
+    }
+    if let Some(list) = v.get_mut("on_behalf_of").and_then(|l| l.as_array_mut()) {
+        for d in list.iter_mut() {
+            if d.as_str() == Some("$agent") {
+                *d = serde_json::Value::String(uid.clone());
+            }
+        }
+    }
+    serde_json::from_value(v).map_err(|e| ambit::wire::invalid_value(e.to_string()))
 }
 
 fn read_request(source: &str) -> ambit::Result<Request> {

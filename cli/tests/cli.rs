@@ -246,3 +246,48 @@ fn the_cli_meets_a_policy_author_kindly() {
     assert!(!out.contains("Some(") && !out.contains("None"), "{out}");
     assert!(out.contains("no_permitt"), "the unknown cause is named: {out}");
 }
+
+#[test]
+fn authorize_and_explain_decide_for_agents_minted_on_the_command_line() {
+    let dir = tmp("agents");
+    std::fs::write(
+        dir.join("spec.json"),
+        r#"{"parent": "Helpdesk::Service::\"helpdesk\"", "task": "t", "scopes": ["read_ticket", "issue_refund"], "ttl_seconds": 600,
+            "attributes": {"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}}}"#,
+    )
+    .unwrap();
+    let request = dir.join("r.json");
+    std::fs::write(
+        &request,
+        r#"{"principal": "$agent", "action": "read_ticket", "resource": "Helpdesk::Ticket::\"4711\""}"#,
+    )
+    .unwrap();
+    let policies = root().join("policies/helpdesk");
+    let (pol, req, spec) = (policies.to_str().unwrap(), request.to_str().unwrap(), dir.join("spec.json"));
+    let run = ambit(&["authorize", pol, "--request", req, "--agent", spec.to_str().unwrap()], None);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let decision: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(decision["chain"].as_array().unwrap().len(), 2, "the minted chain was decided");
+    // the shorthand, then a sub-agent under it: scopes narrow, so the refund is out of scope
+    std::fs::write(&request, r#"{"principal": "$agent", "action": "issue_refund", "resource": "Helpdesk::Ticket::\"4711\"", "context": {"amount": 5}}"#).unwrap();
+    let run = ambit(
+        &[
+            "explain",
+            pol,
+            "--request",
+            req,
+            "--agent",
+            spec.to_str().unwrap(),
+            "--agent",
+            ",sub,read_ticket,60",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    let explained: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(explained["decision"]["deny_cause"], "out_of_scope");
+    assert_eq!(explained["decision"]["chain"].as_array().unwrap().len(), 3);
+    let run = ambit(&["authorize", pol, "--request", req, "--agent", "only,three,parts"], None);
+    assert_eq!(run.status.code(), Some(1));
+}
