@@ -115,6 +115,8 @@ declare module './index' {
     reloadAsync(): Promise<ReloadOutcome>
     /** The last `n` audit records (after a flush), as plain objects. */
     auditRecent(n: number): Array<Record<string, unknown>>
+    /** The members of a tool's arguments that the action's context type declares. */
+    contextFor(action: string, args: Record<string, unknown>): Record<string, unknown>
     /** Mints a just-in-time agent; `attributes` are converted faithfully or refused. */
     mintAgent(options: MintOptions & { attributes?: Record<string, unknown> }): Agent
   }

@@ -112,6 +112,11 @@ native.Authorizer.prototype.mintAgent = function mintAgent(options) {
   return this.mintAgentRaw(plain, attributes)
 }
 
+/** The members of a tool's arguments that the action's context type declares. */
+native.Authorizer.prototype.contextFor = function contextFor(action, args) {
+  return JSON.parse(this.contextForJson(action, jsonText(args ?? {}, 'arguments')))
+}
+
 /** The last `n` audit records (after a flush), as plain objects. */
 native.Authorizer.prototype.auditRecent = function auditRecent(n) {
   return JSON.parse(this.auditRecentJson(n))
@@ -399,7 +404,7 @@ function check(authz, args, opts, call) {
       principal: value(opts.principal, args, call),
       action: value(opts.action, args, call),
       resource: value(opts.resource, args, call),
-      context: value(opts.context, args, call) ?? undefined,
+      context: opts.context === undefined || opts.context === null ? authz.contextFor(value(opts.action, args, call), args) : value(opts.context, args, call),
       entities: value(opts.entities, args, call) ?? undefined,
       onBehalfOf: value(opts.onBehalfOf, args, call) ?? undefined,
     })

@@ -47,6 +47,11 @@ export declare class Authorizer {
    * filled; kept across reloads until `unlink`.
    */
   link(link: LinkOptions): ReloadOutcome
+  /**
+   * The members of `arguments` (JSON text) that `action`'s context type declares, as JSON
+   * text (the package's `contextFor(action, args)` converts both ways).
+   */
+  contextForJson(action: string, arguments: string): string
   /** Removes a run-time link. */
   unlink(linkId: string): ReloadOutcome
   /** Every template link now serving. */

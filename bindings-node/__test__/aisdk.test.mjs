@@ -91,3 +91,12 @@ test('in generateText a deny is a tool error the model sees, and the tool never 
   assert.match(String(errors[0].error.message ?? errors[0].error), /agent-refund-cap/)
   assert.deepEqual(executed, [])
 })
+
+test('without opts.context the context is the arguments the action declares', async () => {
+  const { authz, agent, executed, tools } = setup()
+  const guarded = guardTools(tools, { authz, principal: agent.uid, resource: (a) => `Helpdesk::Ticket::"${a.ticket}"` })
+  assert.deepEqual(authz.contextFor('issue_refund', { ticket: '4711', amount: 3 }), { amount: 3 })
+  assert.equal(await guarded.issue_refund.execute({ ticket: '4711', amount: 3 }, { toolCallId: 'c', messages: [] }), 'refunded 3 on 4711')
+  await assert.rejects(guarded.issue_refund.execute({ ticket: '4711', amount: 900 }, { toolCallId: 'c', messages: [] }), AmbitDenied)
+  assert.deepEqual(executed, [3])
+})

@@ -455,6 +455,15 @@ impl Authorizer {
         self.inner.link(&l).map(ReloadOutcome::from).map_err(to_js)
     }
 
+    /// The members of `arguments` (JSON text) that `action`'s context type declares, as JSON
+    /// text (the package's `contextFor(action, args)` converts both ways).
+    #[napi]
+    pub fn context_for_json(&self, action: Utf16String, arguments: String) -> napi::Result<String, String> {
+        let args = ambit::wire::json_from_text::<Value>(&arguments, "arguments").map_err(to_js)?;
+        let out = self.inner.context_for(&utf16_text(&action, "action")?, &args).map_err(to_js)?;
+        Ok(out.to_string())
+    }
+
     /// Removes a run-time link.
     #[napi]
     pub fn unlink(&self, link_id: Utf16String) -> napi::Result<ReloadOutcome, String> {

@@ -629,6 +629,19 @@ impl Authorizer {
         py_of(py, &outcome)
     }
 
+    /// The members of `arguments` that `action`'s context type declares (the default context
+    /// of a guarded tool call).
+    fn context_for(
+        &self,
+        py: Python<'_>,
+        action: &Bound<'_, PyAny>,
+        arguments: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let args = json(arguments)?;
+        let out = self.inner.context_for(&text(action, "action")?, &args).map_err(to_py)?;
+        py_of(py, &out)
+    }
+
     /// Removes a run-time link.
     fn unlink(&self, py: Python<'_>, link_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let id = text(link_id, "link_id")?;

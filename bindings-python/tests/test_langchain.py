@@ -53,10 +53,11 @@ def refund(recorded):
 
 
 def guarded(tool_, authz, principal):
+    # no context=: the default is the arguments issue_refund's context declares ({amount}),
+    # never the whole input (the ticket is not a context attribute)
     return guard_tool(
         tool_, authz, principal=principal,
         resource=lambda a: f'Helpdesk::Ticket::"{a["ticket"]}"',
-        context=lambda a: {"amount": a["amount"]},
     )
 
 

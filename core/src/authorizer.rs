@@ -373,6 +373,20 @@ impl Authorizer {
         }
     }
 
+    /// The members of a tool's `arguments` (a JSON object) that `action`'s context type
+    /// declares: what the framework guards send as the context when none is given, so a tool's
+    /// other arguments (the ticket id, say) never make a context the schema refuses. Without a
+    /// schema, or for an unknown action, an empty context.
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_REQUEST` for a malformed action.
+    pub fn context_for(&self, action: &str, arguments: &serde_json::Value) -> Result<serde_json::Value> {
+        let snap = self.snapshot.load();
+        let Some(schema) = snap.schema.as_ref() else { return Ok(serde_json::Value::Object(serde_json::Map::new())) };
+        let uid = resolve_action(&snap, action)?;
+        Ok(crate::mismatch::declared(schema, &uid, arguments))
+    }
+
     /// The input limits this authorizer enforces.
     pub fn limits(&self) -> Limits {
         self.config.limits

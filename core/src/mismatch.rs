@@ -13,6 +13,20 @@ pub(crate) fn context(schema: &cedar_policy::Schema, action: &cedar_policy::Enti
     first(json, ty, "", 0)
 }
 
+/// The members of `args` the context type of `action` declares (all of them when the context
+/// type is open; none without a schema entry): the default context of a guarded tool call.
+pub(crate) fn declared(schema: &cedar_policy::Schema, action: &cedar_policy::EntityUid, args: &Value) -> Value {
+    let action: &cedar_policy_core::ast::EntityUID = action.as_ref();
+    let Some(Type::Record { attrs, open_attributes }) =
+        schema.as_ref().get_action_id(action).and_then(|a| a.context_type())
+    else {
+        return Value::Object(serde_json::Map::new());
+    };
+    let Some(map) = args.as_object() else { return Value::Object(serde_json::Map::new()) };
+    let keep = |k: &str| *open_attributes == OpenTag::OpenAttributes || attrs.get_attr(k).is_some();
+    Value::Object(map.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
 fn name(ty: &Type) -> String {
     match ty {
         Type::Never => "nothing".into(),

@@ -444,3 +444,13 @@ fn cedar_project_files_are_recognised_and_entity_validation_has_its_own_switch()
     std::fs::write(dir.join("entities.json"), "[]").unwrap();
     assert_eq!(Authorizer::from_dir(&dir).unwrap_err().code(), "AMBIT_ENTITIES", "two entities files");
 }
+
+/// The default context of a guarded tool call: only the arguments the action declares.
+#[test]
+fn context_for_keeps_only_declared_arguments() {
+    let a = Authorizer::from_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk")).unwrap();
+    let args = json!({"ticket": "4711", "amount": 5, "note": "x"});
+    assert_eq!(a.context_for("issue_refund", &args).unwrap(), json!({"amount": 5}));
+    assert_eq!(a.context_for("read_ticket", &args).unwrap(), json!({}));
+    assert_eq!(a.context_for("launch", &args).unwrap_err().code(), "AMBIT_INVALID_REQUEST");
+}

@@ -39,15 +39,25 @@ def _value(spec: Any, arguments: Mapping[str, Any]) -> Any:
     return spec(dict(arguments)) if callable(spec) else spec
 
 
+def _declared(authz: Any, action: Any, arguments: Mapping[str, Any]) -> Any:
+    """The arguments the action's context type declares (values that are not JSON, such as a
+    method's receiver, cannot be context and are left out first)."""
+    plain = (str, int, float, bool, list, dict, type(None))
+    return authz.context_for(action, {k: v for k, v in arguments.items() if isinstance(v, plain)})
+
+
 def check(authz: Any, arguments: Mapping[str, Any], *, action: Any, resource: Any, principal: Any,
           context: Any = None, entities: Any = None, on_behalf_of: Any = None) -> Any:
     """Decides one guarded call; returns the allow, raises ``Denied`` otherwise."""
     try:
+        act = _value(action, arguments)
+        # without `context=`, the arguments the action's context type declares
+        ctx = _declared(authz, act, arguments) if context is None else _value(context, arguments)
         decision = authz.authorize(
             _value(principal, arguments),
-            _value(action, arguments),
+            act,
             _value(resource, arguments),
-            context=_value(context, arguments),
+            context=ctx,
             entities=_value(entities, arguments),
             on_behalf_of=_value(on_behalf_of, arguments),
         )
