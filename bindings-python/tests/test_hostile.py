@@ -248,3 +248,18 @@ def test_another_agent_type_can_be_named():
     bot = a.mint_agent('User::"u"', "t", ["read"], 60)
     assert bot.uid.startswith("Bot::")
     assert a.authorize(bot.uid, "read", 'User::"u"').chain == ['User::"u"', bot.uid]
+
+
+def test_denied_has_one_shape_in_both_languages(helpdesk):
+    a = ambit.Authorizer.from_dir(helpdesk)
+
+    @ambit.guard(a, principal='Helpdesk::User::"carol"', action="read_ticket", resource=TICKET)
+    def read():
+        return "read"
+
+    with pytest.raises(ambit.AmbitError) as e:
+        read()
+    assert isinstance(e.value, ambit.Denied) and isinstance(e.value, PermissionError)
+    assert e.value.code == "AMBIT_DENIED"
+    assert e.value.decision.deny_cause == "no_permit"
+    assert "no_permit" in str(e.value)

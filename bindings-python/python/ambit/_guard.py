@@ -7,12 +7,16 @@ import functools
 import inspect
 from typing import Any, Callable, Mapping, TypeVar
 
+from ambit._ambit import AmbitError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Denied(PermissionError):
-    """A guarded call was not allowed. ``decision`` is the deny (``None`` when an error, such as
-    a malformed request, denied it: guards fail closed); ``error`` is that error."""
+class Denied(AmbitError, PermissionError):
+    """A guarded call was not allowed: an ``ambit.AmbitError`` (and a ``PermissionError``) with
+    ``code == "AMBIT_DENIED"``, as Node's ``AmbitDenied``. ``decision`` is the deny (``None``
+    when an error, such as a malformed request, denied it: guards fail closed); ``error`` is
+    that error. The message names the cause and the policies that decided."""
 
     code = "AMBIT_DENIED"
 
@@ -20,10 +24,12 @@ class Denied(PermissionError):
         self.decision = decision
         self.error = error
         if decision is not None:
-            message = f"denied: {decision.deny_cause}"
+            reasons = ", ".join(f"`{r}`" for r in decision.reasons)
+            message = f"denied ({decision.deny_cause})" + (f": {reasons}" if reasons else "")
         else:
             message = f"denied: {type(error).__name__}: {error}"
         super().__init__(message)
+        self.code = "AMBIT_DENIED"
 
 
 def snapshot(value: Any) -> Any:
