@@ -41,6 +41,18 @@ def snapshot(value: Any) -> Any:
         raise Denied(None, error) from error
 
 
+def call_value(spec: Any, arguments: Mapping[str, Any], call: Any) -> Any:
+    """A guard option: a value, a callable of the arguments, or a callable of the arguments and
+    the framework's per-call object (LangChain's ``RunnableConfig``, MCP's request context)."""
+    if not callable(spec):
+        return spec
+    try:
+        takes_call = len(inspect.signature(spec).parameters) >= 2
+    except (TypeError, ValueError):
+        takes_call = False
+    return spec(dict(arguments), call) if takes_call else spec(dict(arguments))
+
+
 def _value(spec: Any, arguments: Mapping[str, Any]) -> Any:
     return spec(dict(arguments)) if callable(spec) else spec
 

@@ -11,29 +11,17 @@ pass ``on_deny="raise"`` to raise ``ambit.Denied`` instead.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict, PrivateAttr
 
-from ambit._guard import Denied, check, snapshot
+from ambit._guard import Denied, call_value, check, snapshot
 
 
 def _arguments(tool_input: Any) -> dict[str, Any]:
     return dict(tool_input) if isinstance(tool_input, dict) else {"input": tool_input}
-
-
-def _spec_value(spec: Any, arguments: dict[str, Any], config: RunnableConfig | None) -> Any:
-    """A value, or a callable of the arguments, or of the arguments and the ``RunnableConfig``."""
-    if not callable(spec):
-        return spec
-    try:
-        takes_config = len(inspect.signature(spec).parameters) >= 2
-    except (TypeError, ValueError):
-        takes_config = False
-    return spec(dict(arguments), config or {}) if takes_config else spec(dict(arguments))
 
 
 def _from_config(config: RunnableConfig | None) -> Any:
@@ -43,14 +31,6 @@ def _from_config(config: RunnableConfig | None) -> Any:
 
 def _deny_message(error: ToolException) -> str:
     return str(error)
-
-
-def _why(denied: Denied) -> str:
-    d = denied.decision
-    if d is None:
-        return f"denied: {denied.error}"
-    reasons = ", ".join(f"`{r}`" for r in d.reasons)
-    return f"denied ({d.deny_cause})" + (f": {reasons}" if reasons else "")
 
 
 class GuardedTool(BaseTool):
@@ -67,14 +47,14 @@ class GuardedTool(BaseTool):
         taken = snapshot(tool_input)
         arguments = _arguments(taken)
         principal = self._spec["principal"]
-        principal = _from_config(config) if principal is None else _spec_value(principal, arguments, config)
-        values = {k: _spec_value(v, arguments, config) for k, v in self._spec.items() if k != "principal"}
+        principal = _from_config(config) if principal is None else call_value(principal, arguments, config)
+        values = {k: call_value(v, arguments, config) for k, v in self._spec.items() if k != "principal"}
         try:
             check(self._authz, arguments, principal=principal, **values)
         except Denied as denied:
             if self._raise:
                 raise
-            raise ToolException(_why(denied)) from denied
+            raise ToolException(str(denied)) from denied
         return taken
 
     def _input(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -8,28 +8,9 @@ the session or its OAuth subject. Requires ``mcp``.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
-from ambit._guard import Denied, check, snapshot
-
-
-def _value(spec: Any, arguments: dict[str, Any], ctx: Any) -> Any:
-    if not callable(spec):
-        return spec
-    try:
-        takes_ctx = len(inspect.signature(spec).parameters) >= 2
-    except (TypeError, ValueError):
-        takes_ctx = False
-    return spec(dict(arguments), ctx) if takes_ctx else spec(dict(arguments))
-
-
-def _message(denied: Denied) -> str:
-    d = denied.decision
-    if d is None:
-        return f"denied: {denied.error}"
-    reasons = ", ".join(f"`{r}`" for r in d.reasons)
-    return f"denied ({d.deny_cause})" + (f": {reasons}" if reasons else "")
+from ambit._guard import Denied, call_value, check, snapshot
 
 
 def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, action: Any = None,
@@ -43,7 +24,7 @@ def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, 
         spec = dict(principal=principal, resource=resource, context=context, on_behalf_of=on_behalf_of,
                     action=action if action is not None else name)
         try:
-            check(authz, arguments, **{k: _value(v, arguments, ctx) for k, v in spec.items()})
+            check(authz, arguments, **{k: call_value(v, arguments, ctx) for k, v in spec.items()})
         except Denied as denied:
             return denied
         except Exception as error:  # an option that fails denies
@@ -56,7 +37,7 @@ def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, 
             arguments = snapshot(params.get("arguments") or {})
             denied = decide(str(params.get("name")), arguments, ctx)
             if denied is not None:
-                return {"content": [{"type": "text", "text": _message(denied)}], "isError": True, "resultType": "complete"}
+                return {"content": [{"type": "text", "text": str(denied)}], "isError": True, "resultType": "complete"}
             return await call_next(ctx)
         if ctx.method == "tools/list" and filter_list:
             listed = await call_next(ctx)
