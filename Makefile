@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help demo test test-rust test-python python-dev test-node node-dev conformance lint fmt bench
+.PHONY: help demo test test-rust test-python python-dev test-node node-dev test-quickstarts conformance lint fmt bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -14,7 +14,7 @@ demo: ## the help-desk scenario end to end: agents minted, decisions with chain,
 VENV := .venv
 PY := $(VENV)/bin/python
 
-test: test-rust test-python test-node lint ## every test: Rust (unit, vectors, Cedar conformance, properties), Python, Node, lints
+test: test-rust test-python test-node test-quickstarts lint ## every test: Rust (unit, vectors, Cedar conformance, properties), Python, Node, quickstarts, lints
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -22,7 +22,8 @@ $(PY):
 	$(PY) -m pip install --quiet "maturin>=1.7,<2" "pytest>=7" "langchain-core==1.8.3" "langgraph==1.2.0" "mcp==2.3.0" "mypy>=1.8" "cedarpy"
 
 python-dev: $(PY) ## build the Python extension into .venv (maturin develop)
-	cd bindings-python && VIRTUAL_ENV=$(CURDIR)/$(VENV) ../$(VENV)/bin/maturin develop --quiet
+	@echo "building the Python extension (the first build compiles Cedar: several minutes on 2 cores)"
+	cd bindings-python && VIRTUAL_ENV=$(CURDIR)/$(VENV) ../$(VENV)/bin/maturin develop
 
 test-python: python-dev ## pytest on the Python binding, shared vectors included; stubs checked
 	$(PY) -m pytest -q bindings-python/tests
@@ -43,6 +44,9 @@ test-node: node-dev ## node --test on the Node binding (shared vectors included)
 	git diff --exit-code -- bindings-node/index.js bindings-node/index.d.ts || \
 	  (echo "generated index.js / index.d.ts drifted from the Rust source: commit the rebuilt files"; exit 1)
 	cd bindings-node && npm test
+
+test-quickstarts: python-dev node-dev ## the README quickstarts and docs/integrations.md examples, each pasted into a new project outside the repo
+	$(PY) tests/quickstarts.py
 
 conformance: ## only Cedar's integration corpus through ambit
 	$(CARGO) test -p ambit --release --test conformance -- --nocapture

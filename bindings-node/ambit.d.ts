@@ -163,7 +163,15 @@ export declare function guardTools<S extends Record<string, Tool>>(tools: S, opt
 /** Guards an `McpServer` of `@modelcontextprotocol/sdk`; call before registering tools. */
 export declare function guardMcpServer<S extends { server: unknown }>(
   server: S,
-  opts: GuardToolOptions<any> & { filterList?: boolean },
+  opts: GuardToolOptions<any> & {
+    filterList?: boolean
+    /**
+     * One agent per MCP session: `principal` then names the session's parent, and the agent
+     * (scopes: the server's tool names unless given) is minted on the session's first request
+     * and revoked when the server's connection closes.
+     */
+    sessionAgent?: { ttlSeconds: number; task?: string; scopes?: string[]; resources?: string[]; attributes?: Record<string, unknown> }
+  },
 ): S
 
 export declare function authorizeToolCall(

@@ -500,6 +500,8 @@ function schemaMethod(schema) {
  * functions of `(args, extra)`, so the principal can come from `extra.authInfo` or
  * `extra.sessionId`.
  */
+const SESSION_AGENT_KEYS = ['ttlSeconds', 'task', 'scopes', 'resources', 'attributes']
+
 function guardMcpServer(mcp, opts) {
   const low = mcp && mcp.server
   if (!low || typeof low.setRequestHandler !== 'function') {
@@ -508,14 +510,81 @@ function guardMcpServer(mcp, opts) {
   if (mcp._toolHandlersInitialized) {
     throw coded('AMBIT_INVALID_REQUEST', 'guardMcpServer must be called before the first tool is registered')
   }
+  const spec = opts.sessionAgent
+  if (spec !== undefined && spec !== null) {
+    const unknown = Object.keys(spec).filter((k) => !SESSION_AGENT_KEYS.includes(k))
+    if (unknown.length > 0 || typeof spec.ttlSeconds !== 'number') {
+      throw coded('AMBIT_INVALID_REQUEST', `sessionAgent takes ttlSeconds (required), task, scopes, resources, attributes${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}`)
+    }
+  }
+  // one agent per (session, parent), minted on first use and revoked when the server's
+  // connection closes
+  const sessionAgents = new Map()
+  const acting = (extra) => {
+    if (spec === undefined || spec === null) return opts.principal
+    const parent = String(value(opts.principal, {}, extra))
+    const key = `${extra?.sessionId ?? ''}\u0000${parent}`
+    if (!sessionAgents.has(key)) {
+      const tools = mcp._registeredTools
+      if (spec.scopes === undefined && (tools === null || typeof tools !== 'object')) {
+        throw coded('AMBIT_INVALID_REQUEST', 'sessionAgent: this McpServer has no tool table; pass sessionAgent.scopes')
+      }
+      const agent = opts.authz.mintAgent({
+        parent, task: spec.task ?? 'mcp-session', scopes: spec.scopes ?? Object.keys(tools), ttlSeconds: spec.ttlSeconds,
+        resources: spec.resources, attributes: spec.attributes,
+      })
+      sessionAgents.set(key, agent.uid)
+    }
+    return sessionAgents.get(key)
+  }
+  if (spec !== undefined && spec !== null) {
+    let userOnClose = low.onclose
+    const revokeAll = () => {
+      for (const uid of sessionAgents.values()) {
+        try { opts.authz.revoke(uid) } catch { /* already closed: nothing left to cut off */ }
+      }
+      sessionAgents.clear()
+    }
+    Object.defineProperty(low, 'onclose', {
+      configurable: true,
+      get: () => () => { revokeAll(); userOnClose?.() },
+      set: (fn) => { userOnClose = fn },
+    })
+  }
   const setRequestHandler = low.setRequestHandler.bind(low)
   const decide = (name, args, extra) => {
     try {
-      return check(opts.authz, args, { ...opts, action: opts.action ?? name }, extra)
+      return check(opts.authz, args, { ...opts, principal: acting(extra), action: opts.action ?? name }, extra)
     } catch (e) {
       if (e instanceof AmbitDenied) return e
-      throw e
+      return new AmbitDenied(null, e) // a failed mint or option denies
     }
+  }
+  // tools/list hides a tool when the identity checks deny it whatever its arguments (precheck),
+  // or when a call with no arguments can be decided and is denied; it shows a tool when only its
+  // arguments can tell (each call is still decided)
+  const offered = (name, extra) => {
+    let principal, resource, onBehalfOf
+    try {
+      principal = acting(extra)
+    } catch {
+      return false // no session agent: no call
+    }
+    const action = opts.action ?? name
+    try {
+      principal = value(principal, {}, extra)
+      resource = value(opts.resource, {}, extra)
+      onBehalfOf = value(opts.onBehalfOf, {}, extra) ?? undefined
+    } catch {
+      return true
+    }
+    try {
+      if (opts.authz.precheck({ principal, action: value(action, {}, extra), resource, onBehalfOf }) !== null) return false
+    } catch {
+      return false // the request itself is malformed: no call can succeed
+    }
+    const outcome = decide(name, {}, extra)
+    return !(outcome instanceof AmbitDenied) || outcome.decision === null
   }
   low.setRequestHandler = (schema, handler) => {
     const method = schemaMethod(schema)
@@ -531,7 +600,7 @@ function guardMcpServer(mcp, opts) {
     if (method === 'tools/list' && opts.filterList !== false) {
       return setRequestHandler(schema, async (request, extra) => {
         const listed = await handler(request, extra)
-        const tools = (listed.tools ?? []).filter((t) => !(decide(t.name, {}, extra) instanceof AmbitDenied))
+        const tools = (listed.tools ?? []).filter((t) => offered(t.name, extra))
         return { ...listed, tools }
       })
     }

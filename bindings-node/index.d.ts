@@ -24,6 +24,12 @@ export declare class Authorizer {
    */
   authorizeJson(principal: string, action: string, resource: string, context?: string | undefined | null, entities?: string | undefined | null, onBehalfOf?: Array<string> | undefined | null): string
   /**
+   * The identity checks of a decision without its policies (chain, liveness, scopes): the
+   * deny cause every call of this action by this principal gets whatever its context, or
+   * `null` when the policies decide. The context is not read. Not audited.
+   */
+  precheck(request: PrecheckRequest): string | null
+  /**
    * Decides and explains, per hop; `decision` is the decision's camelCase JSON text (the
    * package's `explain(request)` calls this and makes it a `Decision`).
    */
@@ -184,6 +190,16 @@ export interface MintOptions {
   scopes: Array<string>
   ttlSeconds: number
   resources?: Array<string>
+}
+
+/** Who asks for what, without a context: `precheck`'s request. */
+export interface PrecheckRequest {
+  principal: string
+  /** A bare action name (`issue_refund`) or a full uid. */
+  action: string
+  resource: string
+  /** Explicit delegators, root first. */
+  onBehalfOf?: Array<string>
 }
 
 /**

@@ -284,3 +284,15 @@ test('audit records over the size limit are kept in short form', async () => {
   assert.deepEqual(seen[1].context, { note: 'short' })
   assert.throws(() => new Authorizer({ policies: 'permit(principal, action, resource);', validation: 'lenient' }), (e) => e.code === 'AMBIT_INVALID_REQUEST')
 })
+
+test('precheck gives the identity causes without a context', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const agent = authz.mintAgent({ parent: SERVICE, task: 't', scopes: ['issue_refund'], ttlSeconds: 900 })
+  assert.equal(authz.precheck({ principal: agent.uid, action: 'issue_refund', resource: TICKET }), null)
+  assert.throws(() => authz.authorize({ principal: agent.uid, action: 'issue_refund', resource: TICKET }), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  assert.equal(authz.precheck({ principal: agent.uid, action: 'close_ticket', resource: TICKET }), 'out_of_scope')
+  assert.equal(authz.precheck({ principal: 'Helpdesk::Agent::"ghost"', action: 'issue_refund', resource: TICKET }), 'unknown_principal')
+  authz.revoke(SERVICE)
+  assert.equal(authz.precheck({ principal: agent.uid, action: 'issue_refund', resource: TICKET }), 'revoked')
+  assert.throws(() => authz.precheck({ principal: agent.uid, action: 'fly', resource: TICKET }), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+})

@@ -95,6 +95,17 @@ pub struct RawRequest {
     pub on_behalf_of: Option<Vec<Utf16String>>,
 }
 
+/// Who asks for what, without a context: `precheck`'s request.
+#[napi(object)]
+pub struct PrecheckRequest {
+    pub principal: Utf16String,
+    /// A bare action name (`issue_refund`) or a full uid.
+    pub action: Utf16String,
+    pub resource: Utf16String,
+    /// Explicit delegators, root first.
+    pub on_behalf_of: Option<Vec<Utf16String>>,
+}
+
 fn to_request(
     principal: &Utf16String,
     action: &Utf16String,
@@ -366,6 +377,22 @@ impl Authorizer {
             on_behalf_of.as_deref(),
         )?;
         self.inner.authorize(&req).map(|d| d.to_camel_json_string()).map_err(to_js)
+    }
+
+    /// The identity checks of a decision without its policies (chain, liveness, scopes): the
+    /// deny cause every call of this action by this principal gets whatever its context, or
+    /// `null` when the policies decide. The context is not read. Not audited.
+    #[napi(ts_return_type = "string | null")]
+    pub fn precheck(&self, request: PrecheckRequest) -> napi::Result<Option<&'static str>, String> {
+        let req = to_request(
+            &request.principal,
+            &request.action,
+            &request.resource,
+            None,
+            None,
+            request.on_behalf_of.as_deref(),
+        )?;
+        self.inner.precheck(&req).map(|c| c.map(ambit::DenyCause::code)).map_err(to_js)
     }
 
     /// Decides and explains, per hop; `decision` is the decision's camelCase JSON text (the

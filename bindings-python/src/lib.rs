@@ -520,6 +520,24 @@ impl Authorizer {
         py.detach(move || inner.authorize(&request)).map(Decision).map_err(to_py)
     }
 
+    /// The identity checks of a decision without its policies (chain, liveness, scopes): the
+    /// deny cause every call of this action by this principal gets whatever its context, or
+    /// `None` when the policies decide. Not audited.
+    #[pyo3(signature = (principal, action, resource, on_behalf_of=None))]
+    fn precheck(
+        &self,
+        py: Python<'_>,
+        principal: &Bound<'_, PyAny>,
+        action: &Bound<'_, PyAny>,
+        resource: &Bound<'_, PyAny>,
+        on_behalf_of: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<&'static str>> {
+        let request =
+            request(&self.inner.limits(), principal, &text(action, "action")?, resource, None, None, on_behalf_of)?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.precheck(&request)).map(|c| c.map(ambit::DenyCause::code)).map_err(to_py)
+    }
+
     /// `authorize` with the decision explained per hop, as a dict.
     #[pyo3(signature = (principal, action, resource, context=None, entities=None, on_behalf_of=None))]
     fn explain(

@@ -279,3 +279,19 @@ def test_audit_records_over_the_size_limit_are_kept_in_short_form():
     assert seen[1]["context"] == {"note": "short"}
     with pytest.raises(ambit.InvalidRequestError):
         ambit.Authorizer(policies="permit(principal, action, resource);", validation="lenient")
+
+
+def test_precheck_gives_the_identity_causes_without_a_context(authz):
+    agent = refund_agent(authz)
+    ticket = ambit.Uid("Helpdesk::Ticket", "4711")
+    # issue_refund's context requires `amount`: precheck does not read it, authorize does
+    assert authz.precheck(agent.uid, "issue_refund", ticket) is None
+    with pytest.raises(ambit.InvalidRequestError):
+        authz.authorize(agent.uid, "issue_refund", ticket)
+    assert authz.precheck(agent.uid, "close_ticket", ticket) == "out_of_scope"
+    assert authz.precheck('Helpdesk::Agent::"ghost"', "issue_refund", ticket) == "unknown_principal"
+    authz.revoke(SERVICE)
+    assert authz.precheck(agent.uid, "issue_refund", ticket) == "revoked"
+    with pytest.raises(ambit.InvalidRequestError):
+        authz.precheck(agent.uid, "fly", ticket)
+    assert authz.audit_recent() == []  # decides nothing, records nothing

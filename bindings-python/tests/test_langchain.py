@@ -153,3 +153,63 @@ def test_langgraph_tool_node_gets_the_deny_as_a_message(authz, agent, refund, re
 def test_only_base_tools_are_wrapped(authz, agent):
     with pytest.raises(TypeError):
         guard_tool(object(), authz, principal=agent.uid, resource='Helpdesk::Ticket::"4711"')
+
+
+def test_a_langgraph_react_agent_runs_the_allowed_call_and_reads_the_deny(authz, agent, refund, recorded):
+    """A ReAct agent (LangGraph's create_react_agent) driven by langchain-core's fake chat model:
+    the principal comes from the run's config, the allowed refund runs, the denied one never
+    does, and the model's next turn sees the deny's cause and policy as a tool error."""
+    import warnings
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # create_react_agent is deprecated in favour of langchain.agents
+        from langgraph.prebuilt import create_react_agent
+
+    seen = []
+
+    class Model(GenericFakeChatModel):
+        def bind_tools(self, tools, **kwargs):
+            return self
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            seen.append(list(messages))
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    turns = iter([
+        AIMessage(content="", tool_calls=[{"name": "issue_refund", "args": ALLOWED, "id": "a", "type": "tool_call"}]),
+        AIMessage(content="", tool_calls=[{"name": "issue_refund", "args": DENIED, "id": "b", "type": "tool_call"}]),
+        AIMessage(content="done"),
+    ])
+    # no principal=: it is the run's configurable ambit_principal
+    tool_ = guard_tool(refund, authz, resource=lambda a: f'Helpdesk::Ticket::"{a["ticket"]}"')
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = create_react_agent(Model(messages=turns), [tool_])
+    out = graph.invoke(
+        {"messages": [("user", "refund ticket 4711")]},
+        config={"configurable": {"ambit_principal": agent.uid}},
+    )
+    assert out["messages"][-1].content == "done"
+    assert recorded.calls == [120]
+    results = {m.tool_call_id: m for m in out["messages"] if isinstance(m, ToolMessage)}
+    assert results["a"].content == "refunded 120 on 4711" and results["a"].status == "success"
+    assert results["b"].status == "error"
+    # the model's last turn was shown the deny: cause and the policy that decided
+    last = [m for m in seen[-1] if isinstance(m, ToolMessage) and m.tool_call_id == "b"]
+    assert last and "forbidden" in last[0].content and "agent-refund-cap" in last[0].content
+
+    # without a principal in the config the call is refused, and still never runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = create_react_agent(
+            Model(messages=iter([
+                AIMessage(content="", tool_calls=[{"name": "issue_refund", "args": ALLOWED, "id": "c", "type": "tool_call"}]),
+                AIMessage(content="done"),
+            ])),
+            [tool_],
+        )
+    out = graph.invoke({"messages": [("user", "refund")]})
+    assert recorded.calls == [120]
+    assert [m.status for m in out["messages"] if isinstance(m, ToolMessage)] == ["error"]

@@ -696,6 +696,17 @@ impl Authorizer {
     }
 
     pub(crate) fn prepare<'s>(snap: &'s Snapshot, config: &Config, request: &Request) -> Result<Prepared<'s>> {
+        Self::prepare_with(snap, config, request, true)
+    }
+
+    /// [`Self::prepare`]; without `with_context` the context is neither parsed nor checked
+    /// (empty): for checks that do not read it.
+    fn prepare_with<'s>(
+        snap: &'s Snapshot,
+        config: &Config,
+        request: &Request,
+        with_context: bool,
+    ) -> Result<Prepared<'s>> {
         let limits = &config.limits;
         // bounded before anything is parsed: a chain longer than the depth limit is denied
         // (`depth_exceeded`) without looking at its delegators one by one
@@ -746,7 +757,11 @@ impl Authorizer {
         let mut context_refs = Vec::new();
         crate::snapshot::collect_refs(context_json, &mut context_refs);
         let schema_action = snap.schema.as_ref().filter(|_| info.is_some()).map(|s| (s, &action));
-        let context = parse_context(snap, &action, &action_text, context_json, schema_action)?;
+        let context = if with_context {
+            parse_context(snap, &action, &action_text, context_json, schema_action)?
+        } else {
+            Context::empty()
+        };
         if snap.validation != Validation::Off {
             if let Some(info) = info {
                 if let Some(allowed) = &info.resources {
@@ -800,14 +815,8 @@ impl Authorizer {
         }
         // 3. the action is within every agent's scopes
         let info = p.info;
-        let own_name = [p.action_text.clone()];
-        let names: &[String] = info.map_or(&own_name, |i| &i.scope_names);
-        for (i, (_, hop)) in hops.iter().enumerate() {
-            if let registry::Hop::Agent(a) = hop {
-                if !names.iter().any(|n| a.scopes.contains(n)) {
-                    return Ok(out.deny(DenyCause::OutOfScope, Some(i)));
-                }
-            }
+        if let Some(i) = out_of_scope(&p, &hops) {
+            return Ok(out.deny(DenyCause::OutOfScope, Some(i)));
         }
         if snap.validation != Validation::Off {
             if let Some(allowed) = info.and_then(|i| i.principals.as_ref()) {
@@ -872,6 +881,28 @@ impl Authorizer {
             return Ok(out.deny(cause, Some(i)));
         }
         Ok(out.allow())
+    }
+
+    /// The identity checks of a decision without its policies: the chain (steps 1 to 3 of
+    /// the decision: resolution, liveness, scopes), not the context, the confinement or
+    /// Cedar. `Some(cause)` means every call of this action by this principal (and these
+    /// delegators) is denied now, whatever its context; `None` means the policies decide.
+    /// Tool listings use it (`tools/list` shows only what an agent may call). Not audited:
+    /// it decides nothing.
+    ///
+    /// # Errors
+    /// As [`Self::authorize`], except that the context is not read.
+    pub fn precheck(&self, request: &Request) -> Result<Option<DenyCause>> {
+        let snap = self.snapshot.load();
+        let p = Self::prepare_with(&snap, &self.config, request, false)?;
+        let hops = match self.resolve_chain(&snap, &p) {
+            Ok((_, _, hops)) => hops,
+            Err((cause, _, _)) => return Ok(Some(cause)),
+        };
+        if let Some((cause, _)) = self.registry.check_live(&hops, &snap.entities, self.clock.now()) {
+            return Ok(Some(cause));
+        }
+        Ok(out_of_scope(&p, &hops).map(|_| DenyCause::OutOfScope))
     }
 
     /// The chain a request is decided over, root first: the explicit delegators, then the
@@ -1024,6 +1055,16 @@ const MAX_SHAPE_BYTES: usize = 512;
 /// other context takes the typed parse. Cedar's validation of an untyped plain context
 /// depends only on its type signature (no entity or extension values, whose ids could
 /// matter), so a signature that validated once for an action is remembered for the snapshot.
+/// The first hop (if any) that is an agent whose scopes do not hold the action.
+fn out_of_scope(p: &Prepared, hops: &[(EntityUid, registry::Hop)]) -> Option<usize> {
+    let own_name = [p.action_text.clone()];
+    let names: &[String] = p.info.map_or(&own_name, |i| &i.scope_names);
+    hops.iter().position(|(_, hop)| match hop {
+        registry::Hop::Agent(a) => !names.iter().any(|n| a.scopes.contains(n)),
+        registry::Hop::Static => false,
+    })
+}
+
 fn parse_context(
     snap: &Snapshot,
     action: &EntityUid,

@@ -496,3 +496,34 @@ proptest! {
         }
     }
 }
+
+/// `precheck` is the identity half of a decision: it agrees with `authorize` on every chain
+/// cause, never needs the context, decides nothing about the policies and audits nothing.
+#[test]
+fn precheck_gives_the_chain_causes_without_the_context() {
+    let clock = ManualClock::new(NOW);
+    let a = authz(&clock);
+    let agent = ticket_agent(&a, SERVICE, &["issue_refund"], 100);
+    let refund = Request::new(agent.uid(), "issue_refund", TICKET); // no context: `amount` is required
+    assert_eq!(a.precheck(&refund).unwrap(), None, "in scope and live: the policies decide");
+    assert_eq!(a.authorize(&refund).unwrap_err().code(), "AMBIT_INVALID_REQUEST", "a decision needs the context");
+    let close = Request::new(agent.uid(), "close_ticket", TICKET);
+    assert_eq!(a.precheck(&close).unwrap(), Some(DenyCause::OutOfScope));
+    assert_eq!(a.authorize(&close).unwrap().deny_cause(), Some(DenyCause::OutOfScope));
+    // a static principal is never ruled out by the identity checks: only the policies decide
+    assert_eq!(a.precheck(&Request::new(r#"Helpdesk::User::"mallory""#, "close_ticket", TICKET)).unwrap(), None);
+    let ghost = Request::new(r#"Helpdesk::Agent::"ghost""#, "issue_refund", TICKET);
+    assert_eq!(a.precheck(&ghost).unwrap(), Some(DenyCause::UnknownPrincipal));
+    let child = ticket_agent(&a, agent.uid(), &["issue_refund"], 100);
+    clock.advance(101);
+    assert_eq!(a.precheck(&Request::new(child.uid(), "issue_refund", TICKET)).unwrap(), Some(DenyCause::Expired));
+    let fresh = ticket_agent(&a, SERVICE, &["issue_refund"], 100);
+    a.revoke(SERVICE).unwrap();
+    assert_eq!(a.precheck(&Request::new(fresh.uid(), "issue_refund", TICKET)).unwrap(), Some(DenyCause::Revoked));
+    // malformed input is an error, as for authorize
+    assert_eq!(
+        a.precheck(&Request::new("not a uid", "issue_refund", TICKET)).unwrap_err().code(),
+        "AMBIT_INVALID_REQUEST"
+    );
+    assert_eq!(a.precheck(&Request::new(fresh.uid(), "fly", TICKET)).unwrap_err().code(), "AMBIT_INVALID_REQUEST");
+}

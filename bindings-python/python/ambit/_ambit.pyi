@@ -122,6 +122,8 @@ class Authorizer:
                   context: Mapping[str, Any] | None = None,
                   entities: Sequence[Mapping[str, Any]] | None = None,
                   on_behalf_of: Iterable[object] | None = None) -> Decision: ...
+    def precheck(self, principal: object, action: str, resource: object,
+                 on_behalf_of: Iterable[object] | None = None) -> str | None: ...
     def explain(self, principal: object, action: str, resource: object,
                 context: Mapping[str, Any] | None = None,
                 entities: Sequence[Mapping[str, Any]] | None = None,
