@@ -1,7 +1,44 @@
 // Types of the npm package: the generated native API (index.d.ts) plus the glue in ambit.js.
-import type { Agent, Authorizer, AuthorizerOptions, BatchError, ManualClock, MintOptions, ReloadOutcome } from './index'
+import type { Agent, Authorizer, BatchError, ManualClock, MintOptions, ReloadOutcome } from './index'
 
 export * from './index'
+
+/**
+ * Options for `new Authorizer(...)` and `Authorizer.fromDir(...)`: the core's
+ * `AuthorizerOptions` (the same names in every language, camelCase here; the same values,
+ * snake_case everywhere), plus the sources. Absent (or `null`) keeps the core's default; an
+ * unknown name, a wrong type or an out-of-range value is an `AMBIT_CONFIG` error.
+ */
+export interface AuthorizerOptions {
+  /** Cedar schema text. */
+  schema?: string | null
+  /** Cedar policy text. */
+  policies?: string | null
+  /** Static entities: a JSON string or an array of entity objects. */
+  entities?: string | Array<Record<string, unknown>> | null
+  validation?: 'strict' | 'permissive' | 'off' | null
+  errorMode?: 'fail_closed' | 'cedar' | null
+  /** Most delegations in a chain (default 8). */
+  maxDelegationDepth?: number | null
+  /**
+   * Let per-request entities join static entities or agents, or be principals: a trust
+   * decision (default false).
+   */
+  trustRequestEntities?: boolean | null
+  /** Whether static entities must fit the schema (default true). */
+  validateEntities?: boolean | null
+  /** The entity type of agents (default: the schema's one type named `Agent`). */
+  agentType?: string | null
+  /** Path of the hash-chained JSONL audit log. */
+  auditFile?: string | null
+  auditOverflow?: 'block' | 'drop' | null
+  /** Queue length to the audit writer. */
+  auditCapacity?: number | null
+  /** Keep contexts in decision records (default: only their digest). */
+  auditIncludeContext?: boolean | null
+  /** Largest audit record kept whole, in bytes (default 1 MiB). */
+  auditMaxRecordBytes?: number | null
+}
 
 /** A request (the request wire format, camelCase). */
 export interface AuthorizeRequest {

@@ -12,12 +12,12 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** The in-process authorizer. */
 export declare class Authorizer {
   /** Builds an authorizer from text options. */
-  constructor(options: AuthorizerOptions, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>)
+  constructor(options: import('./ambit').AuthorizerOptions, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>)
   /**
    * Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path` (the
    * package's `Authorizer.fromDir` calls this with its audit callback made safe).
    */
-  static fromDirRaw(path: string, options?: AuthorizerOptions | undefined | null, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>): Authorizer
+  static fromDirRaw(path: string, options?: import('./ambit').AuthorizerOptions | undefined | null, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>): Authorizer
   /**
    * Decides one request; the decision as camelCase JSON text, `allowed` first. The package's
    * `authorize(request)` calls this and wraps the text in a lazy `Decision`.
@@ -101,6 +101,10 @@ export declare class Authorizer {
 export declare class ManualClock {
   constructor(now: number)
   advance(seconds: number): void
+  /** Sets the time (epoch seconds). */
+  set(now: number): void
+  /** The time (epoch seconds). */
+  now(): number
 }
 
 /** A minted agent. */
@@ -116,38 +120,6 @@ export interface Agent {
   createdAt: number
   expiresAt: number
   revoked: boolean
-}
-
-/**
- * Options for `new Authorizer(...)` and `Authorizer.fromDir(...)`; absent fields keep the
- * core's defaults.
- */
-export interface AuthorizerOptions {
-  /** Cedar schema text. */
-  schema?: string
-  /** Cedar policy text. */
-  policies?: string
-  /** Static entities: a JSON string or an array of entity objects. */
-  entities?: string | Array<Record<string, unknown>>
-  validation?: 'strict' | 'permissive' | 'off'
-  errorMode?: 'failClosed' | 'cedar'
-  maxDelegationDepth?: number
-  /**
-   * Let per-request entities join static entities or agents, or be principals: a trust
-   * decision (default false).
-   */
-  trustRequestEntities?: boolean
-  /** Whether static entities must fit the schema (default true). */
-  validateEntities?: boolean
-  /** The entity type of agents (default: the schema's one type named `Agent`). */
-  agentType?: string
-  /** Path of the hash-chained JSONL audit log. */
-  auditFile?: string
-  auditOverflow?: 'block' | 'drop'
-  auditCapacity?: number
-  auditIncludeContext?: boolean
-  /** Largest audit record kept whole, in bytes (default 1 MiB). */
-  auditMaxRecordBytes?: number
 }
 
 /** An error in one slot of `authorizeBatch`'s answer. */

@@ -1,7 +1,7 @@
 // Compile-checked against the package's types (`tsc --noEmit` in `npm test`).
 import { Authorizer, Decision, guard, guardTool, AmbitDenied } from '../ambit'
 
-const authz: Authorizer = Authorizer.fromDir('policies/helpdesk', { validation: 'strict', errorMode: 'failClosed' })
+const authz: Authorizer = Authorizer.fromDir('policies/helpdesk', { validation: 'strict', errorMode: 'fail_closed' })
 const agent = authz.mintAgent({ parent: 'Helpdesk::Service::"helpdesk"', task: 't', scopes: ['issue_refund'], ttlSeconds: 900 })
 const d: Decision = authz.authorize({ principal: agent.uid, action: 'issue_refund', resource: 'Helpdesk::Ticket::"4711"', context: { amount: 120 } })
 const cause: 'forbidden' | 'no_permit' | 'out_of_scope' | string | null | undefined = d.denyCause

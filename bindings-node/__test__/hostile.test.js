@@ -126,9 +126,13 @@ test('process.exit() with records pending loses none, and the log ends closed', 
 
 test('numbers napi would wrap, and arguments of the wrong type, are coded errors', () => {
   const policies = 'permit (principal, action, resource);'
-  for (const options of [{ maxDelegationDepth: -1 }, { auditCapacity: -1 }, { maxDelegationDepth: 1.5 }, { maxDelegationDepth: 'x' }, { auditMaxRecordBytes: Infinity }]) {
-    assert.throws(() => new Authorizer({ policies, validation: 'off', ...options }), (e) => e.code === 'AMBIT_INVALID_REQUEST', JSON.stringify(options))
+  // options are the core's one type: every bad one is AMBIT_CONFIG, with the core's words
+  for (const options of [{ maxDelegationDepth: -1 }, { auditCapacity: -1 }, { maxDelegationDepth: 1.5 }, { maxDelegationDepth: 'x' },
+    { auditMaxRecordBytes: Infinity }, { errorMode: 'failClosed' }, { validaton: 'off' }, { error_mode: 'cedar', errorMode: 'cedar' },
+    { trustRequestEntities: 1 }, { agentType: '\ud800' }, { auditOverflow: ['drop'] }]) {
+    assert.throws(() => new Authorizer({ policies, validation: 'off', ...options }), (e) => e.code === 'AMBIT_CONFIG' || (e.code === 'AMBIT_INVALID_REQUEST' && /surrogate/.test(e.message)), JSON.stringify(options))
   }
+  assert.ok(new Authorizer({ policies, validation: 'off', errorMode: 'fail_closed', maxDelegationDepth: 3, agentType: undefined, auditFile: null }))
   const { ManualClock } = require('..')
   assert.throws(() => new ManualClock(-5), (e) => e.code === 'AMBIT_INVALID_REQUEST')
   assert.throws(() => new ManualClock('x'), (e) => e.code === 'AMBIT_INVALID_REQUEST')

@@ -32,6 +32,19 @@ fn bad_arg(message: impl Into<String>) -> napi::Error<String> {
     to_js(ambit::wire::invalid_value(message))
 }
 
+/// A JS number as JSON: a whole number napi handed over as a double (above `u32::MAX`) is
+/// the integer it is, within 2^53, so `auditMaxRecordBytes: 5e9` reads as a count.
+fn whole_number(n: serde_json::Number) -> serde_json::Number {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
+            #[expect(clippy::cast_possible_truncation, reason = "whole and within 2^53: exact")]
+            let i = f as i64;
+            serde_json::Number::from(i)
+        }
+        _ => n,
+    }
+}
+
 /// A JS number that must be a whole, non-negative count no larger than `max`: a negative,
 /// fractional, non-finite or too large value is refused (napi's own conversion would wrap
 /// `-1` to `4294967295`).
@@ -43,39 +56,6 @@ fn count(value: f64, what: &str, max: u64) -> napi::Result<u64, String> {
     }
     #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked whole and in range above")]
     Ok(value as u64)
-}
-
-/// Options for `new Authorizer(...)` and `Authorizer.fromDir(...)`; absent fields keep the
-/// core's defaults.
-#[napi(object)]
-pub struct AuthorizerOptions {
-    /// Cedar schema text.
-    pub schema: Option<Utf16String>,
-    /// Cedar policy text.
-    pub policies: Option<Utf16String>,
-    /// Static entities: a JSON string or an array of entity objects.
-    #[napi(ts_type = "string | Array<Record<string, unknown>>")]
-    pub entities: Option<Value>,
-    #[napi(ts_type = "'strict' | 'permissive' | 'off'")]
-    pub validation: Option<String>,
-    #[napi(ts_type = "'failClosed' | 'cedar'")]
-    pub error_mode: Option<String>,
-    pub max_delegation_depth: Option<f64>,
-    /// Let per-request entities join static entities or agents, or be principals: a trust
-    /// decision (default false).
-    pub trust_request_entities: Option<bool>,
-    /// Whether static entities must fit the schema (default true).
-    pub validate_entities: Option<bool>,
-    /// The entity type of agents (default: the schema's one type named `Agent`).
-    pub agent_type: Option<String>,
-    /// Path of the hash-chained JSONL audit log.
-    pub audit_file: Option<String>,
-    #[napi(ts_type = "'block' | 'drop'")]
-    pub audit_overflow: Option<String>,
-    pub audit_capacity: Option<f64>,
-    pub audit_include_context: Option<bool>,
-    /// Largest audit record kept whole, in bytes (default 1 MiB).
-    pub audit_max_record_bytes: Option<f64>,
 }
 
 /// A request as the package's glue (ambit.js) hands it over: uids as JS strings (read as
@@ -241,6 +221,19 @@ impl ManualClock {
         self.0.advance(count(seconds, "seconds", u64::MAX)?);
         Ok(())
     }
+    /// Sets the time (epoch seconds).
+    #[napi]
+    pub fn set(&self, now: f64) -> napi::Result<(), String> {
+        self.0.set(count(now, "now", u64::MAX)?);
+        Ok(())
+    }
+    /// The time (epoch seconds).
+    #[napi]
+    pub fn now(&self) -> f64 {
+        #[expect(clippy::cast_precision_loss, reason = "epoch seconds are far below 2^53")]
+        let now = ambit::Clock::now(&self.0) as f64;
+        now
+    }
 }
 
 /// The audit callback gets each record as JSON text; the package's glue parses it (so keys such
@@ -254,67 +247,57 @@ pub struct Authorizer {
     watcher: Mutex<Option<ambit::Watcher>>,
 }
 
+/// `new Authorizer(options)` / `fromDir(path, options)`: `schema`, `policies` and `entities`
+/// are sources; every other key goes to the core's `AuthorizerOptions` with its camelCase
+/// name in `snake_case` (`errorMode` -> `error_mode`), which alone knows names and values. Values
+/// are converted faithfully: strings refuse lone surrogates, whole numbers stay whole.
 fn build(
     mut b: ambit::AuthorizerBuilder,
-    o: Option<AuthorizerOptions>,
+    options: Option<Object>,
     clock: Option<&ManualClock>,
     on_audit: Option<AuditCallback>,
 ) -> napi::Result<Authorizer, String> {
     if let Some(c) = clock {
         b = b.clock(Arc::new(c.0.clone()));
     }
-    let o = o.unwrap_or(AuthorizerOptions {
-        schema: None,
-        policies: None,
-        entities: None,
-        validation: None,
-        error_mode: None,
-        max_delegation_depth: None,
-        trust_request_entities: None,
-        validate_entities: None,
-        agent_type: None,
-        audit_file: None,
-        audit_overflow: None,
-        audit_capacity: None,
-        audit_include_context: None,
-        audit_max_record_bytes: None,
-    });
-    if let Some(s) = o.schema {
-        b = b.schema_str(utf16_text(&s, "schema text")?);
+    let js = |e: napi::Error| to_js(ambit::wire::config_error(format!("invalid options: {e}")));
+    let mut named = serde_json::Map::new();
+    if let Some(o) = options {
+        for key in Object::keys(&o).map_err(js)? {
+            match key.as_str() {
+                "schema" => {
+                    if let Some(text) = o.get::<Utf16String>("schema").map_err(js)? {
+                        b = b.schema_str(utf16_text(&text, "schema text")?);
+                    }
+                }
+                "policies" => {
+                    if let Some(text) = o.get::<Utf16String>("policies").map_err(js)? {
+                        b = b.policies_str(utf16_text(&text, "policy text")?);
+                    }
+                }
+                "entities" => match o.get::<Value>("entities").map_err(js)? {
+                    Some(Value::String(s)) => b = b.entities_json(s),
+                    Some(v @ Value::Array(_)) => b = b.entities_json(v.to_string()),
+                    Some(Value::Null) | None => {}
+                    Some(_) => return Err(bad_arg("entities must be a JSON string or an array of entity objects")),
+                },
+                _ => {
+                    let value = match o.get::<Value>(&key).map_err(js)? {
+                        None => continue, // undefined: absent
+                        Some(Value::String(lossy)) => match o.get::<Utf16String>(&key).map_err(js)? {
+                            Some(text) => Value::String(utf16_text(&text, &format!("option {key}"))?),
+                            None => Value::String(lossy),
+                        },
+                        Some(Value::Number(n)) => Value::Number(whole_number(n)),
+                        Some(v) => v,
+                    };
+                    named.insert(key, value);
+                }
+            }
+        }
     }
-    if let Some(p) = o.policies {
-        b = b.policies_str(utf16_text(&p, "policy text")?);
-    }
-    match o.entities {
-        Some(Value::String(s)) => b = b.entities_json(s),
-        Some(v @ Value::Array(_)) => b = b.entities_json(v.to_string()),
-        Some(_) => return Err(bad_arg("entities must be a JSON string or an array of entity objects")),
-        None => {}
-    }
-    let mut named = ambit::wire::AuthorizerOptions::default();
-    named.validation = o.validation;
-    named.error_mode = o.error_mode;
-    named.max_delegation_depth = o
-        .max_delegation_depth
-        .map(|d| count(d, "maxDelegationDepth", u64::from(u32::MAX)))
-        .transpose()?
-        .map(|d| u32::try_from(d).unwrap_or(u32::MAX));
-    named.trust_request_entities = o.trust_request_entities;
-    named.validate_entities = o.validate_entities;
-    named.agent_type = o.agent_type;
-    named.audit_file = o.audit_file.map(Into::into);
-    named.audit_overflow = o.audit_overflow;
-    named.audit_capacity = o
-        .audit_capacity
-        .map(|n| count(n, "auditCapacity", u64::MAX))
-        .transpose()?
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    named.audit_include_context = o.audit_include_context;
-    named.audit_max_record_bytes = o
-        .audit_max_record_bytes
-        .map(|n| count(n, "auditMaxRecordBytes", u64::MAX))
-        .transpose()?
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let named = ambit::wire::snake_case_keys(named).map_err(to_js)?;
+    let named = ambit::wire::AuthorizerOptions::from_json(&Value::Object(named)).map_err(to_js)?;
     let callback = on_audit.map(|cb| {
         Box::new(move |record: &ambit::AuditRecord| {
             let text = serde_json::to_string(record).unwrap_or_default();
@@ -333,7 +316,7 @@ impl Authorizer {
     /// Builds an authorizer from text options.
     #[napi(constructor)]
     pub fn new(
-        options: AuthorizerOptions,
+        #[napi(ts_arg_type = "import('./ambit').AuthorizerOptions")] options: Object,
         clock: Option<&ManualClock>,
         #[napi(ts_arg_type = "(record: Record<string, unknown>) => void | Promise<void>")] on_audit: Option<
             AuditCallback,
@@ -347,7 +330,7 @@ impl Authorizer {
     #[napi(factory, js_name = "fromDirRaw")]
     pub fn from_dir(
         path: String,
-        options: Option<AuthorizerOptions>,
+        #[napi(ts_arg_type = "import('./ambit').AuthorizerOptions | undefined | null")] options: Option<Object>,
         clock: Option<&ManualClock>,
         #[napi(ts_arg_type = "(record: Record<string, unknown>) => void | Promise<void>")] on_audit: Option<
             AuditCallback,

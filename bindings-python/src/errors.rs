@@ -17,6 +17,7 @@ create_exception!(ambit, ReloadError, AmbitError, "A reload failed; the last goo
 create_exception!(ambit, LimitError, AmbitError, "An input exceeds a configured limit.");
 create_exception!(ambit, AuditError, AmbitError, "An audit sink or log failed.");
 create_exception!(ambit, InternalError, AmbitError, "An internal surprise; the operation failed closed.");
+create_exception!(ambit, ConfigError, AmbitError, "An option is unknown, of the wrong type or out of range.");
 
 /// The one map from `ambit::Error` to a Python exception, `.code` set.
 pub fn to_py(e: ambit::Error) -> PyErr {
@@ -33,6 +34,7 @@ pub fn to_py(e: ambit::Error) -> PyErr {
         E::Reload(_) => ReloadError::new_err(message),
         E::Limit(_) => LimitError::new_err(message),
         E::Audit(_) => AuditError::new_err(message),
+        E::Config(_) => ConfigError::new_err(message),
         // `ambit::Error` is non-exhaustive: a future variant still maps to the base class
         _ => InternalError::new_err(message),
     };
@@ -58,6 +60,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SourceError", py.get_type::<SourceError>())?;
     m.add("InvalidRequestError", py.get_type::<InvalidRequestError>())?;
     m.add("InvalidDelegationError", py.get_type::<InvalidDelegationError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("ReloadError", py.get_type::<ReloadError>())?;
     m.add("LimitError", py.get_type::<LimitError>())?;
     m.add("AuditError", py.get_type::<AuditError>())?;

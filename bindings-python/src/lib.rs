@@ -118,11 +118,6 @@ fn whole(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
         .map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} must be an int from 0 to {}", u64::MAX))))
 }
 
-fn whole_u32(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u32> {
-    let n = whole(obj, what)?;
-    u32::try_from(n).map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} must be at most {}", u32::MAX))))
-}
-
 fn texts(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     use pyo3::types::PyString;
     if obj.is_instance_of::<PyString>() {
@@ -825,65 +820,36 @@ impl Authorizer {
     }
 }
 
-/// Keyword options `Authorizer(...)` and `Authorizer.from_dir(...)` accept.
-const KNOWN: &[&str] = &[
-    "validation",
-    "error_mode",
-    "max_delegation_depth",
-    "trust_request_entities",
-    "validate_entities",
-    "agent_type",
-    "clock",
-    "audit_file",
-    "audit_callback",
-    "audit_overflow",
-    "audit_capacity",
-    "audit_include_context",
-    "audit_max_record_bytes",
-];
-
+/// The keyword options of `Authorizer(...)` and `Authorizer.from_dir(...)`: `clock` and
+/// `audit_callback` are Python objects; every other keyword goes to the core's
+/// `AuthorizerOptions` as it is (converted to JSON), which alone knows the names and values.
 fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Options<'py>> {
-    let Some(options) = options else { return Ok(Options::default()) };
-    for key in options.keys() {
+    let mut out = Options::default();
+    let Some(options) = options else { return Ok(out) };
+    let mut named = serde_json::Map::new();
+    for (key, value) in options.iter() {
         let key: String = key.extract()?;
-        if !KNOWN.contains(&key.as_str()) {
-            return Err(to_py(ambit::wire::invalid_value(format!("unexpected keyword argument {key:?}"))));
+        match key.as_str() {
+            _ if value.is_none() => {}
+            "clock" => out.clock = Some(value.cast_into::<ManualClock>().map_err(PyErr::from)?),
+            "audit_callback" => out.audit_callback = Some(value),
+            // any os.PathLike, as Python's own file APIs take
+            "audit_file" => {
+                let path: std::path::PathBuf = value.extract().map_err(|_| {
+                    to_py(ambit::wire::config_error("invalid options: audit_file must be a str or an os.PathLike"))
+                })?;
+                let path = path.into_os_string().into_string().map_err(|_| {
+                    to_py(ambit::wire::config_error("invalid options: audit_file is not a Unicode path"))
+                })?;
+                named.insert(key, Value::String(path));
+            }
+            _ => {
+                named.insert(key, json(&value)?);
+            }
         }
     }
-    let get = |k: &str| options.get_item(k).ok().flatten().filter(|v| !v.is_none());
-    let mut named = ambit::wire::AuthorizerOptions::default();
-    let flag = |v: &Bound<'_, PyAny>, what: &str| -> PyResult<bool> {
-        v.cast::<pyo3::types::PyBool>()
-            .map(pyo3::types::PyBoolMethods::is_true)
-            .map_err(|_| to_py(ambit::wire::invalid_value(format!("{what} must be a bool"))))
-    };
-    named.validation = get("validation").map(|v| text(&v, "validation")).transpose()?;
-    named.error_mode = get("error_mode").map(|v| text(&v, "error_mode")).transpose()?;
-    named.max_delegation_depth =
-        get("max_delegation_depth").map(|v| whole_u32(&v, "max_delegation_depth")).transpose()?;
-    named.trust_request_entities =
-        get("trust_request_entities").map(|v| flag(&v, "trust_request_entities")).transpose()?;
-    named.validate_entities = get("validate_entities").map(|v| flag(&v, "validate_entities")).transpose()?;
-    named.agent_type = get("agent_type").map(|v| text(&v, "agent_type")).transpose()?;
-    named.audit_file = get("audit_file")
-        .map(|v| {
-            v.extract().map_err(|_| to_py(ambit::wire::invalid_value("audit_file must be a str or an os.PathLike")))
-        })
-        .transpose()?;
-    named.audit_overflow = get("audit_overflow").map(|v| text(&v, "audit_overflow")).transpose()?;
-    named.audit_capacity = get("audit_capacity")
-        .map(|v| whole(&v, "audit_capacity").map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
-        .transpose()?;
-    named.audit_include_context =
-        get("audit_include_context").map(|v| flag(&v, "audit_include_context")).transpose()?;
-    named.audit_max_record_bytes = get("audit_max_record_bytes")
-        .map(|v| whole(&v, "audit_max_record_bytes").map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
-        .transpose()?;
-    Ok(Options {
-        named,
-        clock: get("clock").map(|v| v.cast_into::<ManualClock>().map_err(PyErr::from)).transpose()?,
-        audit_callback: get("audit_callback"),
-    })
+    out.named = ambit::wire::AuthorizerOptions::from_json(&Value::Object(named)).map_err(to_py)?;
+    Ok(out)
 }
 
 fn request(

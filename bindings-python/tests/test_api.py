@@ -89,12 +89,25 @@ def test_load_errors(tmp_path, helpdesk):
     assert e.value.code == "AMBIT_VALIDATION"
     with pytest.raises(ambit.EntitiesError):
         ambit.Authorizer(policies="permit(principal, action, resource);", entities="[{", validation="off")
-    with pytest.raises(ambit.InvalidRequestError):
-        ambit.Authorizer(policies="permit(principal, action, resource);", validation="sometimes")
-    with pytest.raises(ambit.InvalidRequestError) as e:
-        ambit.Authorizer(policies="permit(principal, action, resource);", colour="blue")
-    assert e.value.code == "AMBIT_INVALID_REQUEST"
-    assert set(ambit.ERROR_CODES) >= {"AMBIT_IO", "AMBIT_RELOAD", "AMBIT_INTERNAL"}
+    # options are the core's one type: every bad one is a ConfigError with the core's words
+    policy = "permit(principal, action, resource);"
+    for bad, says in [
+        (dict(validation="sometimes"), "sometimes"),
+        (dict(colour="blue"), "colour"),
+        (dict(error_mode="failClosed"), "failClosed"),
+        (dict(errorMode="cedar"), "errorMode"),
+        (dict(max_delegation_depth=-1), "-1"),
+        (dict(max_delegation_depth=2.5), "2.5"),
+        (dict(max_delegation_depth=True), "bool"),
+        (dict(audit_capacity="8"), "8"),
+        (dict(trust_request_entities=1), "1"),
+        (dict(audit_file=42), "audit_file"),
+    ]:
+        with pytest.raises(ambit.ConfigError) as e:
+            ambit.Authorizer(policies=policy, **bad)
+        assert e.value.code == "AMBIT_CONFIG" and says in str(e.value), (bad, str(e.value))
+    assert ambit.Authorizer(policies=policy, validation="off", error_mode="fail_closed", max_delegation_depth=3, agent_type=None)
+    assert set(ambit.ERROR_CODES) >= {"AMBIT_IO", "AMBIT_RELOAD", "AMBIT_INTERNAL", "AMBIT_CONFIG"}
 
 
 def test_lifecycle_mint_attenuate_revoke_expire(helpdesk):
@@ -277,7 +290,7 @@ def test_audit_records_over_the_size_limit_are_kept_in_short_form():
     assert seen[0]["original_kind"] == "decision" and seen[0]["allowed"] is True
     assert seen[0]["limit"] == 1024 and seen[0]["bytes"] > 5000
     assert seen[1]["context"] == {"note": "short"}
-    with pytest.raises(ambit.InvalidRequestError):
+    with pytest.raises(ambit.ConfigError):
         ambit.Authorizer(policies="permit(principal, action, resource);", validation="lenient")
 
 

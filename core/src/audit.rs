@@ -256,7 +256,8 @@ pub trait AuditSink: Send {
 }
 
 /// What to do when the queue to the writer thread is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Overflow {
     /// Wait for room: never lose a record (default).
     #[default]
@@ -271,7 +272,7 @@ impl std::str::FromStr for Overflow {
         match s {
             "block" => Ok(Self::Block),
             "drop" => Ok(Self::Drop),
-            other => Err(Error::invalid_request(format!(
+            other => Err(Error::config(format!(
                 "unknown audit overflow policy `{}`: expected `block` or `drop`",
                 crate::error::user_text(other)
             ))),

@@ -54,6 +54,9 @@ pub enum Error {
     /// Something ambit did not expect; the operation failed closed.
     #[error(transparent)]
     Internal(#[from] InternalError),
+    /// An option is unknown, of the wrong type or out of range (`AuthorizerOptions`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 impl Error {
@@ -73,6 +76,7 @@ impl Error {
         "AMBIT_LIMIT",
         "AMBIT_AUDIT",
         "AMBIT_INTERNAL",
+        "AMBIT_CONFIG",
     ];
 
     /// The stable code of this error, e.g. `AMBIT_POLICY_PARSE`. Codes never change meaning.
@@ -92,6 +96,7 @@ impl Error {
             Self::Limit(_) => "AMBIT_LIMIT",
             Self::Audit(_) => "AMBIT_AUDIT",
             Self::Internal(_) => "AMBIT_INTERNAL",
+            Self::Config(_) => "AMBIT_CONFIG",
         }
     }
 
@@ -126,6 +131,7 @@ impl Error {
             Self::Limit(e) => &e.0.message,
             Self::Audit(e) => &e.0.message,
             Self::Internal(e) => &e.0.message,
+            Self::Config(e) => &e.0.message,
         }
     }
 
@@ -135,6 +141,10 @@ impl Error {
 
     pub(crate) fn invalid_delegation(message: impl Into<String>) -> Self {
         InvalidDelegationError(Detail::new(message)).into()
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        ConfigError(Detail::new(message)).into()
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {
@@ -321,6 +331,10 @@ detail_error!(
 detail_error!(
     /// An internal surprise; the operation failed closed (`AMBIT_INTERNAL`).
     InternalError
+);
+detail_error!(
+    /// An option is unknown, of the wrong type or out of range (`AMBIT_CONFIG`).
+    ConfigError
 );
 
 impl EmptySourceError {

@@ -117,65 +117,16 @@ fn scope_keys(policies: &[Arc<Compiled>]) -> Option<ScopeKeys> {
     Some(keys)
 }
 
-/// FxHash (as in rustc) for the maps a decision looks up: the index's, and the snapshot's
-/// action, type and name tables. Their keys come from the policies, schema and static
-/// entities, which are trusted; requests only look keys up, so an unseeded hash opens no
+/// FxHash (`rustc-hash`, as in rustc) for the maps a decision looks up: the index's, and the
+/// snapshot's action, type and name tables. Their keys come from the policies, schema and
+/// static entities, which are trusted; requests only look keys up, so an unseeded hash opens no
 /// flooding attack, and it is several times cheaper than SipHash on entity uids.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct FastHash;
+pub(crate) type FastHash = rustc_hash::FxBuildHasher;
 
 /// A map with keys from trusted sources, looked up on the decision path.
 pub(crate) type FastMap<K, V> = HashMap<K, V, FastHash>;
 /// A set with keys from trusted sources, looked up on the decision path.
 pub(crate) type FastSet<K> = HashSet<K, FastHash>;
-
-impl std::hash::BuildHasher for FastHash {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-pub(crate) struct FxHasher(u64);
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        // hashbrown takes its control bits from the top: spread the low bits up
-        self.0.rotate_left(26)
-    }
-}
 
 #[derive(Debug)]
 pub(crate) struct Index {

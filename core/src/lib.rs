@@ -11,6 +11,7 @@ mod decision;
 mod engine;
 pub mod error;
 mod explain;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
@@ -23,6 +24,7 @@ mod registry;
 mod request;
 mod snapshot;
 mod source;
+#[cfg(feature = "testing")]
 pub mod vector;
 #[cfg(feature = "watch")]
 mod watch;

@@ -1,9 +1,13 @@
-//! The options every binding accepts by name, mapped onto the builder in one place so that
-//! `validation="off"` means the same thing from Python, Node and the CLI.
+//! The options every binding accepts by name, defined once (one serde type with real enums)
+//! and mapped onto the builder in one place, so that `validation="off"` means the same thing
+//! from Python, Node, the CLI and a vector file. Each binding converts its keyword arguments or
+//! options object to this type (Node's camelCase keys to snake_case) and does nothing else:
+//! unknown names, wrong types and out-of-range values are `AMBIT_CONFIG` errors from here.
 
 use crate::audit::{Audit, AuditRecord, FileOptions, Overflow};
 use crate::authorizer::AuthorizerBuilder;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::snapshot::{ErrorMode, Validation};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -12,15 +16,15 @@ pub type AuditCallback = Box<dyn FnMut(&AuditRecord) + Send>;
 
 /// Named authorizer options (the wire form of the builder's common settings). `None` keeps
 /// the core's default. The audit trail is configured when any `audit_*` field is set or the
-/// binding passes a callback.
+/// binding passes a callback. Names and values are snake_case only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AuthorizerOptions {
     /// `strict` (default), `permissive` or `off`.
-    pub validation: Option<String>,
-    /// `fail_closed` (default) or `cedar` (also `failClosed`).
-    pub error_mode: Option<String>,
+    pub validation: Option<Validation>,
+    /// `fail_closed` (default) or `cedar`.
+    pub error_mode: Option<ErrorMode>,
     /// Most delegations in a chain.
     pub max_delegation_depth: Option<u32>,
     /// Let per-request entities join static entities or agents, or be principals (a trust
@@ -33,7 +37,7 @@ pub struct AuthorizerOptions {
     /// Path of the hash-chained JSONL audit log.
     pub audit_file: Option<PathBuf>,
     /// `block` (default) or `drop`.
-    pub audit_overflow: Option<String>,
+    pub audit_overflow: Option<Overflow>,
     /// Queue length to the audit writer.
     pub audit_capacity: Option<usize>,
     /// Keep contexts in decision records (default: only their digest).
@@ -43,18 +47,34 @@ pub struct AuthorizerOptions {
 }
 
 impl AuthorizerOptions {
+    /// The options from their JSON form (an object of snake_case names; `null` values keep the
+    /// default).
+    ///
+    /// # Errors
+    /// `AMBIT_CONFIG` naming the option: an unknown name (with the names there are), a value
+    /// of the wrong type, an unknown enum value (with the values there are), a negative or
+    /// fractional count.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self> {
+        if value.is_null() {
+            return Ok(Self::default());
+        }
+        if !value.is_object() {
+            return Err(Error::config("options must be an object of named options"));
+        }
+        Self::deserialize(value).map_err(|e| Error::config(format!("invalid options: {e}")))
+    }
+
     /// Applies the options to `builder`; `callback`, when given, receives every audit record
     /// on the writer thread.
     ///
     /// # Errors
-    /// `AMBIT_INVALID_REQUEST` for an unknown validation, error mode or overflow name;
     /// `AMBIT_IO` / `AMBIT_AUDIT` when the audit log cannot be opened or continued.
     pub fn apply(self, mut builder: AuthorizerBuilder, callback: Option<AuditCallback>) -> Result<AuthorizerBuilder> {
-        if let Some(v) = &self.validation {
-            builder = builder.validation(v.parse()?);
+        if let Some(v) = self.validation {
+            builder = builder.validation(v);
         }
-        if let Some(m) = &self.error_mode {
-            builder = builder.error_mode(m.parse()?);
+        if let Some(m) = self.error_mode {
+            builder = builder.error_mode(m);
         }
         if let Some(d) = self.max_delegation_depth {
             builder = builder.max_delegation_depth(d);
@@ -90,8 +110,8 @@ impl AuthorizerOptions {
         if let Some(n) = self.audit_max_record_bytes {
             audit = audit.max_record_bytes(n);
         }
-        if let Some(overflow) = &self.audit_overflow {
-            audit = audit.overflow(overflow.parse::<Overflow>()?);
+        if let Some(overflow) = self.audit_overflow {
+            audit = audit.overflow(overflow);
         }
         if let Some(f) = callback {
             audit = audit.callback(f);
@@ -105,23 +125,47 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::AuthorizerOptions;
     use crate::Authorizer;
+    use serde_json::json;
 
     #[test]
-    fn names_map_onto_the_builder_and_bad_names_are_coded_errors() {
-        let options: AuthorizerOptions =
-            serde_json::from_value(serde_json::json!({"validation": "off", "audit_capacity": 8})).unwrap();
+    fn names_map_onto_the_builder_and_bad_options_are_config_errors() {
+        let options = AuthorizerOptions::from_json(&json!({"validation": "off", "audit_capacity": 8})).unwrap();
         let builder = options.apply(Authorizer::builder().policies_str("permit(principal, action, resource);"), None);
         let a = builder.unwrap().build().unwrap();
         assert!(a.audit().is_some(), "an audit_* option turns the trail on");
-        for bad in [
-            serde_json::json!({"validation": "lenient"}),
-            serde_json::json!({"error_mode": "yolo"}),
-            serde_json::json!({"audit_overflow": "spill"}),
+        assert_eq!(AuthorizerOptions::from_json(&json!(null)).unwrap(), AuthorizerOptions::default());
+        assert_eq!(
+            AuthorizerOptions::from_json(&json!({"validation": null})).unwrap(),
+            AuthorizerOptions::default(),
+            "null keeps the default"
+        );
+        for (bad, says) in [
+            (json!({"validation": "lenient"}), "lenient"),
+            (json!({"error_mode": "yolo"}), "yolo"),
+            (json!({"error_mode": "failClosed"}), "failClosed"), // snake_case only
+            (json!({"audit_overflow": "spill"}), "spill"),
+            (json!({"validaton": "off"}), "validaton"),
+            (json!({"errorMode": "cedar"}), "errorMode"),
+            (json!({"max_delegation_depth": -1}), "-1"),
+            (json!({"max_delegation_depth": 2.5}), "2.5"),
+            (json!({"audit_capacity": "8"}), "\"8\""),
+            (json!({"trust_request_entities": 1}), "1"),
+            (json!([1]), "object"),
         ] {
-            let options: AuthorizerOptions = serde_json::from_value(bad).unwrap();
-            let err = options.apply(Authorizer::builder(), None).unwrap_err();
-            assert_eq!(err.code(), "AMBIT_INVALID_REQUEST");
+            let err = AuthorizerOptions::from_json(&bad).unwrap_err();
+            assert_eq!(err.code(), "AMBIT_CONFIG", "{bad}");
+            assert!(err.to_string().contains(says), "{bad}: {err}");
         }
-        assert!(serde_json::from_value::<AuthorizerOptions>(serde_json::json!({"validaton": "off"})).is_err());
+    }
+
+    #[test]
+    fn the_wire_form_round_trips() {
+        let options = AuthorizerOptions::from_json(
+            &json!({"validation": "permissive", "error_mode": "cedar", "audit_overflow": "drop", "max_delegation_depth": 3}),
+        )
+        .unwrap();
+        let back = serde_json::to_value(&options).unwrap();
+        assert_eq!(back["error_mode"], "cedar");
+        assert_eq!(AuthorizerOptions::from_json(&back).unwrap(), options);
     }
 }

@@ -15,7 +15,8 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 /// How strictly policies are checked against the schema at load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Validation {
     /// Cedar's strict validation (the default). Requests are validated against the schema too.
@@ -46,15 +47,17 @@ impl FromStr for Validation {
             "strict" => Ok(Self::Strict),
             "permissive" => Ok(Self::Permissive),
             "off" => Ok(Self::Off),
-            other => Err(Error::invalid_request(format!(
-                "unknown validation mode `{other}`: expected `strict`, `permissive` or `off`"
+            other => Err(Error::config(format!(
+                "unknown validation mode `{}`: expected `strict`, `permissive` or `off`",
+                crate::error::user_text(other)
             ))),
         }
     }
 }
 
 /// What to do when a policy's condition errors during evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorMode {
     /// An erroring `forbid` counts as matched: the hop is denied with `evaluation_error`
@@ -79,11 +82,12 @@ impl FromStr for ErrorMode {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "fail_closed" | "failClosed" => Ok(Self::FailClosed),
+            "fail_closed" => Ok(Self::FailClosed),
             "cedar" => Ok(Self::Cedar),
-            other => {
-                Err(Error::invalid_request(format!("unknown error mode `{other}`: expected `fail_closed` or `cedar`")))
-            }
+            other => Err(Error::config(format!(
+                "unknown error mode `{}`: expected `fail_closed` or `cedar`",
+                crate::error::user_text(other)
+            ))),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Each case starts from a fresh authorizer with a manual clock, runs its setup steps (mint,
 //! revoke, reinstate, advance the clock, replace policies) and checks one request.
 
-use crate::{AgentSpec, Authorizer, ErrorMode, ManualClock, Request, Validation};
+use crate::{AgentSpec, Authorizer, ManualClock, Request};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -23,32 +23,15 @@ pub struct VectorFile {
     pub name: String,
     /// Fixture directory, relative to the repository root.
     pub policies: String,
-    /// Authorizer options.
+    /// Authorizer options: the same names and values as every binding's
+    /// ([`crate::wire::AuthorizerOptions`]).
     #[serde(default)]
-    pub options: VectorOptions,
+    pub options: crate::wire::AuthorizerOptions,
     /// Clock start (epoch seconds).
     #[serde(default)]
     pub now: Option<u64>,
     /// The cases.
     pub cases: Vec<VectorCase>,
-}
-
-/// Authorizer options a vector file may set; names as in the builder.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VectorOptions {
-    /// `strict`, `permissive` or `off`.
-    #[serde(default)]
-    pub validation: Option<String>,
-    /// `fail_closed` or `cedar`.
-    #[serde(default)]
-    pub error_mode: Option<String>,
-    /// Maximum delegation depth.
-    #[serde(default)]
-    pub max_delegation_depth: Option<u32>,
-    /// Whether per-request entities are trusted to join the static hierarchy.
-    #[serde(default)]
-    pub trust_request_entities: Option<bool>,
 }
 
 /// One case: setup steps, then a request and what to expect.
@@ -189,19 +172,8 @@ pub fn run_file(path: &Path, root: &Path) -> crate::Result<Vec<CaseResult>> {
 }
 
 fn build(file: &VectorFile, root: &Path, clock: &ManualClock) -> Result<Authorizer, String> {
-    let mut b = Authorizer::builder().dir(root.join(&file.policies)).clock(Arc::new(clock.clone()));
-    if let Some(v) = &file.options.validation {
-        b = b.validation(v.parse::<Validation>().map_err(|e| e.to_string())?);
-    }
-    if let Some(m) = &file.options.error_mode {
-        b = b.error_mode(m.parse::<ErrorMode>().map_err(|e| e.to_string())?);
-    }
-    if let Some(d) = file.options.max_delegation_depth {
-        b = b.max_delegation_depth(d);
-    }
-    if let Some(t) = file.options.trust_request_entities {
-        b = b.trust_request_entities(t);
-    }
+    let b = Authorizer::builder().dir(root.join(&file.policies)).clock(Arc::new(clock.clone()));
+    let b = file.options.clone().apply(b, None).map_err(|e| format!("options: {e} ({})", e.code()))?;
     b.build().map_err(|e| format!("fixture `{}` does not load: {} ({e})", file.policies, e.code()))
 }
 

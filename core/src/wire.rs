@@ -9,7 +9,8 @@ pub use crate::link::Link;
 pub use crate::options::{AuditCallback, AuthorizerOptions};
 pub use crate::registry::{Agent, AgentSpec, DelegationNode};
 pub use crate::request::Request;
-pub use crate::vector::{Expect, MintStep, Step, VectorCase, VectorFile, VectorOptions};
+#[cfg(feature = "testing")]
+pub use crate::vector::{Expect, MintStep, Step, VectorCase, VectorFile};
 
 pub use crate::limit::MAX_JSON_DEPTH;
 
@@ -23,6 +24,44 @@ pub fn invalid_value(message: impl Into<String>) -> crate::Error {
 /// [`MAX_JSON_DEPTH`], more items than the request limit allows).
 pub fn over_limit(message: impl Into<String>) -> crate::Error {
     crate::Error::limit(message)
+}
+
+/// The error a binding gives for an option it cannot even hand to [`AuthorizerOptions`] (a
+/// path that is not Unicode, a clock that is not a clock): `AMBIT_CONFIG`.
+pub fn config_error(message: impl Into<String>) -> crate::Error {
+    crate::Error::config(message)
+}
+
+/// The top-level keys of a camelCase options object (`errorMode`, `auditFile`) in snake_case
+/// (`error_mode`, `audit_file`), as [`AuthorizerOptions::from_json`] reads them; values are
+/// untouched (they are snake_case in every language). A key already in snake_case stays as it
+/// is; two keys that meet (`errorMode` and `error_mode`) are an `AMBIT_CONFIG` error.
+///
+/// # Errors
+/// `AMBIT_CONFIG` when two keys name the same option.
+pub fn snake_case_keys(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> crate::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut out = serde_json::Map::with_capacity(object.len());
+    for (key, value) in object {
+        let mut snake = String::with_capacity(key.len() + 4);
+        for c in key.chars() {
+            if c.is_ascii_uppercase() {
+                snake.push('_');
+                snake.push(c.to_ascii_lowercase());
+            } else {
+                snake.push(c);
+            }
+        }
+        if out.insert(snake.clone(), value).is_some() {
+            return Err(crate::Error::config(format!(
+                "option `{}` is given twice (as `{}` and in another spelling)",
+                crate::error::user_text(&snake),
+                crate::error::user_text(&key)
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// Text from UTF-16 code units, as JavaScript strings arrive, refusing lone surrogates. A lossy
@@ -51,7 +90,19 @@ pub fn json_from_text<T: serde::de::DeserializeOwned>(text: &str, what: &str) ->
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
-    use super::{json_from_text, text_from_utf16};
+    use super::{json_from_text, snake_case_keys, text_from_utf16};
+
+    #[test]
+    fn camel_case_option_keys_become_snake_case_and_clashes_are_config_errors() {
+        let m = serde_json::json!({"errorMode": "cedar", "auditMaxRecordBytes": 9, "validation": "off"});
+        let out = snake_case_keys(m.as_object().unwrap().clone()).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(out),
+            serde_json::json!({"error_mode": "cedar", "audit_max_record_bytes": 9, "validation": "off"})
+        );
+        let clash = serde_json::json!({"errorMode": "cedar", "error_mode": "cedar"});
+        assert_eq!(snake_case_keys(clash.as_object().unwrap().clone()).unwrap_err().code(), "AMBIT_CONFIG");
+    }
 
     #[test]
     fn json_text_with_a_lone_surrogate_is_refused() {
