@@ -40,7 +40,7 @@ bindings-node/node_modules: bindings-node/package-lock.json
 node-dev: bindings-node/node_modules ## build the Node addon; regenerates index.js / index.d.ts
 	cd bindings-node && npx napi build --platform --js index.js --dts index.d.ts
 
-test-node: node-dev ## node --test on the Node binding (shared vectors included), tsc, and a drift check
+test-node: node-dev python-dev ## node --test on the Node binding (shared vectors included; a Python process issues the credentials it verifies), tsc, and a drift check
 	git diff --exit-code -- bindings-node/index.js bindings-node/index.d.ts || \
 	  (echo "generated index.js / index.d.ts drifted from the Rust source: commit the rebuilt files"; exit 1)
 	cd bindings-node && npm test

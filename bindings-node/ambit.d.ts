@@ -38,6 +38,8 @@ export interface AuthorizerOptions {
   auditIncludeContext?: boolean | null
   /** Largest audit record kept whole, in bytes (default 1 MiB). */
   auditMaxRecordBytes?: number | null
+  /** Issuers whose signed agent credentials are accepted: a JWKS `file` or inline `jwks`. */
+  trustedIssuers?: Array<{ issuer: string; file?: string; jwks?: { keys: Array<Record<string, unknown>> } }> | null
 }
 
 /** A request (the request wire format, camelCase). */
@@ -58,6 +60,9 @@ export interface AuthorizeRequest {
 }
 
 export type DenyCause =
+  | 'invalid_token'
+  | 'token_expired'
+  | 'untrusted_issuer'
   | 'unknown_principal'
   | 'invalid_chain'
   | 'depth_exceeded'
@@ -141,6 +146,12 @@ declare module './index' {
   interface Authorizer {
     /** Decides one request; a deny is a decision, never a throw. */
     authorize(request: AuthorizeRequest): Decision
+    /**
+     * Decides for the agent a signed credential carries, as if it had been minted here; a
+     * credential that fails is a deny (`invalid_token`, `token_expired`, `untrusted_issuer`,
+     * `depth_exceeded`, `revoked`), never a throw.
+     */
+    authorizeCredential(request: { credential: string; action: string; resource: string; context?: Record<string, unknown> }): Decision
     /**
      * Decides many requests on one policy version; each result is a decision or an error
      * object `{ code, message }` (not thrown).

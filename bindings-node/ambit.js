@@ -67,7 +67,7 @@ function coding(call) {
 }
 
 // every native method, getter included, answers with ambit codes only
-for (const klass of [native.Authorizer, native.ManualClock]) {
+for (const klass of [native.Authorizer, native.ManualClock, native.IssuerKey]) {
   for (const key of Object.getOwnPropertyNames(klass.prototype)) {
     if (key === 'constructor') continue
     const d = Object.getOwnPropertyDescriptor(klass.prototype, key)
@@ -91,6 +91,15 @@ const Authorizer = new Proxy(native.Authorizer, {
     return key === 'fromDir' ? fromDir : Reflect.get(target, key, receiver)
   },
 })
+
+/** An issuer's Ed25519 key for signed agent credentials: `IssuerKey.generate(issuer, kid)` or
+ * `IssuerKey.fromJwk(issuer, jwkText)`; its factories answer with ambit codes too. */
+function IssuerKey() {
+  throw coded('AMBIT_INVALID_REQUEST', 'keys are made by IssuerKey.generate(issuer, kid) or IssuerKey.fromJwk(issuer, jwk)')
+}
+IssuerKey.prototype = native.IssuerKey.prototype
+IssuerKey.generate = (issuer, kid) => coding(() => native.IssuerKey.generate(issuer, kid))
+IssuerKey.fromJwk = (issuer, jwk) => coding(() => native.IssuerKey.fromJwk(issuer, jwk))
 
 const ManualClock = new Proxy(native.ManualClock, {
   construct(target, args, newTarget) {
@@ -332,6 +341,18 @@ Authorizer.prototype.authorize = function authorize(request) {
   const context = jsonText(r.context, 'context')
   const entities = jsonText(r.entities, 'entities')
   return new Decision(this.authorizeJson(r.principal, r.action, r.resource, context, entities, r.onBehalfOf))
+}
+
+/** Decides for the agent a signed credential carries: `{ credential, action, resource, context? }`. */
+Authorizer.prototype.authorizeCredential = function authorizeCredential(request) {
+  if (request === null || typeof request !== 'object') {
+    throw coded('AMBIT_INVALID_REQUEST', 'a credential request is an object { credential, action, resource, context? }')
+  }
+  const r = { credential: own(request, 'credential'), action: own(request, 'action'), resource: own(request, 'resource') }
+  for (const field of ['credential', 'action', 'resource']) {
+    if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
+  }
+  return new Decision(this.authorizeCredentialJson(r.credential, r.action, r.resource, jsonText(own(request, 'context'), 'context')))
 }
 
 /**
@@ -609,4 +630,4 @@ function guardMcpServer(mcp, opts) {
   return mcp
 }
 
-module.exports = { ...native, Authorizer, ManualClock, Decision, AmbitDenied, guard, guardTool, guardTools, guardMcpServer, authorizeToolCall }
+module.exports = { ...native, Authorizer, ManualClock, IssuerKey, Decision, AmbitDenied, guard, guardTool, guardTools, guardMcpServer, authorizeToolCall }

@@ -3,6 +3,7 @@ import pkg from './ambit.js'
 export const {
   Authorizer,
   ManualClock,
+  IssuerKey,
   Decision,
   AmbitDenied,
   guard,

@@ -23,6 +23,15 @@ export declare class Authorizer {
    * `authorize(request)` calls this and wraps the text in a lazy `Decision`.
    */
   authorizeJson(principal: string, action: string, resource: string, context?: string | undefined | null, entities?: string | undefined | null, onBehalfOf?: Array<string> | undefined | null): string
+  /** A signed credential (compact JWS text) for the live agent `agent`, signed with `key`. */
+  issueCredential(agent: string, key: IssuerKey): string
+  /**
+   * Decides for the agent a credential carries; the decision as camelCase JSON text (the
+   * package's `authorizeCredential(request)` calls this and makes it a `Decision`).
+   */
+  authorizeCredentialJson(credential: string, action: string, resource: string, context?: string | undefined | null): string
+  /** Revokes a credential by its `jti`: every later decision with it is denied `revoked`. */
+  revokeCredential(jti: string): void
   /**
    * The identity checks of a decision without its policies (chain, liveness, scopes): the
    * deny cause every call of this action by this principal gets whatever its context, or
@@ -95,6 +104,22 @@ export declare class Authorizer {
   flush(): void
   auditFlush(): void
   auditDropped(): number
+}
+
+/** An issuer's Ed25519 signing key for agent credentials. */
+export declare class IssuerKey {
+  /** A new random key for `issuer`, named `kid`. */
+  static generate(issuer: string, kid: string): IssuerKey
+  /** The key from its private JWK text, signing as `issuer`. */
+  static fromJwk(issuer: string, jwk: string): IssuerKey
+  /** The issuer name it signs as. */
+  get issuer(): string
+  /** The key id. */
+  get kid(): string
+  /** The private JWK: keep it where only the issuer reads it. */
+  privateJwk(): Record<string, unknown>
+  /** The public JWKS verifiers trust (`trustedIssuers: [{ issuer, jwks }]`). */
+  publicJwks(): { keys: Array<Record<string, unknown>> }
 }
 
 /** A clock that only moves when told to, for tests. */

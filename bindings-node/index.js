@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Authorizer = nativeBinding.Authorizer
+module.exports.IssuerKey = nativeBinding.IssuerKey
 module.exports.ManualClock = nativeBinding.ManualClock
 module.exports.denyCauses = nativeBinding.denyCauses
 module.exports.errorCodes = nativeBinding.errorCodes

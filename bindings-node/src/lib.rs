@@ -236,6 +236,44 @@ impl ManualClock {
     }
 }
 
+/// An issuer's Ed25519 signing key for agent credentials.
+#[napi]
+pub struct IssuerKey(ambit::IssuerKey);
+
+#[napi]
+impl IssuerKey {
+    /// A new random key for `issuer`, named `kid`.
+    #[napi(factory)]
+    pub fn generate(issuer: Utf16String, kid: Utf16String) -> napi::Result<Self, String> {
+        ambit::IssuerKey::generate(utf16_text(&issuer, "issuer")?, utf16_text(&kid, "kid")?).map(Self).map_err(to_js)
+    }
+    /// The key from its private JWK text, signing as `issuer`.
+    #[napi(factory)]
+    pub fn from_jwk(issuer: Utf16String, jwk: Utf16String) -> napi::Result<Self, String> {
+        ambit::IssuerKey::from_jwk(utf16_text(&issuer, "issuer")?, &utf16_text(&jwk, "jwk")?).map(Self).map_err(to_js)
+    }
+    /// The issuer name it signs as.
+    #[napi(getter)]
+    pub fn issuer(&self) -> String {
+        self.0.issuer().to_owned()
+    }
+    /// The key id.
+    #[napi(getter)]
+    pub fn kid(&self) -> String {
+        self.0.kid().to_owned()
+    }
+    /// The private JWK: keep it where only the issuer reads it.
+    #[napi(ts_return_type = "Record<string, unknown>")]
+    pub fn private_jwk(&self) -> Value {
+        self.0.private_jwk()
+    }
+    /// The public JWKS verifiers trust (`trustedIssuers: [{ issuer, jwks }]`).
+    #[napi(ts_return_type = "{ keys: Array<Record<string, unknown>> }")]
+    pub fn public_jwks(&self) -> Value {
+        self.0.public_jwks()
+    }
+}
+
 /// The audit callback gets each record as JSON text; the package's glue parses it (so keys such
 /// as `__proto__` stay plain data) and contains whatever the user's function throws or rejects.
 type AuditCallback = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
@@ -360,6 +398,44 @@ impl Authorizer {
             on_behalf_of.as_deref(),
         )?;
         self.inner.authorize(&req).map(|d| d.to_camel_json_string()).map_err(to_js)
+    }
+
+    /// A signed credential (compact JWS text) for the live agent `agent`, signed with `key`.
+    #[napi]
+    pub fn issue_credential(&self, agent: Utf16String, key: &IssuerKey) -> napi::Result<String, String> {
+        self.inner.issue_credential(&utf16_text(&agent, "agent")?, &key.0).map_err(to_js)
+    }
+
+    /// Decides for the agent a credential carries; the decision as camelCase JSON text (the
+    /// package's `authorizeCredential(request)` calls this and makes it a `Decision`).
+    #[napi]
+    pub fn authorize_credential_json(
+        &self,
+        credential: Utf16String,
+        action: Utf16String,
+        resource: Utf16String,
+        context: Option<String>,
+    ) -> napi::Result<String, String> {
+        let context: Value = match context {
+            Some(text) => ambit::wire::json_from_text(&text, "context").map_err(to_js)?,
+            None => Value::Null,
+        };
+        self.inner
+            .authorize_credential(
+                &utf16_text(&credential, "credential")?,
+                &utf16_text(&action, "action")?,
+                &utf16_text(&resource, "resource")?,
+                context,
+            )
+            .map(|d| d.to_camel_json_string())
+            .map_err(to_js)
+    }
+
+    /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`.
+    #[napi]
+    pub fn revoke_credential(&self, jti: Utf16String) -> napi::Result<(), String> {
+        self.inner.revoke_credential(&utf16_text(&jti, "jti")?);
+        Ok(())
     }
 
     /// The identity checks of a decision without its policies (chain, liveness, scopes): the

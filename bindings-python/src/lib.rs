@@ -355,6 +355,46 @@ impl ManualClock {
     }
 }
 
+/// An issuer's Ed25519 signing key for agent credentials (`ambit.IssuerKey.generate(issuer,
+/// kid)` or `ambit.IssuerKey.from_jwk(issuer, text)`).
+#[pyclass(frozen, module = "ambit", name = "IssuerKey")]
+pub struct IssuerKey(ambit::IssuerKey);
+
+#[pymethods]
+impl IssuerKey {
+    /// A new random key for `issuer`, named `kid`.
+    #[staticmethod]
+    fn generate(issuer: &Bound<'_, PyAny>, kid: &Bound<'_, PyAny>) -> PyResult<Self> {
+        ambit::IssuerKey::generate(text(issuer, "issuer")?, text(kid, "kid")?).map(Self).map_err(to_py)
+    }
+    /// The key from its private JWK text, signing as `issuer`.
+    #[staticmethod]
+    fn from_jwk(issuer: &Bound<'_, PyAny>, jwk: &Bound<'_, PyAny>) -> PyResult<Self> {
+        ambit::IssuerKey::from_jwk(text(issuer, "issuer")?, &text(jwk, "jwk")?).map(Self).map_err(to_py)
+    }
+    /// The issuer name it signs as.
+    #[getter]
+    fn issuer(&self) -> &str {
+        self.0.issuer()
+    }
+    /// The key id.
+    #[getter]
+    fn kid(&self) -> &str {
+        self.0.kid()
+    }
+    /// The private JWK (a dict): keep it where only the issuer reads it.
+    fn private_jwk(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        py_of(py, &self.0.private_jwk())
+    }
+    /// The public JWKS (a dict) verifiers trust (`trusted_issuers=[{"issuer": ..., "jwks": ...}]`).
+    fn public_jwks(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        py_of(py, &self.0.public_jwks())
+    }
+    fn __repr__(&self) -> String {
+        format!("IssuerKey(issuer={:?}, kid={:?})", self.0.issuer(), self.0.kid())
+    }
+}
+
 /// The in-process authorizer. Safe to share across threads; the GIL is released while it
 /// decides, reloads, mints, revokes and flushes.
 #[pyclass(frozen, module = "ambit", name = "Authorizer")]
@@ -531,6 +571,48 @@ impl Authorizer {
             request(&self.inner.limits(), principal, &text(action, "action")?, resource, None, None, on_behalf_of)?;
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.precheck(&request)).map(|c| c.map(ambit::DenyCause::code)).map_err(to_py)
+    }
+
+    /// A signed credential (compact JWS text) for the live agent `agent`, signed with `key`:
+    /// another process that trusts the key's issuer decides with it alone.
+    fn issue_credential(
+        &self,
+        py: Python<'_>,
+        agent: &Bound<'_, PyAny>,
+        key: &Bound<'_, IssuerKey>,
+    ) -> PyResult<String> {
+        let agent = uid(agent)?;
+        let key = key.get().0.clone();
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.issue_credential(&agent, &key)).map_err(to_py)
+    }
+
+    /// Decides for the agent a signed credential carries, as if it had been minted here; a
+    /// credential that fails is a deny (`invalid_token`, `token_expired`, `untrusted_issuer`,
+    /// `depth_exceeded`, `revoked`), never an exception.
+    #[pyo3(signature = (credential, action, resource, context=None))]
+    fn authorize_credential(
+        &self,
+        py: Python<'_>,
+        credential: &Bound<'_, PyAny>,
+        action: &Bound<'_, PyAny>,
+        resource: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Decision> {
+        let credential = text(credential, "credential")?;
+        let action = text(action, "action")?;
+        let resource = uid(resource)?;
+        let context = context.map(json).transpose()?.unwrap_or(Value::Null);
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.authorize_credential(&credential, &action, &resource, context))
+            .map(Decision)
+            .map_err(to_py)
+    }
+
+    /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`.
+    fn revoke_credential(&self, jti: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.revoke_credential(&text(jti, "jti")?);
+        Ok(())
     }
 
     /// `authorize` with the decision explained per hop, as a dict.
@@ -899,6 +981,7 @@ fn _ambit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Decision>()?;
     m.add_class::<Agent>()?;
     m.add_class::<ManualClock>()?;
+    m.add_class::<IssuerKey>()?;
     m.add_function(wrap_pyfunction!(format_uid, m)?)?;
     m.add_function(wrap_pyfunction!(verify_audit_log, m)?)?;
     m.add_function(wrap_pyfunction!(close_all, m)?)?;

@@ -7,7 +7,7 @@ import ambit
 
 from conftest import ROOT
 
-CLASSES = ["Authorizer", "Decision", "Agent", "ManualClock"]
+CLASSES = ["Authorizer", "Decision", "Agent", "ManualClock", "IssuerKey"]
 
 
 def python_names():

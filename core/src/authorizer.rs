@@ -37,6 +37,8 @@ pub struct AuthorizerBuilder {
     audit: Option<Audit>,
     trust_request_entities: bool,
     validate_entities: bool,
+    issuers: crate::credential::TrustedIssuers,
+    issuer_error: Option<Error>,
 }
 
 impl Default for AuthorizerBuilder {
@@ -54,6 +56,8 @@ impl Default for AuthorizerBuilder {
             audit: None,
             trust_request_entities: false,
             validate_entities: true,
+            issuers: crate::credential::TrustedIssuers::default(),
+            issuer_error: None,
         }
     }
 }
@@ -174,6 +178,32 @@ impl AuthorizerBuilder {
         self
     }
 
+    /// Trusts the signed agent credentials of `issuer`: its public keys are the JWKS text
+    /// `jwks` (`{"keys": [...]}`, Ed25519, each with a `kid`). A malformed JWKS fails `build`
+    /// with `AMBIT_CONFIG`.
+    #[must_use]
+    pub fn trust_issuer(mut self, issuer: impl Into<String>, jwks: &str) -> Self {
+        if let Err(e) = self.issuers.add(issuer, jwks) {
+            self.issuer_error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// [`Self::trust_issuer`] with the JWKS read from a file (no network). An unreadable file
+    /// fails `build` with `AMBIT_IO`.
+    #[must_use]
+    pub fn trust_issuer_file(self, issuer: impl Into<String>, path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref();
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.trust_issuer(issuer, &text),
+            Err(e) => {
+                let mut b = self;
+                b.issuer_error.get_or_insert(Error::io(path, &e));
+                b
+            }
+        }
+    }
+
     /// Lets per-request entities name static entities or registry agents as their parents,
     /// and be of a type the action allows as principal (default `false`).
     ///
@@ -209,8 +239,11 @@ impl AuthorizerBuilder {
     /// # Errors
     /// `AMBIT_IO`, `AMBIT_EMPTY_SOURCE`, `AMBIT_POLICY_PARSE`, `AMBIT_DUPLICATE_POLICY_ID`,
     /// `AMBIT_SCHEMA`, `AMBIT_VALIDATION` or `AMBIT_ENTITIES`, naming file and line.
-    pub fn build(self) -> Result<Authorizer> {
+    pub fn build(mut self) -> Result<Authorizer> {
         self.limits.check()?;
+        if let Some(e) = self.issuer_error.take() {
+            return Err(e);
+        }
         let agent_type = match &self.agent_type {
             Some(t) => Some(
                 t.parse::<EntityTypeName>()
@@ -248,6 +281,7 @@ impl AuthorizerBuilder {
             generation: AtomicU64::new(1),
             audit: self.audit,
             retired: Mutex::new(None),
+            credentials: crate::credential::Verifier::new(self.issuers),
         })
     }
 }
@@ -290,6 +324,8 @@ pub struct Authorizer {
     generation: AtomicU64,
     audit: Option<Audit>,
     retired: Mutex<Option<Arc<Snapshot>>>,
+    /// Trusted issuers, verified credentials and revoked credential ids.
+    credentials: crate::credential::Verifier,
 }
 
 /// A request with every string parsed, ready for the decision path.
@@ -451,6 +487,91 @@ impl Authorizer {
             audit.event(AuditEvent::Revoked { uid: uid.to_string(), count });
         }
         Ok(count)
+    }
+
+    /// A signed credential (compact JWS, EdDSA) for the live agent `agent`, signed with `key`:
+    /// its whole chain (root first, each agent's task, scopes, confinement, attributes and
+    /// lifetime), `iat`, `exp` (the agent's expiry) and a fresh `jti`. Any authorizer that
+    /// trusts `key`'s issuer decides with it ([`Self::authorize_credential`]) as if the agent
+    /// had been minted there.
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_REQUEST` for a malformed uid, `AMBIT_INVALID_DELEGATION` for an agent
+    /// that is unknown, revoked or expired here.
+    pub fn issue_credential(&self, agent: &str, key: &crate::credential::IssuerKey) -> Result<String> {
+        let uid = registry::parse_uid(agent, "agent")?;
+        let snap = self.snapshot.load();
+        let now = self.clock.now();
+        let record = self.registry.get(&uid).ok_or_else(|| {
+            Error::invalid_delegation(format!("unknown agent `{uid}`: only minted agents get credentials"))
+        })?;
+        let hops = self.registry.resolve(&record.chain, &snap)?;
+        if let Some((cause, i)) = self.registry.check_live(&hops, &snap.entities, now) {
+            return Err(Error::invalid_delegation(format!(
+                "agent `{uid}` is not live: `{}` is {cause}",
+                record.chain_text.get(i).map_or("", String::as_str)
+            )));
+        }
+        crate::credential::issue(&record, &hops, key, now)
+    }
+
+    /// Decides `action` on `resource` for the agent a signed credential carries: the
+    /// credential is verified (size, `alg: EdDSA` only, a trusted issuer and key, the
+    /// signature, the times with [`crate::credential::CLOCK_SKEW_SECONDS`] of skew, the depth),
+    /// its agents are entered with the same attenuation rules as local mints, and the decision
+    /// is then the one a locally minted agent gets, audited the same way. A credential that
+    /// fails is a deny with `invalid_token`, `token_expired`, `untrusted_issuer`,
+    /// `depth_exceeded` or `revoked` (its `jti`, or its root), never an error. A credential
+    /// verified once is remembered by its hash until it expires.
+    ///
+    /// # Errors
+    /// As [`Self::authorize`], for a malformed action, resource or context.
+    pub fn authorize_credential(
+        &self,
+        credential: &str,
+        action: &str,
+        resource: &str,
+        context: serde_json::Value,
+    ) -> Result<Decision> {
+        let snap = self.snapshot.load();
+        let now = self.clock.now();
+        match self.credentials.admit(credential, &snap, &self.registry, self.config.max_depth, now) {
+            Ok(sub) => self.decide_audited(&snap, &Request::new(sub, action, resource).with_context(context)),
+            Err(refusal) => {
+                let request = Request::new(String::new(), action, resource).with_context(context);
+                let decision = Decision {
+                    allowed: false,
+                    decision_id: decision::new_decision_id(),
+                    deny_cause: Some(refusal.cause),
+                    deny_hop: None,
+                    reasons: Vec::new(),
+                    chain: Vec::new(),
+                    hops: Vec::new(),
+                    errors: vec![PolicyError { policy_id: String::new(), message: refusal.why }],
+                    action: user_text(action),
+                    resource: user_text(resource),
+                    policy_version: snap.version.clone(),
+                    generation: snap.generation,
+                    timestamp: now,
+                };
+                if let Some(audit) = &self.audit {
+                    if audit.is_closed() {
+                        return Err(Error::audit("the audit trail is closed: no decision can be recorded"));
+                    }
+                    audit.decision(&decision, request.context());
+                }
+                Ok(decision)
+            }
+        }
+    }
+
+    /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`
+    /// (the agents it carries stay as they are; revoke them by uid to cut them off).
+    pub fn revoke_credential(&self, jti: &str) {
+        self.credentials.revoke(jti);
+        if let Some(audit) = &self.audit {
+            audit.event(AuditEvent::Revoked { uid: format!("jti:{}", user_text(jti)), count: 0 });
+        }
     }
 
     /// Lifts the revocation of a person or service; returns whether it was revoked.

@@ -9,6 +9,13 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DenyCause {
+    /// A credential is malformed, not signed by the key it names, not valid yet, too large,
+    /// or carries a chain that breaks the delegation rules.
+    InvalidToken,
+    /// A credential has expired.
+    TokenExpired,
+    /// A credential names an issuer (or a key of it) this authorizer does not trust.
+    UntrustedIssuer,
     /// An agent on the chain is not in the registry (never minted, or purged).
     UnknownPrincipal,
     /// The chain names the same identity twice (a delegation cycle).
@@ -34,6 +41,9 @@ pub enum DenyCause {
 impl DenyCause {
     /// Every cause, in the order ambit checks them.
     pub const ALL: &'static [DenyCause] = &[
+        Self::InvalidToken,
+        Self::TokenExpired,
+        Self::UntrustedIssuer,
         Self::UnknownPrincipal,
         Self::InvalidChain,
         Self::DepthExceeded,
@@ -49,6 +59,9 @@ impl DenyCause {
     /// The stable string for this cause, e.g. `out_of_scope`.
     pub fn code(self) -> &'static str {
         match self {
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::UntrustedIssuer => "untrusted_issuer",
             Self::UnknownPrincipal => "unknown_principal",
             Self::InvalidChain => "invalid_chain",
             Self::DepthExceeded => "depth_exceeded",

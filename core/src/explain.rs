@@ -106,6 +106,9 @@ impl Authorizer {
             Hop::Static => None,
         });
         let why = match cause {
+            DenyCause::InvalidToken => "the credential is invalid".to_owned(),
+            DenyCause::TokenExpired => "the credential has expired".to_owned(),
+            DenyCause::UntrustedIssuer => "the credential's issuer is not trusted".to_owned(),
             DenyCause::UnknownPrincipal => {
                 "agent not found in the registry (never minted, or purged after expiry)".to_owned()
             }

@@ -7,6 +7,7 @@ pub mod audit;
 mod authorizer;
 mod canonical;
 mod clock;
+pub mod credential;
 mod decision;
 mod engine;
 pub mod error;
@@ -35,6 +36,7 @@ pub use authorizer::{
     Authorizer, AuthorizerBuilder, ReloadOutcome, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_PURGE_GRACE_SECONDS,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use credential::{IssuerKey, TrustedIssuers};
 pub use decision::{Decision, DenyCause, Hop, PolicyError};
 pub use error::{Error, Result};
 pub use explain::{Explanation, HopExplanation, PolicyTrace};

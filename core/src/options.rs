@@ -44,6 +44,24 @@ pub struct AuthorizerOptions {
     pub audit_include_context: Option<bool>,
     /// Largest audit record kept whole, in bytes.
     pub audit_max_record_bytes: Option<usize>,
+    /// Issuers whose signed agent credentials this authorizer accepts.
+    pub trusted_issuers: Option<Vec<TrustedIssuerOptions>>,
+}
+
+/// One trusted credential issuer: its name and its public keys, as a JWKS file (`file`) or
+/// inline (`jwks`), exactly one of the two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TrustedIssuerOptions {
+    /// The issuer name (`iss`) its credentials carry.
+    pub issuer: String,
+    /// Path of its JWKS file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Its JWKS (`{"keys": [...]}`).
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
 }
 
 impl AuthorizerOptions {
@@ -87,6 +105,18 @@ impl AuthorizerOptions {
         }
         if let Some(t) = self.agent_type {
             builder = builder.agent_type(t);
+        }
+        for t in self.trusted_issuers.unwrap_or_default() {
+            builder = match (t.file, t.jwks) {
+                (Some(file), None) => builder.trust_issuer_file(t.issuer, file),
+                (None, Some(jwks)) => builder.trust_issuer(t.issuer, &jwks.to_string()),
+                _ => {
+                    return Err(Error::config(format!(
+                        "trusted issuer `{}` needs exactly one of `file` and `jwks`",
+                        crate::error::user_text(&t.issuer)
+                    )))
+                }
+            };
         }
         let wants_audit = self.audit_file.is_some()
             || self.audit_capacity.is_some()

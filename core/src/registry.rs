@@ -200,7 +200,9 @@ pub(crate) struct AgentRecord {
     /// The canonical uid texts of the actions and action groups its scopes name.
     pub(crate) scopes: HashSet<String>,
     /// The scopes as given at mint, sorted (what `Agent::scopes` and the entity attribute show).
-    scopes_given: Vec<String>,
+    pub(crate) scopes_given: Vec<String>,
+    /// The application attributes given at mint (what a credential carries).
+    pub(crate) attributes: Map<String, Value>,
     pub(crate) resources: Option<Vec<EntityUid>>,
     pub(crate) depth: u32,
     pub(crate) created_at: u64,
@@ -214,6 +216,30 @@ pub(crate) struct AgentRecord {
 }
 
 impl AgentRecord {
+    /// This agent, when it is the one described (entered again from a credential); an error
+    /// when a credential describes another agent under its uid.
+    fn same_as(
+        &self,
+        parent: &EntityUid,
+        scopes: &HashSet<String>,
+        resources: Option<&Vec<EntityUid>>,
+        created_at: u64,
+        expires_at: u64,
+    ) -> Result<Agent> {
+        let same = &self.parent == parent
+            && &self.scopes == scopes
+            && self.resources.as_ref() == resources
+            && self.expires_at == expires_at
+            && self.created_at == created_at;
+        if !same {
+            return Err(Error::invalid_delegation(format!(
+                "agent `{}` is already known here with another parent, scopes, confinement or lifetime",
+                self.uid
+            )));
+        }
+        Ok(self.to_agent())
+    }
+
     pub(crate) fn is_revoked(&self) -> bool {
         self.revoked.load(Ordering::SeqCst)
     }
@@ -257,6 +283,16 @@ pub(crate) enum Hop {
 pub(crate) struct MintOptions {
     pub(crate) now: u64,
     pub(crate) max_depth: u32,
+}
+
+/// An agent minted elsewhere (carried by a signed credential), entered with its own identity
+/// and times: the same attenuation rules as a local mint, but a lifetime beyond its parent's
+/// is an error rather than clamped (the signer claimed it).
+pub(crate) struct Imported<'a> {
+    /// The agent's entity id (its uid is of the agent type).
+    pub(crate) id: &'a str,
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
 }
 
 impl Registry {
@@ -311,6 +347,29 @@ impl Registry {
     }
 
     pub(crate) fn mint(&self, spec: &AgentSpec, snap: &Snapshot, opts: &MintOptions) -> Result<Agent> {
+        self.mint_as(spec, snap, opts, None)
+    }
+
+    /// Enters an agent minted elsewhere under `spec.parent`, checked as a mint is. Entering
+    /// the same agent again is a no-op; one that differs from the agent of that uid already
+    /// here (another parent, other scopes or confinement, another lifetime) is an error.
+    pub(crate) fn import(
+        &self,
+        spec: &AgentSpec,
+        snap: &Snapshot,
+        opts: &MintOptions,
+        imported: &Imported<'_>,
+    ) -> Result<Agent> {
+        self.mint_as(spec, snap, opts, Some(imported))
+    }
+
+    fn mint_as(
+        &self,
+        spec: &AgentSpec,
+        snap: &Snapshot,
+        opts: &MintOptions,
+        imported: Option<&Imported<'_>>,
+    ) -> Result<Agent> {
         let now = opts.now;
         let (parent, parent_text) = snap.parse_uid_text(&spec.parent, "parent")?;
         if spec.ttl_seconds == 0 {
@@ -354,25 +413,23 @@ impl Registry {
         }
         let (scopes, scopes_given) = check_scopes(spec, snap, parent_record.as_deref())?;
         let resources = check_resources(spec, snap, parent_record.as_deref())?;
-        let mut expires_at = now.saturating_add(spec.ttl_seconds);
-        if let Some(p) = &parent_record {
-            // clamped, never extended: a child lives no longer than its parent
-            expires_at = expires_at.min(p.expires_at);
+        let (created_at, expires_at, id) = lifetime(spec, parent_record.as_deref(), imported, now)?;
+        let uid = EntityUid::from_type_name_and_id(snap.agent_type.clone(), cedar_policy::EntityId::new(&id));
+        if imported.is_some() {
+            if let Some(existing) = self.get(&uid) {
+                return existing.same_as(&parent, &scopes, resources.as_ref(), created_at, expires_at);
+            }
         }
-        let id = uuid::Uuid::new_v4();
-        let uid =
-            EntityUid::from_type_name_and_id(snap.agent_type.clone(), cedar_policy::EntityId::new(id.to_string()));
         let mut chain_text = match &parent_record {
             Some(r) => r.chain_text.clone(),
             None => vec![parent_text],
         };
-        // a UUID never needs escaping, so this is the uid's canonical text
-        chain_text.push(format!("{}::\"{id}\"", snap.agent_type));
-        debug_assert_eq!(chain_text.last(), Some(&uid.to_string()));
+        chain_text.push(uid.to_string());
         let mut chain = parent_chain;
         chain.push(uid.clone());
         let owner = chain_text.first().map_or("", String::as_str);
-        let (entity, refs) = build_entity(spec, snap, &uid, &parent, owner, &scopes_given, depth, now, expires_at)?;
+        let (entity, refs) =
+            build_entity(spec, snap, &uid, &parent, owner, &scopes_given, depth, created_at, expires_at)?;
         let record = Arc::new(AgentRecord {
             uid: uid.clone(),
             parent: parent.clone(),
@@ -381,9 +438,10 @@ impl Registry {
             task: spec.task.clone(),
             scopes,
             scopes_given: scopes_given.into_iter().collect(),
+            attributes: spec.attributes.clone(),
             resources,
             depth,
-            created_at: now,
+            created_at,
             expires_at,
             revoked: AtomicBool::new(false),
             revoked_at: AtomicU64::new(0),
@@ -562,6 +620,39 @@ fn build_tree(
         }
     }
     n
+}
+
+/// A new agent's creation time, expiry and entity id: now, clamped to its parent's expiry and
+/// a fresh UUID for a local mint; as claimed for an imported one, which may not outlive its
+/// parent.
+fn lifetime(
+    spec: &AgentSpec,
+    parent_record: Option<&AgentRecord>,
+    imported: Option<&Imported<'_>>,
+    now: u64,
+) -> Result<(u64, u64, String)> {
+    Ok(match imported {
+        None => {
+            let mut expires_at = now.saturating_add(spec.ttl_seconds);
+            if let Some(p) = parent_record {
+                // clamped, never extended: a child lives no longer than its parent
+                expires_at = expires_at.min(p.expires_at);
+            }
+            (now, expires_at, uuid::Uuid::new_v4().to_string())
+        }
+        Some(i) => {
+            if let Some(p) = parent_record.filter(|p| i.expires_at > p.expires_at) {
+                return Err(Error::invalid_delegation(format!(
+                    "agent `{}` would outlive its parent `{}` (expires {} after {})",
+                    crate::error::user_text(i.id),
+                    p.uid,
+                    i.expires_at,
+                    p.expires_at
+                )));
+            }
+            (i.created_at, i.expires_at, i.id.to_owned())
+        }
+    })
 }
 
 pub(crate) fn parse_uid(text: &str, what: &str) -> Result<EntityUid> {

@@ -6,7 +6,7 @@ pub use crate::authorizer::ReloadOutcome;
 pub use crate::decision::{Decision, DenyCause, Hop, PolicyError};
 pub use crate::explain::{Explanation, HopExplanation, PolicyTrace};
 pub use crate::link::Link;
-pub use crate::options::{AuditCallback, AuthorizerOptions};
+pub use crate::options::{AuditCallback, AuthorizerOptions, TrustedIssuerOptions};
 pub use crate::registry::{Agent, AgentSpec, DelegationNode};
 pub use crate::request::Request;
 #[cfg(feature = "testing")]

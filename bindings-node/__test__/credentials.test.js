@@ -1,0 +1,71 @@
+// Signed agent credentials across processes and languages (issue 17): a Python process mints
+// an agent and issues its credential; this Node process, trusting only the issuer's public
+// keys, decides with the credential alone, as if the agent were its own. Forged, untrusted and
+// revoked credentials are denies with their cause.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { execFileSync } = require('node:child_process')
+const { Authorizer, IssuerKey } = require('..')
+
+const ROOT = path.resolve(__dirname, '..', '..')
+const HELPDESK = path.join(ROOT, 'policies', 'helpdesk')
+const SERVICE = 'Helpdesk::Service::"helpdesk"'
+const TICKET = 'Helpdesk::Ticket::"4711"'
+const ISSUER = 'https://helpdesk.example'
+// the repository's virtualenv (make python-dev), or the Python the caller names
+const PYTHON = process.env.AMBIT_PYTHON ?? path.join(ROOT, '.venv', 'bin', 'python')
+
+const ISSUE = `
+import json, sys
+import ambit
+key = ambit.IssuerKey.generate(${JSON.stringify(ISSUER)}, "k1")
+authz = ambit.Authorizer.from_dir(sys.argv[1])
+agent = authz.mint_agent('${SERVICE}', "ticket-4711", ["issue_refund"], 900,
+                         attributes={"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}})
+print(json.dumps({"credential": authz.issue_credential(agent.uid, key), "jwks": key.public_jwks(), "agent": agent.uid}))
+`
+
+test('a credential issued by a Python process decides in this Node process', () => {
+  const out = JSON.parse(execFileSync(PYTHON, ['-c', ISSUE, HELPDESK], { encoding: 'utf8' }))
+  const verifier = Authorizer.fromDir(HELPDESK, { trustedIssuers: [{ issuer: ISSUER, jwks: out.jwks }] })
+  const ok = verifier.authorizeCredential({ credential: out.credential, action: 'issue_refund', resource: TICKET, context: { amount: 120 } })
+  assert.equal(ok.allowed, true)
+  assert.deepEqual(ok.chain, [SERVICE, out.agent])
+  const no = verifier.authorizeCredential({ credential: out.credential, action: 'issue_refund', resource: TICKET, context: { amount: 900 } })
+  assert.equal(no.denyCause, 'forbidden')
+  assert.deepEqual(no.reasons, ['agent-refund-cap'])
+  // the root revoked here reaches the agent the credential carries
+  verifier.revoke(SERVICE)
+  const cut = verifier.authorizeCredential({ credential: out.credential, action: 'issue_refund', resource: TICKET, context: { amount: 1 } })
+  assert.equal(cut.denyCause, 'revoked')
+  // a verifier that does not trust the issuer
+  const other = Authorizer.fromDir(HELPDESK, { trustedIssuers: [{ issuer: ISSUER, jwks: IssuerKey.generate(ISSUER, 'k2').publicJwks() }] })
+  assert.equal(other.authorizeCredential({ credential: out.credential, action: 'issue_refund', resource: TICKET, context: { amount: 1 } }).denyCause, 'untrusted_issuer')
+})
+
+test('issue, verify, revoke by jti, and forgeries in Node', () => {
+  const key = IssuerKey.generate(ISSUER, 'k1')
+  assert.equal(key.issuer, ISSUER)
+  assert.equal(key.kid, 'k1')
+  assert.deepEqual(IssuerKey.fromJwk(ISSUER, JSON.stringify(key.privateJwk())).publicJwks(), key.publicJwks())
+  assert.throws(() => IssuerKey.fromJwk(ISSUER, '{}'), (e) => e.code === 'AMBIT_CONFIG')
+  assert.throws(() => IssuerKey.generate(42, 'k'), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  assert.throws(() => new IssuerKey(), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  const issuer = Authorizer.fromDir(HELPDESK)
+  const agent = issuer.mintAgent({ parent: SERVICE, task: 't', scopes: ['issue_refund'], ttlSeconds: 900, attributes: { tenant: { __entity: { type: 'Helpdesk::Tenant', id: 'acme' } } } })
+  const credential = issuer.issueCredential(agent.uid, key)
+  const verifier = Authorizer.fromDir(HELPDESK, { trustedIssuers: [{ issuer: ISSUER, jwks: key.publicJwks() }] })
+  const decide = (c) => verifier.authorizeCredential({ credential: c, action: 'issue_refund', resource: TICKET, context: { amount: 5 } })
+  assert.equal(decide(credential).allowed, true)
+  const [h, p, s] = credential.split('.')
+  const claims = JSON.parse(Buffer.from(p, 'base64url').toString())
+  claims.chain[1].agent.scopes.push('close_ticket')
+  assert.equal(decide(`${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`).denyCause, 'invalid_token')
+  const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'ambit+jwt', kid: 'k1' })).toString('base64url')
+  assert.equal(decide(`${none}.${p}.`).denyCause, 'invalid_token')
+  for (const bad of ['', 'a.b.c', 'x'.repeat(100000)]) assert.equal(decide(bad).denyCause, 'invalid_token')
+  verifier.revokeCredential(JSON.parse(Buffer.from(p, 'base64url').toString()).jti)
+  assert.equal(decide(credential).denyCause, 'revoked')
+  assert.throws(() => Authorizer.fromDir(HELPDESK, { trustedIssuers: [{ issuer: ISSUER, jwks: { keys: [key.privateJwk()] } }] }), (e) => e.code === 'AMBIT_CONFIG')
+})

@@ -1,0 +1,481 @@
+//! Signed agent credentials: an agent's authority as a compact JWS (RFC 7515) that another
+//! process verifies with the issuer's public key alone (a JWKS, no network).
+//!
+//! A credential carries the agent's whole chain, root first: the root (a person or service,
+//! a static entity the verifier knows) and each agent with its task, scopes, confinement,
+//! attributes and lifetime. The verifier checks the signature (Ed25519, `alg: EdDSA` only: no
+//! `none`, no HMAC, so no algorithm confusion), the issuer and key id, the times, the size and
+//! the depth, then enters each agent into its registry with the same attenuation rules as a
+//! local mint (every link narrows and never outlives its parent); the decision is then the
+//! same decision, with the same causes and audit record, as for a locally minted agent.
+//! Revocation by agent uid or by the credential's `jti` is honoured.
+
+use crate::decision::DenyCause;
+use crate::error::{Error, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The media type in a credential's `typ` header.
+pub const CREDENTIAL_TYPE: &str = "ambit+jwt";
+/// The largest credential accepted, in bytes: larger ones are `invalid_token` before any
+/// decoding.
+pub const MAX_CREDENTIAL_BYTES: usize = 64 * 1024;
+/// Clock skew allowed on `iat` / `nbf` / `exp`, in seconds.
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
+
+/// An issuer's signing key (Ed25519), with the issuer name and key id it signs as.
+#[derive(Clone)]
+pub struct IssuerKey {
+    issuer: String,
+    kid: String,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for IssuerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // never the private key
+        f.debug_struct("IssuerKey").field("issuer", &self.issuer).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl IssuerKey {
+    /// A new random key for `issuer`, named `kid`.
+    ///
+    /// # Errors
+    /// `AMBIT_INTERNAL` when the operating system has no randomness to give.
+    pub fn generate(issuer: impl Into<String>, kid: impl Into<String>) -> Result<Self> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| Error::internal(format!("no randomness for a key: {e}")))?;
+        Ok(Self { issuer: issuer.into(), kid: kid.into(), key: SigningKey::from_bytes(&seed) })
+    }
+
+    /// The key from its private JWK (`{"kty": "OKP", "crv": "Ed25519", "d": ..., "x": ...,
+    /// "kid": ...}`), signing as `issuer`.
+    ///
+    /// # Errors
+    /// `AMBIT_CONFIG` when the JWK is not an Ed25519 private key, or `x` does not match `d`.
+    pub fn from_jwk(issuer: impl Into<String>, jwk: &str) -> Result<Self> {
+        let jwk: Jwk = serde_json::from_str(jwk).map_err(|e| Error::config(format!("invalid private JWK: {e}")))?;
+        let d = jwk.d.as_deref().ok_or_else(|| Error::config("a private JWK needs `d`"))?;
+        let seed: [u8; 32] = decode(d)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::config("JWK `d` must be 32 base64url bytes"))?;
+        jwk.check_ed25519()?;
+        let key = SigningKey::from_bytes(&seed);
+        if B64.encode(key.verifying_key().to_bytes()) != jwk.x {
+            return Err(Error::config("JWK `x` is not the public key of `d`"));
+        }
+        Ok(Self { issuer: issuer.into(), kid: jwk.kid.unwrap_or_default(), key })
+    }
+
+    /// The issuer name this key signs as.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The key id (`kid`).
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The private JWK, to keep in a file only the issuer reads.
+    pub fn private_jwk(&self) -> Value {
+        serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "kid": self.kid, "alg": "EdDSA",
+            "x": B64.encode(self.key.verifying_key().to_bytes()),
+            "d": B64.encode(self.key.to_bytes()),
+        })
+    }
+
+    /// The public JWKS (`{"keys": [...]}`) verifiers are given.
+    pub fn public_jwks(&self) -> Value {
+        serde_json::json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "kid": self.kid, "alg": "EdDSA", "use": "sig",
+            "x": B64.encode(self.key.verifying_key().to_bytes()),
+        }]})
+    }
+
+    /// Signs any claims (tests forge credentials a correct issuer would never sign, to show
+    /// the verifier refuses them).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn sign_json(&self, header: &Value, claims: &Value) -> String {
+        let header = B64.encode(header.to_string());
+        let payload = B64.encode(claims.to_string());
+        let input = format!("{header}.{payload}");
+        format!("{input}.{}", B64.encode(self.key.sign(input.as_bytes()).to_bytes()))
+    }
+
+    pub(crate) fn sign(&self, claims: &Claims) -> Result<String> {
+        let header = serde_json::json!({"alg": "EdDSA", "typ": CREDENTIAL_TYPE, "kid": self.kid});
+        let header = B64.encode(serde_json::to_vec(&header).map_err(|e| Error::internal(e.to_string()))?);
+        let payload = B64.encode(serde_json::to_vec(claims).map_err(|e| Error::internal(e.to_string()))?);
+        let input = format!("{header}.{payload}");
+        let signature = self.key.sign(input.as_bytes());
+        Ok(format!("{input}.{}", B64.encode(signature.to_bytes())))
+    }
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default)]
+    x: String,
+    #[serde(default)]
+    d: Option<String>,
+}
+
+impl Jwk {
+    fn check_ed25519(&self) -> Result<()> {
+        if self.kty != "OKP" || self.crv.as_deref() != Some("Ed25519") {
+            return Err(Error::config(format!(
+                "unsupported key `{}`: ambit credentials are Ed25519 (`kty: OKP`, `crv: Ed25519`)",
+                crate::error::user_text(&self.kty)
+            )));
+        }
+        if self.alg.as_deref().is_some_and(|a| a != "EdDSA") {
+            return Err(Error::config("an Ed25519 key's `alg` must be `EdDSA`"));
+        }
+        Ok(())
+    }
+}
+
+/// The public keys of the issuers a verifier trusts: issuer name -> key id -> key.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedIssuers {
+    issuers: HashMap<String, HashMap<String, VerifyingKey>>,
+}
+
+impl TrustedIssuers {
+    /// Trusts `issuer`'s keys in `jwks` (a JWKS JSON text, `{"keys": [...]}`); each key needs
+    /// a `kid`. Keys that are not Ed25519 are refused, not skipped.
+    ///
+    /// # Errors
+    /// `AMBIT_CONFIG` for a malformed JWKS, a key without `kid`, a private key (`d`), or a key
+    /// of another type.
+    pub fn add(&mut self, issuer: impl Into<String>, jwks: &str) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Set {
+            keys: Vec<Jwk>,
+        }
+        let set: Set = serde_json::from_str(jwks).map_err(|e| Error::config(format!("invalid JWKS: {e}")))?;
+        let keys = self.issuers.entry(issuer.into()).or_default();
+        for jwk in set.keys {
+            jwk.check_ed25519()?;
+            if jwk.d.is_some() {
+                return Err(Error::config("a JWKS for verifiers must hold public keys only (this one has `d`)"));
+            }
+            let kid = jwk
+                .kid
+                .clone()
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| Error::config("every JWKS key needs a `kid`"))?;
+            let bytes: [u8; 32] = decode(&jwk.x)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| Error::config("JWK `x` must be 32 base64url bytes"))?;
+            let key = VerifyingKey::from_bytes(&bytes).map_err(|_| Error::config("JWK `x` is not an Ed25519 point"))?;
+            if key.is_weak() {
+                return Err(Error::config("JWK `x` is a weak (small-order) Ed25519 key"));
+            }
+            keys.insert(kid, key);
+        }
+        Ok(())
+    }
+
+    /// Whether no issuer is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.issuers.is_empty()
+    }
+
+    fn key(&self, issuer: &str, kid: &str) -> Option<&VerifyingKey> {
+        self.issuers.get(issuer)?.get(kid)
+    }
+}
+
+/// One link of a credential's chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Link {
+    /// The identity's uid text.
+    pub(crate) uid: String,
+    /// For an agent: its task, scopes, confinement, attributes and lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) agent: Option<AgentLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentLink {
+    pub(crate) task: String,
+    pub(crate) scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) resources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub(crate) attributes: Map<String, Value>,
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+}
+
+/// A credential's claims.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Claims {
+    pub(crate) iss: String,
+    /// The acting agent (the chain's last link).
+    pub(crate) sub: String,
+    pub(crate) iat: u64,
+    #[serde(default)]
+    pub(crate) nbf: Option<u64>,
+    pub(crate) exp: u64,
+    pub(crate) jti: String,
+    /// Root first.
+    pub(crate) chain: Vec<Link>,
+}
+
+/// Why a credential was refused: the deny cause, and words for the audit trail and the error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) cause: DenyCause,
+    pub(crate) why: String,
+}
+
+fn refuse(cause: DenyCause, why: impl Into<String>) -> Refusal {
+    Refusal { cause, why: why.into() }
+}
+
+fn decode(text: &str) -> std::result::Result<Vec<u8>, base64::DecodeError> {
+    B64.decode(text)
+}
+
+/// A credential's JOSE header, as far as ambit reads it.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+/// Checks a credential's form, signature, issuer and times: its claims, or why not. The chain
+/// itself (attenuation, depth, liveness) is checked when its agents are entered.
+pub(crate) fn verify(token: &str, trusted: &TrustedIssuers, now: u64) -> std::result::Result<Claims, Refusal> {
+    let invalid = |why: &str| refuse(DenyCause::InvalidToken, why);
+    if token.len() > MAX_CREDENTIAL_BYTES {
+        return Err(invalid("the credential is larger than the limit"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("not a compact JWS (three base64url parts)"));
+    };
+    let header: Header = decode(header)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| invalid("the header is not base64url JSON"))?;
+    // one algorithm, fixed by the key type: `none`, HMAC and anything else are refused before
+    // any key is looked at
+    if header.alg != "EdDSA" {
+        return Err(invalid("the algorithm must be EdDSA"));
+    }
+    if header.typ.as_deref() != Some(CREDENTIAL_TYPE) {
+        return Err(invalid("the type must be ambit+jwt"));
+    }
+    if header.crit.is_some() {
+        return Err(invalid("critical header extensions are not supported"));
+    }
+    let kid = header.kid.ok_or_else(|| invalid("the header has no kid"))?;
+    let body = decode(payload).map_err(|_| invalid("the payload is not base64url"))?;
+    let claims: Claims = serde_json::from_slice(&body).map_err(|_| invalid("the payload is not ambit claims"))?;
+    let key = trusted
+        .key(&claims.iss, &kid)
+        .ok_or_else(|| refuse(DenyCause::UntrustedIssuer, "the issuer or its key is not trusted"))?;
+    let signature = decode(signature)
+        .ok()
+        .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
+        .ok_or_else(|| invalid("the signature is malformed"))?;
+    let input_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
+    key.verify_strict(&token.as_bytes()[..input_len], &signature)
+        .map_err(|_| invalid("the signature does not verify"))?;
+    if claims.exp.saturating_add(CLOCK_SKEW_SECONDS) <= now {
+        return Err(refuse(DenyCause::TokenExpired, "the credential has expired"));
+    }
+    let not_before = claims.nbf.unwrap_or(claims.iat).max(claims.iat);
+    if not_before > now.saturating_add(CLOCK_SKEW_SECONDS) {
+        return Err(invalid("the credential is not valid yet"));
+    }
+    let last = claims.chain.last().ok_or_else(|| invalid("the chain is empty"))?;
+    if last.uid != claims.sub || last.agent.is_none() {
+        return Err(invalid("the chain does not end with the subject agent"));
+    }
+    if claims.chain.first().is_some_and(|root| root.agent.is_some()) {
+        return Err(invalid("the chain's root must be a static principal"));
+    }
+    if claims.chain.iter().skip(1).any(|l| l.agent.is_none()) {
+        return Err(invalid("every link after the root must be an agent"));
+    }
+    Ok(claims)
+}
+
+/// The claims of a credential for `record` (live, its chain resolved as `hops`), signed.
+pub(crate) fn issue(
+    record: &crate::registry::AgentRecord,
+    hops: &[(cedar_policy::EntityUid, crate::registry::Hop)],
+    key: &IssuerKey,
+    now: u64,
+) -> Result<String> {
+    let mut chain = Vec::with_capacity(hops.len());
+    for (i, (uid, hop)) in hops.iter().enumerate() {
+        let text = record.chain_text.get(i).cloned().unwrap_or_else(|| uid.to_string());
+        let agent = match hop {
+            crate::registry::Hop::Static => None,
+            crate::registry::Hop::Agent(a) => Some(AgentLink {
+                task: a.task.clone(),
+                scopes: a.scopes_given.clone(),
+                resources: a.resources.iter().flatten().map(ToString::to_string).collect(),
+                attributes: a.attributes.clone(),
+                created_at: a.created_at,
+                expires_at: a.expires_at,
+            }),
+        };
+        chain.push(Link { uid: text, agent });
+    }
+    let claims = Claims {
+        iss: key.issuer.clone(),
+        sub: record.chain_text.last().cloned().unwrap_or_default(),
+        iat: now,
+        nbf: None,
+        exp: record.expires_at,
+        jti: uuid::Uuid::new_v4().to_string(),
+        chain,
+    };
+    key.sign(&claims)
+}
+
+/// A credential verified before: who it speaks for, until when, under which id.
+struct Verified {
+    sub: String,
+    jti: String,
+    exp: u64,
+}
+
+/// The most verified credentials remembered; past it the memory starts over.
+const MAX_REMEMBERED: usize = 16 * 1024;
+
+/// An authorizer's side of credentials: whom it trusts, what it verified, what was revoked.
+pub(crate) struct Verifier {
+    trusted: TrustedIssuers,
+    verified: papaya::HashMap<[u8; 32], Verified>,
+    revoked: papaya::HashSet<String>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").field("trusted", &self.trusted).finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    pub(crate) fn new(trusted: TrustedIssuers) -> Self {
+        Self { trusted, verified: papaya::HashMap::new(), revoked: papaya::HashSet::new() }
+    }
+
+    pub(crate) fn revoke(&self, jti: &str) {
+        self.revoked.pin().insert(jti.to_owned());
+    }
+
+    /// The acting agent's uid, once the credential is verified and its agents are in
+    /// `registry`; or why the credential is refused.
+    pub(crate) fn admit(
+        &self,
+        token: &str,
+        snap: &crate::snapshot::Snapshot,
+        registry: &crate::registry::Registry,
+        max_depth: u32,
+        now: u64,
+    ) -> std::result::Result<String, Refusal> {
+        use sha2::Digest as _;
+        if token.len() > MAX_CREDENTIAL_BYTES {
+            return Err(refuse(DenyCause::InvalidToken, "the credential is larger than the limit"));
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(v) = self.verified.pin().get(&digest) {
+            if v.exp.saturating_add(CLOCK_SKEW_SECONDS) > now {
+                if self.revoked.pin().contains(&v.jti) {
+                    return Err(refuse(DenyCause::Revoked, "the credential was revoked"));
+                }
+                return Ok(v.sub.clone());
+            }
+        }
+        if self.trusted.is_empty() {
+            return Err(refuse(DenyCause::UntrustedIssuer, "this authorizer trusts no credential issuer"));
+        }
+        let claims = verify(token, &self.trusted, now)?;
+        if self.revoked.pin().contains(&claims.jti) {
+            return Err(refuse(DenyCause::Revoked, "the credential was revoked"));
+        }
+        if claims.chain.len() - 1 > max_depth as usize {
+            return Err(refuse(DenyCause::DepthExceeded, "the credential's chain is deeper than the limit"));
+        }
+        let invalid = |why: String| refuse(DenyCause::InvalidToken, why);
+        let mut uids = Vec::with_capacity(claims.chain.len());
+        for link in &claims.chain {
+            uids.push(
+                crate::registry::parse_uid(&link.uid, "chain link").map_err(|e| invalid(e.message().to_owned()))?,
+            );
+        }
+        let root = &uids[0];
+        if snap.is_minted(root) || snap.entities.get(root).is_none() {
+            return Err(invalid(format!("the chain's root `{root}` is not a known principal here")));
+        }
+        let opts = crate::registry::MintOptions { now, max_depth };
+        for (i, link) in claims.chain.iter().enumerate().skip(1) {
+            let Some(agent) = &link.agent else { return Err(invalid("a link after the root is not an agent".into())) };
+            let uid = &uids[i];
+            if uid.type_name() != &snap.agent_type {
+                return Err(invalid(format!("`{uid}` is not of the agent type `{}`", snap.agent_type)));
+            }
+            let ttl = agent.expires_at.saturating_sub(agent.created_at).max(1);
+            let spec = crate::registry::AgentSpec::new(claims.chain[i - 1].uid.clone(), agent.task.clone(), ttl)
+                .scopes(agent.scopes.iter().cloned())
+                .resources(agent.resources.iter().cloned())
+                .attributes(agent.attributes.clone());
+            let imported = crate::registry::Imported {
+                id: uid.id().unescaped(),
+                created_at: agent.created_at,
+                expires_at: agent.expires_at,
+            };
+            if let Err(e) = spec.check_limits(&crate::limit::Limits::default()) {
+                return Err(invalid(e.message().to_owned()));
+            }
+            if let Err(e) = registry.import(&spec, snap, &opts, &imported) {
+                // a parent that is no longer live is that cause, not a malformed credential
+                if let Ok(hops) = registry.resolve(&uids[..i], snap) {
+                    if let Some((cause, _)) = registry.check_live(&hops, &snap.entities, now) {
+                        return Err(refuse(cause, format!("`{}` on the credential's chain is {cause}", uids[i - 1])));
+                    }
+                }
+                return Err(invalid(format!("link {i} breaks the delegation rules: {}", e.message())));
+            }
+        }
+        let verified = self.verified.pin();
+        if verified.len() >= MAX_REMEMBERED {
+            verified.clear();
+        }
+        verified.insert(digest, Verified { sub: claims.sub.clone(), jti: claims.jti, exp: claims.exp });
+        Ok(claims.sub)
+    }
+}

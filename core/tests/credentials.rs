@@ -1,0 +1,349 @@
+//! Signed agent credentials (issue 17): one authorizer mints and issues, another decides with
+//! the credential alone, as if the agent were its own; every forged, tampered, widened,
+//! expired, oversized or untrusted credential is a deny with its cause, never a panic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
+
+use ambit::{AgentSpec, Authorizer, DenyCause, IssuerKey, ManualClock};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const NOW: u64 = 1_800_000_000;
+const SERVICE: &str = r#"Helpdesk::Service::"helpdesk""#;
+const TICKET: &str = r#"Helpdesk::Ticket::"4711""#;
+const ISSUER: &str = "https://helpdesk.example";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk")
+}
+
+fn acme() -> serde_json::Map<String, Value> {
+    json!({"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}}).as_object().unwrap().clone()
+}
+
+struct World {
+    clock: ManualClock,
+    key: IssuerKey,
+    issuer: Authorizer,
+    verifier: Authorizer,
+}
+
+fn world_with(depth: u32) -> World {
+    let clock = ManualClock::new(NOW);
+    let key = IssuerKey::generate(ISSUER, "k1").unwrap();
+    let issuer = Authorizer::builder().dir(fixture()).clock(Arc::new(clock.clone())).build().unwrap();
+    let verifier = Authorizer::builder()
+        .dir(fixture())
+        .clock(Arc::new(clock.clone()))
+        .max_delegation_depth(depth)
+        .trust_issuer(ISSUER, &key.public_jwks().to_string())
+        .build()
+        .unwrap();
+    World { clock, key, issuer, verifier }
+}
+
+fn world() -> World {
+    world_with(8)
+}
+
+fn refund(w: &World, credential: &str, amount: i64) -> ambit::Decision {
+    w.verifier.authorize_credential(credential, "issue_refund", TICKET, json!({"amount": amount})).unwrap()
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap()
+}
+
+fn header() -> Value {
+    json!({"alg": "EdDSA", "typ": "ambit+jwt", "kid": "k1"})
+}
+
+#[test]
+fn a_credential_decides_elsewhere_as_a_local_agent_would() {
+    let w = world();
+    let agent = w
+        .issuer
+        .mint_agent(&AgentSpec::new(SERVICE, "ticket-4711", 900).scopes(["issue_refund"]).attributes(acme()))
+        .unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let here = w
+        .issuer
+        .authorize(&ambit::Request::new(agent.uid(), "issue_refund", TICKET).with_context(json!({"amount": 900})))
+        .unwrap();
+    let there = refund(&w, &token, 900);
+    assert_eq!(there.deny_cause(), Some(DenyCause::Forbidden));
+    assert_eq!((there.deny_cause(), there.reasons(), there.chain()), (here.deny_cause(), here.reasons(), here.chain()));
+    let ok = refund(&w, &token, 120);
+    assert!(ok.allowed(), "{ok:?}");
+    assert_eq!(ok.chain(), [SERVICE, agent.uid()]);
+    let close = w.verifier.authorize_credential(&token, "close_ticket", TICKET, json!({})).unwrap();
+    assert_eq!(close.deny_cause(), Some(DenyCause::OutOfScope));
+    // the verifier now knows the agent, as its own registry shows
+    assert!(w.verifier.agents().iter().any(|a| a.uid() == agent.uid() && a.scopes() == ["issue_refund"]));
+    // a second use is the same decision (verified once, remembered by its hash)
+    assert!(refund(&w, &token, 120).allowed());
+    let c = claims(&token);
+    assert_eq!(
+        (c["iss"].as_str(), c["sub"].as_str(), c["exp"].as_u64()),
+        (Some(ISSUER), Some(agent.uid()), Some(agent.expires_at()))
+    );
+}
+
+#[test]
+fn a_sub_agent_credential_carries_the_whole_chain_and_each_link_narrows() {
+    let w = world();
+    let parent = w
+        .issuer
+        .mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund", "read_ticket"]).attributes(acme()))
+        .unwrap();
+    let child = w
+        .issuer
+        .mint_agent(&AgentSpec::new(parent.uid(), "c", 300).scopes(["issue_refund"]).attributes(acme()))
+        .unwrap();
+    let token = w.issuer.issue_credential(child.uid(), &w.key).unwrap();
+    let d = refund(&w, &token, 120);
+    assert!(d.allowed(), "{d:?}");
+    assert_eq!(d.chain(), [SERVICE, parent.uid(), child.uid()]);
+    assert_eq!(claims(&token)["chain"].as_array().unwrap().len(), 3);
+    // deeper than the verifier's cap
+    let shallow = world_with(1);
+    let p = shallow
+        .issuer
+        .mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme()))
+        .unwrap();
+    let c = shallow
+        .issuer
+        .mint_agent(&AgentSpec::new(p.uid(), "c", 300).scopes(["issue_refund"]).attributes(acme()))
+        .unwrap();
+    let deep = shallow.issuer.issue_credential(c.uid(), &shallow.key).unwrap();
+    assert_eq!(refund(&shallow, &deep, 120).deny_cause(), Some(DenyCause::DepthExceeded));
+}
+
+#[test]
+fn revocation_by_root_agent_or_jti_is_honoured() {
+    let w = world();
+    let agent =
+        w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    assert!(refund(&w, &token, 120).allowed());
+    w.verifier.revoke_credential(claims(&token)["jti"].as_str().unwrap());
+    assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::Revoked));
+
+    let w = world();
+    let agent =
+        w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    assert!(refund(&w, &token, 120).allowed());
+    w.verifier.revoke(SERVICE).unwrap(); // the root, revoked where the credential is used
+    assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::Revoked));
+
+    let w = world();
+    let agent =
+        w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    w.verifier.revoke(SERVICE).unwrap(); // before the credential was ever seen
+    assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::Revoked));
+
+    let w = world();
+    let agent =
+        w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    assert!(refund(&w, &token, 120).allowed());
+    w.verifier.revoke(agent.uid()).unwrap();
+    assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::Revoked));
+    // the issuer refuses to issue for a revoked agent
+    w.issuer.revoke(agent.uid()).unwrap();
+    assert_eq!(w.issuer.issue_credential(agent.uid(), &w.key).unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
+}
+
+#[test]
+fn expired_and_not_yet_valid_credentials_are_denied() {
+    let w = world();
+    let agent =
+        w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 100).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    assert!(refund(&w, &token, 120).allowed());
+    w.clock.advance(100 + ambit::credential::CLOCK_SKEW_SECONDS);
+    assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::TokenExpired));
+    // signed by the trusted key but issued in the future
+    let mut c = claims(&token);
+    c["iat"] = json!(NOW + 3600);
+    c["exp"] = json!(NOW + 7200);
+    let future = w.key.sign_json(&header(), &c);
+    assert_eq!(refund(&w, &future, 120).deny_cause(), Some(DenyCause::InvalidToken));
+}
+
+#[test]
+fn forged_tampered_and_confused_credentials_are_denied_with_their_cause() {
+    let w = world();
+    let agent =
+        w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let c = claims(&token);
+
+    // another key under the same issuer and kid
+    let impostor = IssuerKey::generate(ISSUER, "k1").unwrap();
+    let forged = impostor.sign_json(&header(), &c);
+    assert_eq!(refund(&w, &forged, 120).deny_cause(), Some(DenyCause::InvalidToken));
+    // an unknown kid, an unknown issuer
+    let other_kid = impostor.sign_json(&json!({"alg": "EdDSA", "typ": "ambit+jwt", "kid": "k2"}), &c);
+    assert_eq!(refund(&w, &other_kid, 120).deny_cause(), Some(DenyCause::UntrustedIssuer));
+    let mut other_iss = c.clone();
+    other_iss["iss"] = json!("https://evil.example");
+    assert_eq!(
+        refund(&w, &impostor.sign_json(&header(), &other_iss), 120).deny_cause(),
+        Some(DenyCause::UntrustedIssuer)
+    );
+
+    // alg none, and HS256 "signed" with the public key (algorithm confusion)
+    let none =
+        format!("{}.{}.", B64.encode(json!({"alg": "none", "typ": "ambit+jwt", "kid": "k1"}).to_string()), parts[1]);
+    assert_eq!(refund(&w, &none, 120).deny_cause(), Some(DenyCause::InvalidToken));
+    let hs = format!(
+        "{}.{}.{}",
+        B64.encode(json!({"alg": "HS256", "typ": "ambit+jwt", "kid": "k1"}).to_string()),
+        parts[1],
+        parts[2]
+    );
+    assert_eq!(refund(&w, &hs, 120).deny_cause(), Some(DenyCause::InvalidToken));
+
+    // the payload changed under the signature: a wider scope
+    let mut widened = c.clone();
+    widened["chain"][1]["agent"]["scopes"] = json!(["issue_refund", "close_ticket"]);
+    let tampered = format!("{}.{}.{}", parts[0], B64.encode(widened.to_string()), parts[2]);
+    assert_eq!(refund(&w, &tampered, 120).deny_cause(), Some(DenyCause::InvalidToken));
+
+    // garbage of every shape, and an oversized credential
+    let huge = format!("{}.{}.{}", parts[0], "A".repeat(70_000), parts[2]);
+    for bad in ["", ".", "..", "a.b", "a.b.c.d", "!!.!!.!!", "eyJ9.eyJ9.AA", &huge] {
+        assert_eq!(refund(&w, bad, 120).deny_cause(), Some(DenyCause::InvalidToken), "{bad:.40}");
+    }
+    // a verifier that trusts nobody
+    let lonely = Authorizer::from_dir(fixture()).unwrap();
+    let d = lonely.authorize_credential(&token, "issue_refund", TICKET, json!({"amount": 1})).unwrap();
+    assert_eq!(d.deny_cause(), Some(DenyCause::UntrustedIssuer));
+}
+
+#[test]
+fn a_trusted_signer_still_cannot_widen_a_chain() {
+    let w = world();
+    let parent =
+        w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let child = w
+        .issuer
+        .mint_agent(&AgentSpec::new(parent.uid(), "c", 300).scopes(["issue_refund"]).attributes(acme()))
+        .unwrap();
+    let c = claims(&w.issuer.issue_credential(child.uid(), &w.key).unwrap());
+    let sign = |c: &Value| w.key.sign_json(&header(), c);
+    // a child scope its parent does not hold
+    let mut wider = c.clone();
+    wider["chain"][2]["agent"]["scopes"] = json!(["issue_refund", "read_ticket"]);
+    assert_eq!(refund(&w, &sign(&wider), 120).deny_cause(), Some(DenyCause::InvalidToken));
+    // a child outliving its parent
+    let mut longer = c.clone();
+    longer["chain"][2]["agent"]["expires_at"] = json!(NOW + 10_000);
+    assert_eq!(refund(&w, &sign(&longer), 120).deny_cause(), Some(DenyCause::InvalidToken));
+    // a chain whose root is an agent, or unknown here, or that does not end with the subject
+    let mut agent_root = c.clone();
+    agent_root["chain"][0] = c["chain"][1].clone();
+    assert_eq!(refund(&w, &sign(&agent_root), 120).deny_cause(), Some(DenyCause::InvalidToken));
+    let mut stranger = c.clone();
+    stranger["chain"][0]["uid"] = json!(r#"Helpdesk::Service::"elsewhere""#);
+    assert_eq!(refund(&w, &sign(&stranger), 120).deny_cause(), Some(DenyCause::InvalidToken));
+    let mut other_sub = c.clone();
+    other_sub["sub"] = json!(parent.uid());
+    assert_eq!(refund(&w, &sign(&other_sub), 120).deny_cause(), Some(DenyCause::InvalidToken));
+    // the untouched credential still works: nothing above was half-entered
+    assert!(refund(&w, &sign(&c), 120).allowed());
+    // a different agent under a uid the verifier already knows
+    let mut conflicting = c.clone();
+    conflicting["chain"][2]["agent"]["task"] = json!("other");
+    conflicting["chain"][2]["agent"]["created_at"] = json!(NOW - 1);
+    conflicting["jti"] = json!("another");
+    assert_eq!(refund(&w, &sign(&conflicting), 120).deny_cause(), Some(DenyCause::InvalidToken));
+}
+
+#[test]
+fn keys_and_key_sets_are_checked_when_loaded() {
+    let key = IssuerKey::generate(ISSUER, "k1").unwrap();
+    let again = IssuerKey::from_jwk(ISSUER, &key.private_jwk().to_string()).unwrap();
+    assert_eq!(again.public_jwks(), key.public_jwks());
+    assert!(
+        !format!("{key:?}").contains(key.private_jwk()["d"].as_str().unwrap()),
+        "Debug never shows the private key"
+    );
+    let build = |jwks: &str| {
+        Authorizer::builder().dir(fixture()).trust_issuer(ISSUER, jwks).build().map(|_| ()).unwrap_err().code()
+    };
+    assert_eq!(build(&json!({"keys": [key.private_jwk()]}).to_string()), "AMBIT_CONFIG", "a private key in a JWKS");
+    assert_eq!(build(r#"{"keys": [{"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"}]}"#), "AMBIT_CONFIG");
+    assert_eq!(
+        build(r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}]}"#),
+        "AMBIT_CONFIG",
+        "no kid, short x"
+    );
+    assert_eq!(build("not json"), "AMBIT_CONFIG");
+    let missing = Authorizer::builder().dir(fixture()).trust_issuer_file(ISSUER, "/nonexistent/jwks.json").build();
+    assert_eq!(missing.map(|_| ()).unwrap_err().code(), "AMBIT_IO");
+    let mut bad = key.private_jwk();
+    bad["x"] = IssuerKey::generate(ISSUER, "k9").unwrap().private_jwk()["x"].clone();
+    assert_eq!(IssuerKey::from_jwk(ISSUER, &bad.to_string()).unwrap_err().code(), "AMBIT_CONFIG");
+}
+
+#[test]
+fn refused_credentials_are_audited_like_any_deny() {
+    let clock = ManualClock::new(NOW);
+    let key = IssuerKey::generate(ISSUER, "k1").unwrap();
+    let audit = ambit::Audit::builder().memory(16).build().unwrap();
+    let verifier = Authorizer::builder()
+        .dir(fixture())
+        .clock(Arc::new(clock))
+        .trust_issuer(ISSUER, &key.public_jwks().to_string())
+        .audit(audit)
+        .build()
+        .unwrap();
+    let d = verifier.authorize_credential("x.y.z", "issue_refund", TICKET, json!({"amount": 1})).unwrap();
+    assert_eq!(d.deny_cause(), Some(DenyCause::InvalidToken));
+    let audit = verifier.audit().unwrap();
+    audit.flush();
+    let recent = audit.recent(4);
+    let last = serde_json::to_value(recent.last().unwrap()).unwrap();
+    assert_eq!(last["kind"], "decision");
+    assert_eq!(last["deny_cause"], "invalid_token");
+    assert_eq!(last["decision_id"].as_str(), Some(d.decision_id()));
+}
+
+#[test]
+fn trusted_issuers_come_from_options_as_in_every_binding() {
+    let key = IssuerKey::generate(ISSUER, "k1").unwrap();
+    let dir = std::env::temp_dir().join(format!("ambit-jwks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("jwks.json");
+    std::fs::write(&file, key.public_jwks().to_string()).unwrap();
+    let issuer = Authorizer::from_dir(fixture()).unwrap();
+    let agent =
+        issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let token = issuer.issue_credential(agent.uid(), &key).unwrap();
+    for trusted in [json!([{"issuer": ISSUER, "file": file}]), json!([{"issuer": ISSUER, "jwks": key.public_jwks()}])] {
+        let options = ambit::wire::AuthorizerOptions::from_json(&json!({"trusted_issuers": trusted})).unwrap();
+        let verifier = options.apply(Authorizer::builder().dir(fixture()), None).unwrap().build().unwrap();
+        let d = verifier.authorize_credential(&token, "issue_refund", TICKET, json!({"amount": 5})).unwrap();
+        assert!(d.allowed(), "{d:?}");
+    }
+    for bad in [json!([{"issuer": ISSUER}]), json!([{"issuer": ISSUER, "file": file, "jwks": {}}])] {
+        let options = ambit::wire::AuthorizerOptions::from_json(&json!({"trusted_issuers": bad})).unwrap();
+        assert_eq!(options.apply(Authorizer::builder(), None).map(|_| ()).unwrap_err().code(), "AMBIT_CONFIG");
+    }
+    assert_eq!(
+        ambit::wire::AuthorizerOptions::from_json(&json!({"trusted_issuers": [{"issuer": ISSUER, "path": "x"}]}))
+            .unwrap_err()
+            .code(),
+        "AMBIT_CONFIG"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
