@@ -4,7 +4,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { Authorizer, ManualClock } = require('..')
+const { Authorizer, IssuerKey, ManualClock } = require('..')
 
 const ROOT = path.resolve(__dirname, '..', '..')
 const DIR = path.join(ROOT, 'tests', 'vectors')
@@ -50,6 +50,10 @@ function runCase(spec, c) {
         authz.link({ templateId: step.link.template_id, linkId: step.link.link_id, principal: sub(args['?principal']), resource: sub(args['?resource']) })
       } else if (step.unlink) authz.unlink(step.unlink)
       else if (step.replace_policies) authz.replacePolicies(step.replace_policies)
+      else if (step.issue) {
+        const key = IssuerKey.fromJwk(step.issue.issuer, JSON.stringify(step.issue.key))
+        names[step.issue.as] = authz.issueCredential(sub(step.issue.agent), key)
+      }
       else assert.fail(`setup step ${i} does nothing`)
     } catch (e) {
       if (!e.code || !e.code.startsWith('AMBIT_')) throw e
@@ -63,10 +67,12 @@ function runCase(spec, c) {
   const e = c.expect
   let d
   try {
-    d = authz.authorize({
-      principal: sub(r.principal), action: r.action, resource: sub(r.resource),
-      context: r.context, entities: r.entities, onBehalfOf: r.on_behalf_of ? r.on_behalf_of.map(sub) : undefined,
-    })
+    d = c.credential !== undefined
+      ? authz.authorizeCredential({ credential: sub(c.credential), action: r.action, resource: sub(r.resource), context: r.context })
+      : authz.authorize({
+        principal: sub(r.principal), action: r.action, resource: sub(r.resource),
+        context: r.context, entities: r.entities, onBehalfOf: r.on_behalf_of ? r.on_behalf_of.map(sub) : undefined,
+      })
   } catch (err) {
     assert.equal(err.code, e.error, err.message)
     return

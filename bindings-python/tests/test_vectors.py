@@ -59,6 +59,10 @@ def run_case(spec, case):
                 authz.unlink(step["unlink"])
             elif "replace_policies" in step:
                 authz.replace_policies(step["replace_policies"])
+            elif "issue" in step:
+                issue = step["issue"]
+                key = ambit.IssuerKey.from_jwk(issue["issuer"], json.dumps(issue["key"]))
+                names[issue["as"]] = authz.issue_credential(sub(issue["agent"]), key)
             else:
                 raise AssertionError(f"setup step {i} does nothing")
         except ambit.AmbitError as e:
@@ -71,11 +75,14 @@ def run_case(spec, case):
     r = case["request"]
     expect = case["expect"]
     try:
-        d = authz.authorize(
-            sub(r["principal"]), r["action"], sub(r["resource"]),
-            context=r.get("context"), entities=r.get("entities"),
-            on_behalf_of=[sub(x) for x in r.get("on_behalf_of", [])] or None,
-        )
+        if "credential" in case:
+            d = authz.authorize_credential(sub(case["credential"]), r["action"], sub(r["resource"]), context=r.get("context"))
+        else:
+            d = authz.authorize(
+                sub(r["principal"]), r["action"], sub(r["resource"]),
+                context=r.get("context"), entities=r.get("entities"),
+                on_behalf_of=[sub(x) for x in r.get("on_behalf_of", [])] or None,
+            )
     except ambit.AmbitError as e:
         assert expect.get("error") == e.code, f"unexpected {e.code}: {e}"
         return

@@ -45,6 +45,11 @@ pub struct VectorCase {
     pub setup: Vec<Step>,
     /// The request; `$name` strings refer to agents minted in setup.
     pub request: Request,
+    /// Decide with this signed credential (or `$name` of one issued in setup) instead of the
+    /// request's principal: the request gives the action, resource and context, and its
+    /// principal names, for the reader, the agent the credential carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
     /// The expected outcome.
     pub expect: Expect,
 }
@@ -75,6 +80,9 @@ pub struct Step {
     /// Replace the policies with this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace_policies: Option<String>,
+    /// Issue a signed credential for an agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<IssueStep>,
     /// The step must fail with this error code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_error: Option<String>,
@@ -92,6 +100,21 @@ pub struct MintStep {
     /// The spec (its `parent` may be `$name`).
     #[serde(flatten)]
     pub spec: Value,
+}
+
+/// An issue step: a credential for `agent` signed with `key` as `issuer`, named `as`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueStep {
+    /// Name for `$name` references (the credential text).
+    #[serde(rename = "as")]
+    pub name: String,
+    /// The agent (`$name`).
+    pub agent: String,
+    /// The issuer name the key signs as.
+    pub issuer: String,
+    /// The private JWK.
+    pub key: Value,
 }
 
 /// What a case expects. Only the fields given are checked.
@@ -219,6 +242,13 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
             authz.unlink(id).map(|_| None)
         } else if let Some(text) = &step.replace_policies {
             authz.replace_policies(text).map(|_| None)
+        } else if let Some(issue) = &step.issue {
+            crate::IssuerKey::from_jwk(issue.issuer.clone(), &issue.key.to_string())
+                .and_then(|key| authz.issue_credential(&sub(&issue.agent, &names), &key))
+                .map(|credential| {
+                    names.insert(issue.name.clone(), credential);
+                    None
+                })
         } else {
             return Err(format!("setup step {i} does nothing"));
         };
@@ -252,6 +282,15 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
         }
     }
     let request: Request = serde_json::from_value(request).map_err(|e| e.to_string())?;
+    if let Some(credential) = &case.credential {
+        let got = authz.authorize_credential(
+            &sub(credential, &names),
+            request.action(),
+            request.resource(),
+            request.context().clone(),
+        );
+        return check(&case.expect, got);
+    }
     check(&case.expect, authz.authorize(&request))
 }
 

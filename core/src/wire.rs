@@ -10,7 +10,7 @@ pub use crate::options::{AuditCallback, AuthorizerOptions, TrustedIssuerOptions}
 pub use crate::registry::{Agent, AgentSpec, DelegationNode};
 pub use crate::request::Request;
 #[cfg(feature = "testing")]
-pub use crate::vector::{Expect, MintStep, Step, VectorCase, VectorFile};
+pub use crate::vector::{Expect, IssueStep, MintStep, Step, VectorCase, VectorFile};
 
 pub use crate::limit::MAX_JSON_DEPTH;
 
