@@ -277,6 +277,59 @@ fn main() {
         );
     }
 
+    // 2b. a decision with a signed credential vs the same decision with a local agent; the
+    // first verification (signature, claims, entering the chain) is shown on its own
+    let key = ambit::IssuerKey::generate("https://bench.example", "k1").unwrap();
+    let issuer = w::authorizer(p);
+    let verifier = || {
+        ambit::Authorizer::builder()
+            .schema_str(w::schema())
+            .policies_str(w::policies(p))
+            .entities_json(w::entities().to_string())
+            .trust_issuer("https://bench.example", &key.public_jwks().to_string())
+            .build()
+            .unwrap()
+    };
+    let agent = issuer
+        .mint_agent(&AgentSpec::new(r#"Desk::Service::"platform""#, "bench", 3600).scopes(["read_ticket"]))
+        .unwrap();
+    let credential = issuer.issue_credential(agent.uid(), &key).unwrap();
+    let local = Request::new(agent.uid(), "read_ticket", r#"Desk::Ticket::"t1-k1""#)
+        .with_context(serde_json::json!({"amount": 1}));
+    let t_local = per_call(std::slice::from_ref(&local), budget, |q| {
+        std::hint::black_box(issuer.authorize(q).unwrap());
+    });
+    let v = verifier();
+    let decide = |v: &Authorizer| {
+        v.authorize_credential(&credential, "read_ticket", r#"Desk::Ticket::"t1-k1""#, serde_json::json!({"amount": 1}))
+            .unwrap()
+    };
+    assert_eq!(decide(&v).allowed(), issuer.authorize(&local).unwrap().allowed());
+    let t_cred = per_call(&[()], budget, |()| {
+        std::hint::black_box(decide(&v));
+    });
+    let firsts: Vec<Authorizer> = (0..if full { 200 } else { 5 }).map(|_| verifier()).collect();
+    let start = Instant::now();
+    for f in &firsts {
+        std::hint::black_box(decide(f));
+    }
+    let t_first = start.elapsed().as_nanos() as f64 / firsts.len() as f64;
+    drop(firsts);
+    let _ = writeln!(
+        table,
+        "| 2-hop decision with a credential (verified before), P = {p} | {} | local agent {} | {:.2}× |",
+        fmt_ns(t_cred),
+        fmt_ns(t_local),
+        t_cred / t_local
+    );
+    let _ = writeln!(
+        table,
+        "| first decision with a credential (verify, enter the chain, decide), P = {p} | {} | local agent {} | {:.2}× |",
+        fmt_ns(t_first),
+        fmt_ns(t_local),
+        t_first / t_local
+    );
+
     // 4. decisions while another thread reloads continuously
     let a = Arc::new(w::authorizer(p));
     let areqs = w::ambit_requests(&reqs);
