@@ -98,7 +98,7 @@ function IssuerKey() {
   throw coded('AMBIT_INVALID_REQUEST', 'keys are made by IssuerKey.generate(issuer, kid) or IssuerKey.fromJwk(issuer, jwk)')
 }
 IssuerKey.prototype = native.IssuerKey.prototype
-IssuerKey.generate = (issuer, kid) => coding(() => native.IssuerKey.generate(issuer, kid))
+IssuerKey.generate = (issuer, kid, alg) => coding(() => native.IssuerKey.generate(issuer, kid, alg))
 IssuerKey.fromJwk = (issuer, jwk) => coding(() => native.IssuerKey.fromJwk(issuer, jwk))
 
 const ManualClock = new Proxy(native.ManualClock, {

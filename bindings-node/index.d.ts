@@ -108,8 +108,10 @@ export declare class Authorizer {
 
 /** An issuer's Ed25519 signing key for agent credentials. */
 export declare class IssuerKey {
-  /** A new random key for `issuer`, named `kid`. */
-  static generate(issuer: string, kid: string): IssuerKey
+  /** A new random key for `issuer`, named `kid`; `alg` is `'EdDSA'` (default) or `'ES256'`. */
+  static generate(issuer: string, kid: string, alg?: 'EdDSA' | 'ES256'): IssuerKey
+  /** The algorithm it signs with (`'EdDSA'` or `'ES256'`). */
+  get algorithm(): 'EdDSA' | 'ES256'
   /** The key from its private JWK text, signing as `issuer`. */
   static fromJwk(issuer: string, jwk: string): IssuerKey
   /** The issuer name it signs as. */

@@ -242,10 +242,25 @@ pub struct IssuerKey(ambit::IssuerKey);
 
 #[napi]
 impl IssuerKey {
-    /// A new random key for `issuer`, named `kid`.
+    /// A new random key for `issuer`, named `kid`; `alg` is `'EdDSA'` (default) or `'ES256'`.
     #[napi(factory)]
-    pub fn generate(issuer: Utf16String, kid: Utf16String) -> napi::Result<Self, String> {
-        ambit::IssuerKey::generate(utf16_text(&issuer, "issuer")?, utf16_text(&kid, "kid")?).map(Self).map_err(to_js)
+    pub fn generate(
+        issuer: Utf16String,
+        kid: Utf16String,
+        #[napi(ts_arg_type = "'EdDSA' | 'ES256'")] alg: Option<Utf16String>,
+    ) -> napi::Result<Self, String> {
+        let alg = match alg {
+            Some(a) => ambit::Algorithm::from_name(&utf16_text(&a, "alg")?).map_err(to_js)?,
+            None => ambit::Algorithm::EdDSA,
+        };
+        ambit::IssuerKey::generate_with(utf16_text(&issuer, "issuer")?, utf16_text(&kid, "kid")?, alg)
+            .map(Self)
+            .map_err(to_js)
+    }
+    /// The algorithm it signs with (`'EdDSA'` or `'ES256'`).
+    #[napi(getter, ts_return_type = "'EdDSA' | 'ES256'")]
+    pub fn algorithm(&self) -> &'static str {
+        self.0.algorithm().as_str()
     }
     /// The key from its private JWK text, signing as `issuer`.
     #[napi(factory)]

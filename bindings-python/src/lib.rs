@@ -362,10 +362,20 @@ pub struct IssuerKey(ambit::IssuerKey);
 
 #[pymethods]
 impl IssuerKey {
-    /// A new random key for `issuer`, named `kid`.
+    /// A new random key for `issuer`, named `kid`; `alg` is `"EdDSA"` (default) or `"ES256"`.
     #[staticmethod]
-    fn generate(issuer: &Bound<'_, PyAny>, kid: &Bound<'_, PyAny>) -> PyResult<Self> {
-        ambit::IssuerKey::generate(text(issuer, "issuer")?, text(kid, "kid")?).map(Self).map_err(to_py)
+    #[pyo3(signature = (issuer, kid, alg=None))]
+    fn generate(issuer: &Bound<'_, PyAny>, kid: &Bound<'_, PyAny>, alg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let alg = match alg {
+            Some(a) => ambit::Algorithm::from_name(&text(a, "alg")?).map_err(to_py)?,
+            None => ambit::Algorithm::EdDSA,
+        };
+        ambit::IssuerKey::generate_with(text(issuer, "issuer")?, text(kid, "kid")?, alg).map(Self).map_err(to_py)
+    }
+    /// The algorithm it signs with (`"EdDSA"` or `"ES256"`).
+    #[getter]
+    fn algorithm(&self) -> &'static str {
+        self.0.algorithm().as_str()
     }
     /// The key from its private JWK text, signing as `issuer`.
     #[staticmethod]

@@ -63,3 +63,13 @@ def test_keys_round_trip_and_bad_key_sets_are_config_errors(helpdesk, key):
         ambit.Authorizer.from_dir(helpdesk, trusted_issuers=[{"issuer": ISSUER}])
     with pytest.raises(ambit.ConfigError):
         ambit.IssuerKey.from_jwk(ISSUER, "{}")
+
+
+def test_es256_keys_issue_credentials_that_verify(helpdesk):
+    key = ambit.IssuerKey.generate(ISSUER, "ec1", alg="ES256")
+    assert key.algorithm == "ES256" and key.private_jwk()["kty"] == "EC"
+    issuer, verifier = parties(helpdesk, key)
+    agent = issuer.mint_agent(SERVICE, "t", ["issue_refund"], 900, attributes=ACME)
+    assert verifier.authorize_credential(issuer.issue_credential(agent.uid, key), "issue_refund", TICKET, context={"amount": 1}).allowed
+    with pytest.raises(ambit.ConfigError):
+        ambit.IssuerKey.generate(ISSUER, "k", alg="HS256")

@@ -36,7 +36,7 @@ pub use authorizer::{
     Authorizer, AuthorizerBuilder, ReloadOutcome, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_PURGE_GRACE_SECONDS,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use credential::{IssuerKey, TrustedIssuers};
+pub use credential::{Algorithm, IssuerKey, TrustedIssuers};
 pub use decision::{Decision, DenyCause, Hop, PolicyError};
 pub use error::{Error, Result};
 pub use explain::{Explanation, HopExplanation, PolicyTrace};

@@ -347,3 +347,56 @@ fn trusted_issuers_come_from_options_as_in_every_binding() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn es256_keys_work_and_an_algorithm_never_crosses_to_another_key_type() {
+    use ambit::Algorithm;
+    let clock = ManualClock::new(NOW);
+    let ec = IssuerKey::generate_with(ISSUER, "ec1", Algorithm::ES256).unwrap();
+    let ed = IssuerKey::generate(ISSUER, "ed1").unwrap();
+    assert_eq!((ec.algorithm(), ed.algorithm()), (Algorithm::ES256, Algorithm::EdDSA));
+    let again = IssuerKey::from_jwk(ISSUER, &ec.private_jwk().to_string()).unwrap();
+    assert_eq!(again.public_jwks(), ec.public_jwks());
+    let both = json!({"keys": [ec.public_jwks()["keys"][0], ed.public_jwks()["keys"][0]]});
+    let issuer = Authorizer::builder().dir(fixture()).clock(Arc::new(clock.clone())).build().unwrap();
+    let verifier = Authorizer::builder()
+        .dir(fixture())
+        .clock(Arc::new(clock))
+        .trust_issuer(ISSUER, &both.to_string())
+        .build()
+        .unwrap();
+    let agent =
+        issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let decide = |t: &str| verifier.authorize_credential(t, "issue_refund", TICKET, json!({"amount": 5})).unwrap();
+    let token = issuer.issue_credential(agent.uid(), &ec).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap()["alg"],
+        "ES256"
+    );
+    assert!(decide(&token).allowed());
+    assert!(decide(&issuer.issue_credential(agent.uid(), &ed).unwrap()).allowed());
+    let c = claims(&token);
+    // an ES256 signature presented as EdDSA, or under the Ed25519 key's kid: refused
+    let as_eddsa = ec.sign_json(&json!({"alg": "EdDSA", "typ": "ambit+jwt", "kid": "ec1"}), &c);
+    assert_eq!(decide(&as_eddsa).deny_cause(), Some(DenyCause::InvalidToken));
+    let under_ed_kid = ec.sign_json(&json!({"alg": "ES256", "typ": "ambit+jwt", "kid": "ed1"}), &c);
+    assert_eq!(decide(&under_ed_kid).deny_cause(), Some(DenyCause::InvalidToken));
+    let ed_as_es = ed.sign_json(&json!({"alg": "ES256", "typ": "ambit+jwt", "kid": "ed1"}), &c);
+    assert_eq!(decide(&ed_as_es).deny_cause(), Some(DenyCause::InvalidToken));
+    // a signature of the wrong length (a DER encoding, say) is not an ES256 signature
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut der = vec![0x30, 0x44, 0x02, 0x20];
+    der.extend(B64.decode(parts[2]).unwrap());
+    assert_eq!(
+        decide(&format!("{}.{}.{}", parts[0], parts[1], B64.encode(der))).deny_cause(),
+        Some(DenyCause::InvalidToken)
+    );
+    // a P-256 JWK with a point off the curve, or a mismatched public part
+    let mut off = ec.public_jwks();
+    off["keys"][0]["y"] = off["keys"][0]["x"].clone();
+    let built = Authorizer::builder().dir(fixture()).trust_issuer(ISSUER, &off.to_string()).build();
+    assert_eq!(built.map(|_| ()).unwrap_err().code(), "AMBIT_CONFIG");
+    let mut wrong = ec.private_jwk();
+    wrong["y"] = IssuerKey::generate_with(ISSUER, "x", Algorithm::ES256).unwrap().private_jwk()["y"].clone();
+    assert_eq!(IssuerKey::from_jwk(ISSUER, &wrong.to_string()).unwrap_err().code(), "AMBIT_CONFIG");
+}
