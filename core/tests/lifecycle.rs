@@ -527,3 +527,61 @@ fn precheck_gives_the_chain_causes_without_the_context() {
     );
     assert_eq!(a.precheck(&Request::new(fresh.uid(), "fly", TICKET)).unwrap_err().code(), "AMBIT_INVALID_REQUEST");
 }
+
+/// The reserved agent attribute names (`owner`, `task`, `scopes`, `depth`, ...) are the agent
+/// type's only: other entity types may have attributes of the same names, with their own
+/// values and types, and policies read them as the application wrote them.
+#[test]
+fn reserved_agent_attribute_names_do_not_collide_with_other_types() {
+    let a = Authorizer::builder()
+        .schema_str(
+            r#"
+            entity Team = { owner: String, scopes: Set<Long> };
+            entity User in [Team] = { owner: String, task: String, depth: Long };
+            entity Agent in [User, Agent] = {
+              owner: String, task: String, scopes: Set<String>,
+              depth: Long, created_at: Long, expires_at: Long,
+            };
+            entity Doc = { owner: String };
+            action read appliesTo { principal: [User, Agent], resource: Doc, context: {} };
+            "#,
+        )
+        .policies_str(
+            r#"
+            @id("owners") permit(principal is User, action == Action::"read", resource)
+              when { resource.owner == principal.owner && principal.depth == 7 && principal in Team::"t" };
+            @id("agents-of-owners") permit(principal is Agent, action == Action::"read", resource)
+              when { principal.owner == "User::\"alice\"" && principal.depth == 1 };
+            "#,
+        )
+        .entities_json(
+            json!([
+                {"uid": {"type": "Team", "id": "t"}, "attrs": {"owner": "ops", "scopes": [1, 2]}, "parents": []},
+                {"uid": {"type": "User", "id": "alice"}, "attrs": {"owner": "alice", "task": "audit", "depth": 7},
+                 "parents": [{"type": "Team", "id": "t"}]},
+                {"uid": {"type": "Doc", "id": "d"}, "attrs": {"owner": "alice"}, "parents": []},
+            ])
+            .to_string(),
+        )
+        .build()
+        .unwrap();
+    let alice = Request::new(r#"User::"alice""#, "read", r#"Doc::"d""#);
+    let d = a.authorize(&alice).unwrap();
+    assert!(d.allowed(), "{d:?}");
+    assert_eq!(d.reasons(), ["owners"]);
+    let agent = a.mint_agent(&AgentSpec::new(r#"User::"alice""#, "summarise", 60).scopes(["read"])).unwrap();
+    let d = a.authorize(&Request::new(agent.uid(), "read", r#"Doc::"d""#)).unwrap();
+    assert!(d.allowed(), "{d:?}");
+    assert_eq!(
+        d.reasons(),
+        ["owners", "agents-of-owners"],
+        "alice's own owner/depth for her hop, the agent's for its hop"
+    );
+    // an application attribute of the agent type may still not take a reserved name
+    let err = a
+        .mint_agent(
+            &AgentSpec::new(r#"User::"alice""#, "t", 60).attributes(json!({"owner": "x"}).as_object().unwrap().clone()),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "AMBIT_INVALID_DELEGATION");
+}
