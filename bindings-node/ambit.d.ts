@@ -152,6 +152,16 @@ declare module './index' {
      * `depth_exceeded`, `revoked`), never a throw.
      */
     authorizeCredential(request: { credential: string; action: string; resource: string; context?: Record<string, unknown> }): Decision
+    /** A narrower credential for a sub-agent of the agent a credential carries, signed with `key`. */
+    attenuate(options: {
+      credential: string
+      key: import('./index').IssuerKey
+      task: string
+      scopes: Array<string>
+      ttlSeconds: number
+      resources?: Array<string>
+      attributes?: Record<string, unknown>
+    }): string
     /**
      * Decides many requests on one policy version; each result is a decision or an error
      * object `{ code, message }` (not thrown).

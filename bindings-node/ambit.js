@@ -121,6 +121,16 @@ native.Authorizer.prototype.mintAgent = function mintAgent(options) {
   return this.mintAgentRaw(plain, attributes)
 }
 
+/**
+ * A narrower credential for a sub-agent of the agent a credential carries:
+ * `{ credential, key, task, scopes, ttlSeconds, resources?, attributes? }`, signed with `key`.
+ */
+native.Authorizer.prototype.attenuate = function attenuate(options) {
+  if (options === null || typeof options !== 'object') throw coded('AMBIT_INVALID_REQUEST', 'attenuate takes an options object { credential, key, task, scopes, ttlSeconds, resources?, attributes? }')
+  const plain = { parent: '', task: own(options, 'task'), scopes: own(options, 'scopes'), ttlSeconds: own(options, 'ttlSeconds'), resources: own(options, 'resources') }
+  return this.attenuateRaw(own(options, 'credential'), plain, jsonText(own(options, 'attributes'), 'attributes'), own(options, 'key'))
+}
+
 /** The members of a tool's arguments that the action's context type declares. */
 native.Authorizer.prototype.contextFor = function contextFor(action, args) {
   return JSON.parse(this.contextForJson(action, jsonText(args ?? {}, 'arguments')))

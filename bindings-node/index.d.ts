@@ -53,6 +53,12 @@ export declare class Authorizer {
    * `mintAgent(options)` converts the attributes object faithfully first).
    */
   mintAgentRaw(options: MintOptions, attributes?: string | undefined | null): Agent
+  /**
+   * A narrower credential for a sub-agent of the agent `credential` carries, signed with
+   * `key` (the package's `attenuate({ credential, key, task, scopes, ttlSeconds, ... })`
+   * calls this with an empty parent).
+   */
+  attenuateRaw(credential: string, options: MintOptions, attributes: string | undefined | null, key: IssuerKey): string
   /** Revokes an identity and its subtree; returns how many were cut off. */
   revoke(uid: string): number
   /** Lifts the revocation of a person or service. */

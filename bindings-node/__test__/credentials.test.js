@@ -73,3 +73,18 @@ test('issue, verify, revoke by jti, and forgeries in Node', () => {
   assert.equal(decide(credential).denyCause, 'revoked')
   assert.throws(() => Authorizer.fromDir(HELPDESK, { trustedIssuers: [{ issuer: ISSUER, jwks: { keys: [key.privateJwk()] } }] }), (e) => e.code === 'AMBIT_CONFIG')
 })
+
+test('a holder attenuates a credential for its sub-agent', () => {
+  const key = IssuerKey.generate(ISSUER, 'k1')
+  const workerKey = IssuerKey.generate('https://worker.example', 'w1')
+  const acme = { tenant: { __entity: { type: 'Helpdesk::Tenant', id: 'acme' } } }
+  const issuer = Authorizer.fromDir(HELPDESK)
+  const holder = Authorizer.fromDir(HELPDESK, { trustedIssuers: [{ issuer: ISSUER, jwks: key.publicJwks() }] })
+  const verifier = Authorizer.fromDir(HELPDESK, { trustedIssuers: [{ issuer: ISSUER, jwks: key.publicJwks() }, { issuer: 'https://worker.example', jwks: workerKey.publicJwks() }] })
+  const agent = issuer.mintAgent({ parent: SERVICE, task: 't', scopes: ['issue_refund', 'read_ticket'], ttlSeconds: 900, attributes: acme })
+  const token = issuer.issueCredential(agent.uid, key)
+  const narrow = holder.attenuate({ credential: token, key: workerKey, task: 'refund-only', scopes: ['issue_refund'], ttlSeconds: 300, attributes: acme })
+  assert.equal(verifier.authorizeCredential({ credential: narrow, action: 'issue_refund', resource: TICKET, context: { amount: 5 } }).allowed, true)
+  assert.equal(verifier.authorizeCredential({ credential: narrow, action: 'read_ticket', resource: TICKET }).denyCause, 'out_of_scope')
+  assert.throws(() => holder.attenuate({ credential: token, key: workerKey, task: 'x', scopes: ['close_ticket'], ttlSeconds: 300 }), (e) => e.code === 'AMBIT_INVALID_DELEGATION')
+})

@@ -75,6 +75,22 @@ pub struct RawRequest {
     pub on_behalf_of: Option<Vec<Utf16String>>,
 }
 
+/// A mint's spec from the package's options; `attributes` is JSON text.
+fn agent_spec(options: &MintOptions, attributes: Option<String>) -> napi::Result<ambit::AgentSpec, String> {
+    let parent = utf16_text(&options.parent, "parent")?;
+    let task = utf16_text(&options.task, "task")?;
+    let mut spec = ambit::AgentSpec::new(parent, task, count(options.ttl_seconds, "ttlSeconds", u64::MAX)?)
+        .scopes(texts(&options.scopes, "scope")?)
+        .resources(texts(options.resources.as_deref().unwrap_or_default(), "resource")?);
+    if let Some(text) = attributes {
+        match ambit::wire::json_from_text::<Value>(&text, "attributes").map_err(to_js)? {
+            Value::Object(map) => spec = spec.attributes(map),
+            _ => return Err(bad_arg("attributes must be an object")),
+        }
+    }
+    Ok(spec)
+}
+
 /// Who asks for what, without a context: `precheck`'s request.
 #[napi(object)]
 pub struct PrecheckRequest {
@@ -515,18 +531,22 @@ impl Authorizer {
     /// `mintAgent(options)` converts the attributes object faithfully first).
     #[napi]
     pub fn mint_agent_raw(&self, options: MintOptions, attributes: Option<String>) -> napi::Result<Agent, String> {
-        let parent = utf16_text(&options.parent, "parent")?;
-        let task = utf16_text(&options.task, "task")?;
-        let mut spec = ambit::AgentSpec::new(parent, task, count(options.ttl_seconds, "ttlSeconds", u64::MAX)?)
-            .scopes(texts(&options.scopes, "scope")?)
-            .resources(texts(options.resources.as_deref().unwrap_or_default(), "resource")?);
-        if let Some(text) = attributes {
-            match ambit::wire::json_from_text::<Value>(&text, "attributes").map_err(to_js)? {
-                Value::Object(map) => spec = spec.attributes(map),
-                _ => return Err(bad_arg("attributes must be an object")),
-            }
-        }
-        self.inner.mint_agent(&spec).map(Agent::from).map_err(to_js)
+        self.inner.mint_agent(&agent_spec(&options, attributes)?).map(Agent::from).map_err(to_js)
+    }
+
+    /// A narrower credential for a sub-agent of the agent `credential` carries, signed with
+    /// `key` (the package's `attenuate({ credential, key, task, scopes, ttlSeconds, ... })`
+    /// calls this with an empty parent).
+    #[napi]
+    pub fn attenuate_raw(
+        &self,
+        credential: Utf16String,
+        options: MintOptions,
+        attributes: Option<String>,
+        key: &IssuerKey,
+    ) -> napi::Result<String, String> {
+        let spec = agent_spec(&options, attributes)?;
+        self.inner.attenuate(&utf16_text(&credential, "credential")?, &spec, &key.0).map_err(to_js)
     }
 
     /// Revokes an identity and its subtree; returns how many were cut off.

@@ -684,17 +684,31 @@ impl Authorizer {
         resources: Option<&Bound<'_, PyAny>>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Agent> {
-        let mut spec = ambit::AgentSpec::new(uid(parent)?, text(task, "task")?, whole(ttl, "ttl")?)
-            .scopes(texts(scopes, "scopes")?)
-            .resources(uids(resources)?);
-        if let Some(attrs) = attributes {
-            match json(attrs)? {
-                Value::Object(map) => spec = spec.attributes(map),
-                _ => return Err(to_py(ambit::wire::invalid_value("attributes must be a dict"))),
-            }
-        }
+        let spec = agent_spec(uid(parent)?, task, scopes, ttl, resources, attributes)?;
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.mint_agent(&spec)).map(Agent).map_err(to_py)
+    }
+
+    /// A narrower credential for a sub-agent of the agent `credential` carries (minted here
+    /// with `task`, `scopes`, `ttl`, ...), signed with `key`.
+    #[pyo3(signature = (credential, key, task, scopes, ttl, resources=None, attributes=None))]
+    #[allow(clippy::too_many_arguments, reason = "the keyword arguments of mint_agent, plus the credential and key")]
+    fn attenuate(
+        &self,
+        py: Python<'_>,
+        credential: &Bound<'_, PyAny>,
+        key: &Bound<'_, IssuerKey>,
+        task: &Bound<'_, PyAny>,
+        scopes: &Bound<'_, PyAny>,
+        ttl: &Bound<'_, PyAny>,
+        resources: Option<&Bound<'_, PyAny>>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let spec = agent_spec(String::new(), task, scopes, ttl, resources, attributes)?;
+        let credential = text(credential, "credential")?;
+        let key = key.get().0.clone();
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.attenuate(&credential, &spec, &key)).map_err(to_py)
     }
 
     /// Revokes an identity and everything minted under it; returns how many were cut off.
@@ -942,6 +956,27 @@ fn extract_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<Option
     }
     out.named = ambit::wire::AuthorizerOptions::from_json(&Value::Object(named)).map_err(to_py)?;
     Ok(out)
+}
+
+/// A mint's spec from `mint_agent`'s (and `attenuate`'s) arguments.
+fn agent_spec(
+    parent: String,
+    task: &Bound<'_, PyAny>,
+    scopes: &Bound<'_, PyAny>,
+    ttl: &Bound<'_, PyAny>,
+    resources: Option<&Bound<'_, PyAny>>,
+    attributes: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ambit::AgentSpec> {
+    let mut spec = ambit::AgentSpec::new(parent, text(task, "task")?, whole(ttl, "ttl")?)
+        .scopes(texts(scopes, "scopes")?)
+        .resources(uids(resources)?);
+    if let Some(attrs) = attributes {
+        match json(attrs)? {
+            Value::Object(map) => spec = spec.attributes(map),
+            _ => return Err(to_py(ambit::wire::invalid_value("attributes must be a dict"))),
+        }
+    }
+    Ok(spec)
 }
 
 fn request(

@@ -73,3 +73,20 @@ def test_es256_keys_issue_credentials_that_verify(helpdesk):
     assert verifier.authorize_credential(issuer.issue_credential(agent.uid, key), "issue_refund", TICKET, context={"amount": 1}).allowed
     with pytest.raises(ambit.ConfigError):
         ambit.IssuerKey.generate(ISSUER, "k", alg="HS256")
+
+
+def test_a_holder_attenuates_for_its_sub_agent(helpdesk, key):
+    worker_key = ambit.IssuerKey.generate("https://worker.example", "w1")
+    issuer = ambit.Authorizer.from_dir(helpdesk)
+    holder = ambit.Authorizer.from_dir(helpdesk, trusted_issuers=[{"issuer": ISSUER, "jwks": key.public_jwks()}])
+    verifier = ambit.Authorizer.from_dir(helpdesk, trusted_issuers=[
+        {"issuer": ISSUER, "jwks": key.public_jwks()},
+        {"issuer": "https://worker.example", "jwks": worker_key.public_jwks()},
+    ])
+    agent = issuer.mint_agent(SERVICE, "t", ["issue_refund", "read_ticket"], 900, attributes=ACME)
+    token = issuer.issue_credential(agent.uid, key)
+    narrow = holder.attenuate(token, worker_key, "refund-only", ["issue_refund"], 300, attributes=ACME)
+    assert verifier.authorize_credential(narrow, "issue_refund", TICKET, context={"amount": 5}).allowed
+    assert verifier.authorize_credential(narrow, "read_ticket", TICKET).deny_cause == "out_of_scope"
+    with pytest.raises(ambit.InvalidDelegationError):
+        holder.attenuate(token, worker_key, "x", ["close_ticket"], 300)

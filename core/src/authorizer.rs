@@ -565,6 +565,33 @@ impl Authorizer {
         }
     }
 
+    /// A narrower credential for a sub-agent of the agent `credential` carries: the
+    /// credential is verified as [`Self::authorize_credential`] does, a child is minted under
+    /// its agent with `spec` (its parent must be that agent, or empty), with the usual
+    /// attenuation (scopes and confinement within the parent's, a lifetime clamped to the
+    /// parent's, depth bounded), and its credential is signed with `key`. Verifiers check
+    /// every link again, so `key`'s issuer must be one they trust.
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_DELEGATION` when the credential is refused (its cause named), `spec`
+    /// names another parent, or the child would widen its parent.
+    pub fn attenuate(&self, credential: &str, spec: &AgentSpec, key: &crate::credential::IssuerKey) -> Result<String> {
+        let snap = self.snapshot.load();
+        let now = self.clock.now();
+        let sub = self
+            .credentials
+            .admit(credential, &snap, &self.registry, self.config.max_depth, now)
+            .map_err(|r| Error::invalid_delegation(format!("the credential is refused ({}): {}", r.cause, r.why)))?;
+        if !spec.parent().is_empty() && spec.parent() != sub {
+            return Err(Error::invalid_delegation(format!(
+                "a credential for `{sub}` can only be narrowed for a child of `{sub}`, not of `{}`",
+                user_text(spec.parent())
+            )));
+        }
+        let child = self.mint_agent(&spec.clone().with_parent(sub))?;
+        self.issue_credential(child.uid(), key)
+    }
+
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`
     /// (the agents it carries stay as they are; revoke them by uid to cut them off).
     pub fn revoke_credential(&self, jti: &str) {

@@ -87,6 +87,18 @@ impl AgentSpec {
         self
     }
 
+    /// The same spec under another parent.
+    #[must_use]
+    pub fn with_parent(mut self, parent: impl Into<String>) -> Self {
+        self.parent = parent.into();
+        self
+    }
+
+    /// The parent this spec mints under.
+    pub fn parent(&self) -> &str {
+        &self.parent
+    }
+
     /// Application attributes, in Cedar's entity-attribute JSON format.
     #[must_use]
     pub fn attributes(mut self, attributes: Map<String, Value>) -> Self {

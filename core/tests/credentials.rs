@@ -400,3 +400,67 @@ fn es256_keys_work_and_an_algorithm_never_crosses_to_another_key_type() {
     wrong["y"] = IssuerKey::generate_with(ISSUER, "x", Algorithm::ES256).unwrap().private_jwk()["y"].clone();
     assert_eq!(IssuerKey::from_jwk(ISSUER, &wrong.to_string()).unwrap_err().code(), "AMBIT_CONFIG");
 }
+
+#[test]
+fn a_holder_attenuates_a_credential_for_its_sub_agent_and_verifiers_check_every_link() {
+    let w = world();
+    // the holder: trusts the issuer, signs its own narrower credentials with its own key
+    let holder_key = IssuerKey::generate("https://worker.example", "w1").unwrap();
+    let holder = Authorizer::builder()
+        .dir(fixture())
+        .clock(Arc::new(w.clock.clone()))
+        .trust_issuer(ISSUER, &w.key.public_jwks().to_string())
+        .build()
+        .unwrap();
+    let verifier = Authorizer::builder()
+        .dir(fixture())
+        .clock(Arc::new(w.clock.clone()))
+        .trust_issuer(ISSUER, &w.key.public_jwks().to_string())
+        .trust_issuer("https://worker.example", &holder_key.public_jwks().to_string())
+        .build()
+        .unwrap();
+    let agent = w
+        .issuer
+        .mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund", "read_ticket"]).attributes(acme()))
+        .unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let narrow = holder
+        .attenuate(
+            &token,
+            &AgentSpec::new("", "refund-only", 300).scopes(["issue_refund"]).attributes(acme()),
+            &holder_key,
+        )
+        .unwrap();
+    let c = claims(&narrow);
+    assert_eq!(c["chain"].as_array().unwrap().len(), 3);
+    assert_eq!(c["iss"], "https://worker.example");
+    let decide = |t: &str, action: &str| {
+        verifier
+            .authorize_credential(
+                t,
+                action,
+                TICKET,
+                if action == "issue_refund" { json!({"amount": 5}) } else { json!({}) },
+            )
+            .unwrap()
+    };
+    assert!(decide(&narrow, "issue_refund").allowed());
+    assert_eq!(decide(&narrow, "read_ticket").deny_cause(), Some(DenyCause::OutOfScope), "the child was narrowed");
+    assert!(decide(&token, "read_ticket").allowed(), "the parent still may");
+    // never wider than the parent, never another agent's child
+    let wider = holder.attenuate(&token, &AgentSpec::new("", "x", 300).scopes(["close_ticket"]), &holder_key);
+    assert_eq!(wider.unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
+    let elsewhere = holder.attenuate(&token, &AgentSpec::new(SERVICE, "x", 300).scopes(["issue_refund"]), &holder_key);
+    assert_eq!(elsewhere.unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
+    // a refused credential cannot be attenuated
+    let forged = holder.attenuate("a.b.c", &AgentSpec::new("", "x", 300).scopes(["issue_refund"]), &holder_key);
+    assert!(forged.unwrap_err().to_string().contains("invalid_token"));
+    // the lifetime is clamped to the parent's
+    let long = holder
+        .attenuate(&token, &AgentSpec::new("", "long", 99_999).scopes(["issue_refund"]).attributes(acme()), &holder_key)
+        .unwrap();
+    assert!(claims(&long)["exp"].as_u64().unwrap() <= agent.expires_at());
+    // revoking the first agent where the narrowed credential is used cuts off its child
+    verifier.revoke(agent.uid()).unwrap();
+    assert_eq!(decide(&narrow, "issue_refund").deny_cause(), Some(DenyCause::Revoked));
+}

@@ -535,7 +535,7 @@ fn precheck_gives_the_chain_causes_without_the_context() {
 fn reserved_agent_attribute_names_do_not_collide_with_other_types() {
     let a = Authorizer::builder()
         .schema_str(
-            r#"
+            "
             entity Team = { owner: String, scopes: Set<Long> };
             entity User in [Team] = { owner: String, task: String, depth: Long };
             entity Agent in [User, Agent] = {
@@ -544,7 +544,7 @@ fn reserved_agent_attribute_names_do_not_collide_with_other_types() {
             };
             entity Doc = { owner: String };
             action read appliesTo { principal: [User, Agent], resource: Doc, context: {} };
-            "#,
+            ",
         )
         .policies_str(
             r#"
