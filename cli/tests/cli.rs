@@ -85,7 +85,7 @@ fn explain_is_readable_and_machine_readable() {
     let o = ambit(&["explain", "policies/helpdesk", "--request", "-"], Some(BOB_READS_GLOBEX));
     assert_eq!(o.status.code(), Some(2));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.starts_with("DENY denied (no_permit): hop 1"), "{out}");
+    assert!(out.starts_with("DENY denied (no_permit): hop 0"), "{out}");
     assert!(out.contains("not_satisfied"), "{out}");
     assert!(!out.contains('\x1b'), "no colours when not on a terminal");
     let o = ambit(&["explain", "policies/helpdesk", "--request", "-", "--json"], Some(ALICE_READS));

@@ -26,7 +26,7 @@ pub struct PolicyTrace {
 /// One hop, explained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HopExplanation {
-    /// 1-based position on the chain, as people count.
+    /// Position on the chain, root = 0: the same numbering as `Decision::deny_hop`.
     pub hop: usize,
     /// The principal of this hop.
     pub principal: String,
@@ -76,7 +76,7 @@ impl Authorizer {
             let mut policies = if h.evaluated { traces.get(i).cloned().unwrap_or_default() } else { Vec::new() };
             policies.sort_by(|a, b| a.id.cmp(&b.id));
             out.push(HopExplanation {
-                hop: i + 1,
+                hop: i,
                 principal: h.principal.clone(),
                 evaluated: h.evaluated,
                 allowed: h.allowed,
@@ -100,7 +100,7 @@ impl Authorizer {
         let Some(cause) = d.deny_cause else { return "denied".to_owned() };
         let at = d
             .deny_hop
-            .map_or(String::new(), |i| format!("hop {} `{}`: ", i + 1, d.chain.get(i).map_or("", String::as_str)));
+            .map_or(String::new(), |i| format!("hop {i} `{}`: ", d.chain.get(i).map_or("", String::as_str)));
         let agent = d.deny_hop.and_then(|i| hops.get(i)).and_then(|(_, h)| match h {
             Hop::Agent(a) => Some(a),
             Hop::Static => None,

@@ -241,7 +241,9 @@ fn explain_says_which_rule_ended_it() {
         .unwrap();
     let e = a.explain(&Request::new(agent.uid(), "issue_refund", TICKET).with_context(json!({"amount": 5}))).unwrap();
     assert!(!e.decision.allowed());
-    assert!(e.summary.contains("hop 2"), "{}", e.summary);
+    assert!(e.summary.contains("hop 1"), "{}", e.summary);
+    assert_eq!(e.decision.deny_hop(), Some(1), "the summary counts hops as deny_hop does, root = 0");
+    assert_eq!(e.hops.iter().map(|h| h.hop).collect::<Vec<_>>(), [0, 1]);
     assert!(e.summary.contains("not in scopes [read_ticket, reply_ticket]"), "{}", e.summary);
     assert!(e.hops.iter().all(|h| h.policies.is_empty()), "no hop reached Cedar");
 
