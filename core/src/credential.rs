@@ -625,6 +625,11 @@ impl Verifier {
             if uid.type_name() != &snap.agent_type {
                 return Err(invalid(format!("`{uid}` is not of the agent type `{}`", snap.agent_type)));
             }
+            // a static agent here (entities.json) is decided as its own entity says, never as
+            // a credential describes it
+            if !snap.is_minted(uid) {
+                return Err(invalid(format!("`{uid}` is a static entity here, not an agent a credential may carry")));
+            }
             let ttl = agent.expires_at.saturating_sub(agent.created_at).max(1);
             let spec = crate::registry::AgentSpec::new(claims.chain[i - 1].uid.clone(), agent.task.clone(), ttl)
                 .scopes(agent.scopes.iter().cloned())

@@ -98,9 +98,8 @@ impl Authorizer {
             );
         }
         let Some(cause) = d.deny_cause else { return "denied".to_owned() };
-        let at = d
-            .deny_hop
-            .map_or(String::new(), |i| format!("hop {i} `{}`: ", d.chain.get(i).map_or("", String::as_str)));
+        let at =
+            d.deny_hop.map_or(String::new(), |i| format!("hop {i} `{}`: ", d.chain.get(i).map_or("", String::as_str)));
         let agent = d.deny_hop.and_then(|i| hops.get(i)).and_then(|(_, h)| match h {
             Hop::Agent(a) => Some(a),
             Hop::Static => None,

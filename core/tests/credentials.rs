@@ -464,3 +464,23 @@ fn a_holder_attenuates_a_credential_for_its_sub_agent_and_verifiers_check_every_
     verifier.revoke(agent.uid()).unwrap();
     assert_eq!(decide(&narrow, "issue_refund").deny_cause(), Some(DenyCause::Revoked));
 }
+
+#[test]
+fn a_credential_cannot_speak_for_a_static_agent_of_the_verifier() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/service-agents");
+    let key = IssuerKey::generate(ISSUER, "k1").unwrap();
+    let verifier =
+        Authorizer::builder().dir(&dir).trust_issuer(ISSUER, &key.public_jwks().to_string()).build().unwrap();
+    let now = ambit::Clock::now(&ambit::SystemClock);
+    let claims = json!({
+        "iss": ISSUER, "sub": r#"Ops::Agent::"deploy-bot""#, "iat": now, "exp": now + 600, "jti": "j1",
+        "chain": [
+            {"uid": r#"Ops::User::"dana""#},
+            {"uid": r#"Ops::Agent::"deploy-bot""#, "agent": {"task": "t", "scopes": ["deploy"], "created_at": now, "expires_at": now + 600}},
+        ],
+    });
+    let token = key.sign_json(&header(), &claims);
+    let d = verifier.authorize_credential(&token, "deploy", r#"Ops::Host::"prod-1""#, json!({})).unwrap();
+    assert_eq!(d.deny_cause(), Some(DenyCause::InvalidToken), "{d:?}");
+    assert!(d.errors()[0].message().contains("static entity"), "{d:?}");
+}
