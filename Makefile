@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help demo test test-rust test-python python-dev test-node node-dev test-quickstarts conformance lint fmt bench
+.PHONY: help redis demo test test-rust test-python python-dev test-node node-dev test-quickstarts conformance lint fmt bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,11 +25,16 @@ python-dev: $(PY) ## build the Python extension into .venv (maturin develop)
 	@echo "building the Python extension (the first build compiles Cedar: several minutes on 2 cores)"
 	cd bindings-python && VIRTUAL_ENV=$(CURDIR)/$(VENV) ../$(VENV)/bin/maturin develop
 
-test-python: python-dev ## pytest on the Python binding, shared vectors included; stubs checked
+test-python: python-dev redis ## pytest on the Python binding, shared vectors included; stubs checked
 	$(PY) -m pytest -q bindings-python/tests
 	cd bindings-python && ../$(PY) -m mypy.stubtest ambit._ambit
 
-test-rust: ## the Rust workspace tests
+redis: ## install redis-server (Debian package) when missing; the fleet tests start their own on loopback
+	@command -v redis-server >/dev/null || { echo "installing redis-server (Debian package)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null; }
+	@redis-server --version
+
+test-rust: redis ## the Rust workspace tests (the fleet's start their own redis-server)
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
@@ -40,7 +45,7 @@ bindings-node/node_modules: bindings-node/package-lock.json
 node-dev: bindings-node/node_modules ## build the Node addon; regenerates index.js / index.d.ts
 	cd bindings-node && npx napi build --platform --js index.js --dts index.d.ts
 
-test-node: node-dev python-dev ## node --test on the Node binding (shared vectors included; a Python process issues the credentials it verifies), tsc, and a drift check
+test-node: node-dev python-dev redis ## node --test on the Node binding (shared vectors included; a Python process issues the credentials it verifies), tsc, and a drift check
 	git diff --exit-code -- bindings-node/index.js bindings-node/index.d.ts || \
 	  (echo "generated index.js / index.d.ts drifted from the Rust source: commit the rebuilt files"; exit 1)
 	cd bindings-node && npm test

@@ -40,6 +40,38 @@ export interface AuthorizerOptions {
   auditMaxRecordBytes?: number | null
   /** Issuers whose signed agent credentials are accepted: a JWKS `file` or inline `jwks`. */
   trustedIssuers?: Array<{ issuer: string; file?: string; jwks?: { keys: Array<Record<string, unknown>> } }> | null
+  /** Share the registry with a fleet through Redis (see docs/fleet.md). */
+  fleet?: FleetOptions | null
+}
+
+/** The fleet options (camelCase here, snake_case in Rust and Python). */
+export interface FleetOptions {
+  /** `redis://host:port/db`. */
+  redisUrl: string
+  /** The stream's name (default `ambit`): processes sharing it share one registry. */
+  stream?: string
+  /** Without proof of being caught up this long, decisions deny `stale_state` (default 5000). */
+  stalenessMs?: number
+  /** `deny` (default): every decision denies while stale; `decide`: only those about agents. */
+  staleStatic?: 'deny' | 'decide'
+  /** Events between checkpoints (default 1000). */
+  checkpointEvery?: number
+  /** Connection timeout (default 2000). */
+  connectTimeoutMs?: number
+}
+
+/** What a process knows of its fleet feed. */
+export interface FleetStatus {
+  readonly backend: string
+  readonly applied: number
+  readonly stale: boolean
+  readonly heardMsAgo: number | null
+  readonly stalenessMs: number
+  readonly eventsApplied: number
+  readonly resyncs: number
+  readonly eventsRefused: number
+  readonly halted: string | null
+  readonly lastError: string | null
 }
 
 /** A request (the request wire format, camelCase). */
@@ -63,6 +95,7 @@ export type DenyCause =
   | 'invalid_token'
   | 'token_expired'
   | 'untrusted_issuer'
+  | 'stale_state'
   | 'unknown_principal'
   | 'invalid_chain'
   | 'depth_exceeded'

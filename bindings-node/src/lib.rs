@@ -465,8 +465,20 @@ impl Authorizer {
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`.
     #[napi]
     pub fn revoke_credential(&self, jti: Utf16String) -> napi::Result<(), String> {
-        self.inner.revoke_credential(&utf16_text(&jti, "jti")?);
-        Ok(())
+        self.inner.revoke_credential(&utf16_text(&jti, "jti")?).map_err(to_js)
+    }
+
+    /// What this process knows of its fleet feed (camelCase keys); `null` without a fleet.
+    #[napi(ts_return_type = "import('./ambit').FleetStatus | null")]
+    pub fn fleet_status(&self) -> Option<Value> {
+        self.inner.fleet_status().and_then(|s| serde_json::to_value(s).ok()).map(ambit::wire::camel_case_keys)
+    }
+
+    /// Saves the registry as the fleet's checkpoint now and trims the feed to it; the event
+    /// it covers.
+    #[napi]
+    pub fn fleet_checkpoint(&self) -> napi::Result<i64, String> {
+        self.inner.fleet_checkpoint().map(|s| i64::try_from(s).unwrap_or(i64::MAX)).map_err(to_js)
     }
 
     /// The identity checks of a decision without its policies (chain, liveness, scopes): the

@@ -18,6 +18,7 @@ create_exception!(ambit, LimitError, AmbitError, "An input exceeds a configured 
 create_exception!(ambit, AuditError, AmbitError, "An audit sink or log failed.");
 create_exception!(ambit, InternalError, AmbitError, "An internal surprise; the operation failed closed.");
 create_exception!(ambit, ConfigError, AmbitError, "An option is unknown, of the wrong type or out of range.");
+create_exception!(ambit, FleetError, AmbitError, "The fleet backend (Redis) failed or cannot be followed; nothing changed.");
 
 /// The one map from `ambit::Error` to a Python exception, `.code` set.
 pub fn to_py(e: ambit::Error) -> PyErr {
@@ -35,6 +36,7 @@ pub fn to_py(e: ambit::Error) -> PyErr {
         E::Limit(_) => LimitError::new_err(message),
         E::Audit(_) => AuditError::new_err(message),
         E::Config(_) => ConfigError::new_err(message),
+        E::Fleet(_) => FleetError::new_err(message),
         // `ambit::Error` is non-exhaustive: a future variant still maps to the base class
         _ => InternalError::new_err(message),
     };
@@ -61,6 +63,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidRequestError", py.get_type::<InvalidRequestError>())?;
     m.add("InvalidDelegationError", py.get_type::<InvalidDelegationError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("FleetError", py.get_type::<FleetError>())?;
     m.add("ReloadError", py.get_type::<ReloadError>())?;
     m.add("LimitError", py.get_type::<LimitError>())?;
     m.add("AuditError", py.get_type::<AuditError>())?;

@@ -620,9 +620,22 @@ impl Authorizer {
     }
 
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`.
-    fn revoke_credential(&self, jti: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.revoke_credential(&text(jti, "jti")?);
-        Ok(())
+    fn revoke_credential(&self, py: Python<'_>, jti: &Bound<'_, PyAny>) -> PyResult<()> {
+        let jti = text(jti, "jti")?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.revoke_credential(&jti)).map_err(to_py)
+    }
+
+    /// What this process knows of its fleet feed, as a dict; `None` without a fleet.
+    fn fleet_status(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.inner.fleet_status().map(|s| py_of(py, &s)).transpose()
+    }
+
+    /// Saves the registry as the fleet's checkpoint now and trims the feed to it; the event
+    /// it covers.
+    fn fleet_checkpoint(&self, py: Python<'_>) -> PyResult<u64> {
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.fleet_checkpoint()).map_err(to_py)
     }
 
     /// `authorize` with the decision explained per hop, as a dict.

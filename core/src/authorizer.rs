@@ -38,7 +38,8 @@ pub struct AuthorizerBuilder {
     trust_request_entities: bool,
     validate_entities: bool,
     issuers: crate::credential::TrustedIssuers,
-    issuer_error: Option<Error>,
+    deferred_error: Option<Error>,
+    fleet: Option<(Arc<dyn crate::fleet::Backend>, crate::fleet::FleetSettings)>,
 }
 
 impl Default for AuthorizerBuilder {
@@ -57,7 +58,8 @@ impl Default for AuthorizerBuilder {
             trust_request_entities: false,
             validate_entities: true,
             issuers: crate::credential::TrustedIssuers::default(),
-            issuer_error: None,
+            deferred_error: None,
+            fleet: None,
         }
     }
 }
@@ -66,6 +68,33 @@ impl AuthorizerBuilder {
     fn inline_name(&mut self, kind: &str) -> String {
         self.inline += 1;
         format!("<{kind}-{}>", self.inline)
+    }
+
+    /// Shares this authorizer's registry with a fleet through the Redis the options name:
+    /// see [`crate::fleet`]. `build` connects, restores the feed's checkpoint and catches up
+    /// before it returns.
+    ///
+    /// # Errors
+    /// (at `build`) `AMBIT_CONFIG` for malformed options, `AMBIT_FLEET` when Redis cannot be
+    /// reached or followed.
+    #[must_use]
+    pub fn fleet(mut self, options: &crate::fleet::FleetOptions) -> Self {
+        match options.open() {
+            Ok(f) => self.fleet = Some(f),
+            Err(e) => self.deferred_error = Some(e),
+        }
+        self
+    }
+
+    /// [`Self::fleet`] on a backend of your own.
+    #[must_use]
+    pub fn fleet_backend(
+        mut self,
+        backend: Arc<dyn crate::fleet::Backend>,
+        settings: crate::fleet::FleetSettings,
+    ) -> Self {
+        self.fleet = Some((backend, settings));
+        self
     }
 
     /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `dir`.
@@ -184,7 +213,7 @@ impl AuthorizerBuilder {
     #[must_use]
     pub fn trust_issuer(mut self, issuer: impl Into<String>, jwks: &str) -> Self {
         if let Err(e) = self.issuers.add(issuer, jwks) {
-            self.issuer_error.get_or_insert(e);
+            self.deferred_error.get_or_insert(e);
         }
         self
     }
@@ -198,7 +227,7 @@ impl AuthorizerBuilder {
             Ok(text) => self.trust_issuer(issuer, &text),
             Err(e) => {
                 let mut b = self;
-                b.issuer_error.get_or_insert(Error::io(path, &e));
+                b.deferred_error.get_or_insert(Error::io(path, &e));
                 b
             }
         }
@@ -241,7 +270,7 @@ impl AuthorizerBuilder {
     /// `AMBIT_SCHEMA`, `AMBIT_VALIDATION` or `AMBIT_ENTITIES`, naming file and line.
     pub fn build(mut self) -> Result<Authorizer> {
         self.limits.check()?;
-        if let Some(e) = self.issuer_error.take() {
+        if let Some(e) = self.deferred_error.take() {
             return Err(e);
         }
         let agent_type = match &self.agent_type {
@@ -272,16 +301,33 @@ impl AuthorizerBuilder {
                 validate_entities: config.validate_entities,
             },
         )?;
+        let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+        let registry = Arc::new(Registry::default());
+        let credentials = Arc::new(crate::credential::Verifier::new(self.issuers));
+        let fleet = match self.fleet {
+            Some((backend, settings)) => Some(crate::fleet::Fleet::start(
+                backend,
+                settings,
+                crate::fleet::Target {
+                    snapshot: Arc::clone(&snapshot),
+                    registry: Arc::clone(&registry),
+                    credentials: Arc::clone(&credentials),
+                    max_depth: config.max_depth,
+                },
+            )?),
+            None => None,
+        };
         Ok(Authorizer {
-            snapshot: ArcSwap::from_pointee(snapshot),
-            registry: Registry::default(),
+            snapshot,
+            registry,
             sources: Mutex::new(self.sources),
             config,
             clock: self.clock,
             generation: AtomicU64::new(1),
             audit: self.audit,
             retired: Mutex::new(None),
-            credentials: crate::credential::Verifier::new(self.issuers),
+            credentials,
+            fleet,
         })
     }
 }
@@ -315,8 +361,8 @@ pub struct ReloadOutcome {
 /// reloads, mints or revocations.
 #[derive(Debug)]
 pub struct Authorizer {
-    pub(crate) snapshot: ArcSwap<Snapshot>,
-    pub(crate) registry: Registry,
+    pub(crate) snapshot: Arc<ArcSwap<Snapshot>>,
+    pub(crate) registry: Arc<Registry>,
     /// Also serialises reloads.
     sources: Mutex<Sources>,
     pub(crate) config: Config,
@@ -325,7 +371,9 @@ pub struct Authorizer {
     audit: Option<Audit>,
     retired: Mutex<Option<Arc<Snapshot>>>,
     /// Trusted issuers, verified credentials and revoked credential ids.
-    credentials: crate::credential::Verifier,
+    credentials: Arc<crate::credential::Verifier>,
+    /// The fleet feed this authorizer follows, when it shares its registry.
+    fleet: Option<crate::fleet::Fleet>,
 }
 
 /// A request with every string parsed, ready for the decision path.
@@ -460,7 +508,23 @@ impl Authorizer {
         let snap = self.snapshot.load();
         let now = self.clock.now();
         self.registry.maybe_purge(now, self.config.purge_grace, self.config.purge_grace.max(1));
-        let agent = self.registry.mint(spec, &snap, &MintOptions { now, max_depth: self.config.max_depth })?;
+        let opts = MintOptions { now, max_depth: self.config.max_depth, restoring: false };
+        let agent = match &self.fleet {
+            None => self.registry.mint(spec, &snap, &opts)?,
+            Some(fleet) => {
+                // checked here, then entered by every process from the feed, this one included
+                let planned = self.registry.plan(spec, &snap, &opts)?;
+                let uid = registry::parse_uid(planned.uid(), "agent")?;
+                let minted = registry::Minted {
+                    id: uid.id().unescaped().to_owned(),
+                    spec: spec.clone().with_parent(planned.parent()),
+                    created_at: planned.created_at(),
+                    expires_at: planned.expires_at(),
+                };
+                let value = fleet.link.write(crate::fleet::Op::Mint { agent: minted })?;
+                serde_json::from_value(value).map_err(|e| Error::internal(format!("fleet mint outcome: {e}")))?
+            }
+        };
         if let Some(audit) = &self.audit {
             audit.event(AuditEvent::AgentMinted {
                 uid: agent.uid().to_owned(),
@@ -482,7 +546,14 @@ impl Authorizer {
     pub fn revoke(&self, uid: &str) -> Result<usize> {
         let uid = registry::parse_uid(uid, "revoked")?;
         let snap = self.snapshot.load();
-        let count = self.registry.revoke(&uid, &snap, self.clock.now())?;
+        let count = match &self.fleet {
+            None => self.registry.revoke(&uid, &snap, self.clock.now())?,
+            Some(fleet) => {
+                let value =
+                    fleet.link.write(crate::fleet::Op::Revoke { uid: uid.to_string(), at: self.clock.now() })?;
+                usize::try_from(value.as_u64().unwrap_or(0)).unwrap_or(usize::MAX)
+            }
+        };
         if let Some(audit) = &self.audit {
             audit.event(AuditEvent::Revoked { uid: uid.to_string(), count });
         }
@@ -594,11 +665,21 @@ impl Authorizer {
 
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`
     /// (the agents it carries stay as they are; revoke them by uid to cut them off).
-    pub fn revoke_credential(&self, jti: &str) {
-        self.credentials.revoke(jti);
+    ///
+    /// # Errors
+    /// `AMBIT_FLEET` when the authorizer follows a fleet and the revocation cannot be
+    /// appended to its feed (nothing changed).
+    pub fn revoke_credential(&self, jti: &str) -> Result<()> {
+        match &self.fleet {
+            None => self.credentials.revoke(jti),
+            Some(fleet) => {
+                fleet.link.write(crate::fleet::Op::RevokeCredential { jti: jti.to_owned() })?;
+            }
+        }
         if let Some(audit) = &self.audit {
             audit.event(AuditEvent::Revoked { uid: format!("jti:{}", user_text(jti)), count: 0 });
         }
+        Ok(())
     }
 
     /// Lifts the revocation of a person or service; returns whether it was revoked.
@@ -609,7 +690,16 @@ impl Authorizer {
     pub fn reinstate(&self, uid: &str) -> Result<bool> {
         let uid = registry::parse_uid(uid, "reinstated")?;
         let snap = self.snapshot.load();
-        let was = self.registry.reinstate(&uid, &snap)?;
+        let was = match &self.fleet {
+            None => self.registry.reinstate(&uid, &snap)?,
+            Some(fleet) => {
+                if snap.is_minted(&uid) {
+                    // refused before it reaches the feed (the same error every process would give)
+                    return self.registry.reinstate(&uid, &snap);
+                }
+                fleet.link.write(crate::fleet::Op::Reinstate { uid: uid.to_string() })?.as_bool().unwrap_or(false)
+            }
+        };
         if let (Some(audit), true) = (&self.audit, was) {
             audit.event(AuditEvent::Reinstated { uid: uid.to_string() });
         }
@@ -953,6 +1043,11 @@ impl Authorizer {
     ) -> Result<Decision> {
         let p = Self::prepare(snap, &self.config, request)?;
         let now = self.clock.now();
+        if self.fleet_stale_for(snap, &p) {
+            let mut claimed = p.delegator_texts.clone();
+            claimed.push(p.principal_text.clone());
+            return Ok(Outcome::new(snap, &p, claimed, now).deny(DenyCause::StaleState, None));
+        }
         let (chain, hops, mut out) = match self.resolve_chain(snap, &p) {
             Ok((chain, chain_text, hops)) => (chain, hops, Outcome::new(snap, &p, chain_text, now)),
             Err((cause, hop, chain_text)) => return Ok(Outcome::new(snap, &p, chain_text, now).deny(cause, hop)),
@@ -1043,6 +1138,9 @@ impl Authorizer {
     pub fn precheck(&self, request: &Request) -> Result<Option<DenyCause>> {
         let snap = self.snapshot.load();
         let p = Self::prepare_with(&snap, &self.config, request, false)?;
+        if self.fleet_stale_for(&snap, &p) {
+            return Ok(Some(DenyCause::StaleState));
+        }
         let hops = match self.resolve_chain(&snap, &p) {
             Ok((_, _, hops)) => hops,
             Err((cause, _, _)) => return Ok(Some(cause)),
@@ -1051,6 +1149,33 @@ impl Authorizer {
             return Ok(Some(cause));
         }
         Ok(out_of_scope(&p, &hops).map(|_| DenyCause::OutOfScope))
+    }
+
+    /// Whether this request must deny `stale_state`: the fleet feed is stale and the request
+    /// names a minted agent (or static principals deny too).
+    fn fleet_stale_for(&self, snap: &Snapshot, p: &Prepared) -> bool {
+        let Some(fleet) = &self.fleet else { return false };
+        fleet.link.is_stale()
+            && (fleet.link.denies_static()
+                || snap.is_minted(&p.principal)
+                || p.too_deep
+                || p.delegators.iter().any(|d| snap.is_minted(d)))
+    }
+
+    /// What this process knows of its fleet feed; `None` without a fleet.
+    pub fn fleet_status(&self) -> Option<crate::fleet::FleetStatus> {
+        self.fleet.as_ref().map(|f| f.link.status())
+    }
+
+    /// Saves the registry as the fleet's checkpoint now and trims the feed up to it (followers
+    /// behind it restore it); the event it covers. Checkpoints are also taken every
+    /// `checkpoint_every` events.
+    ///
+    /// # Errors
+    /// `AMBIT_CONFIG` without a fleet, `AMBIT_FLEET` when the backend cannot be reached.
+    pub fn fleet_checkpoint(&self) -> Result<u64> {
+        let fleet = self.fleet.as_ref().ok_or_else(|| Error::config("this authorizer follows no fleet"))?;
+        fleet.link.checkpoint(&fleet.target)
     }
 
     /// The chain a request is decided over, root first: the explicit delegators, then the

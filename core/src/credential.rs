@@ -574,6 +574,18 @@ impl Verifier {
         self.revoked.pin().insert(jti.to_owned());
     }
 
+    /// Every revoked credential id, sorted.
+    pub(crate) fn revoked_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.revoked.pin().iter().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Forgets every verified credential (their agents must be entered again).
+    pub(crate) fn forget_verified(&self) {
+        self.verified.pin().clear();
+    }
+
     /// The acting agent's uid, once the credential is verified and its agents are in
     /// `registry`; or why the credential is refused.
     pub(crate) fn admit(
@@ -618,7 +630,7 @@ impl Verifier {
         if snap.is_minted(root) || snap.entities.get(root).is_none() {
             return Err(invalid(format!("the chain's root `{root}` is not a known principal here")));
         }
-        let opts = crate::registry::MintOptions { now, max_depth };
+        let opts = crate::registry::MintOptions { now, max_depth, restoring: false };
         for (i, link) in claims.chain.iter().enumerate().skip(1) {
             let Some(agent) = &link.agent else { return Err(invalid("a link after the root is not an agent".into())) };
             let uid = &uids[i];

@@ -16,6 +16,10 @@ pub enum DenyCause {
     TokenExpired,
     /// A credential names an issuer (or a key of it) this authorizer does not trust.
     UntrustedIssuer,
+    /// This process has not heard from its fleet feed within the staleness bound (or cannot
+    /// follow it): a revocation elsewhere might not be known here, so it decides nothing about
+    /// agents (and, unless configured otherwise, nothing at all) until the feed is back.
+    StaleState,
     /// An agent on the chain is not in the registry (never minted, or purged).
     UnknownPrincipal,
     /// The chain names the same identity twice (a delegation cycle).
@@ -44,6 +48,7 @@ impl DenyCause {
         Self::InvalidToken,
         Self::TokenExpired,
         Self::UntrustedIssuer,
+        Self::StaleState,
         Self::UnknownPrincipal,
         Self::InvalidChain,
         Self::DepthExceeded,
@@ -62,6 +67,7 @@ impl DenyCause {
             Self::InvalidToken => "invalid_token",
             Self::TokenExpired => "token_expired",
             Self::UntrustedIssuer => "untrusted_issuer",
+            Self::StaleState => "stale_state",
             Self::UnknownPrincipal => "unknown_principal",
             Self::InvalidChain => "invalid_chain",
             Self::DepthExceeded => "depth_exceeded",

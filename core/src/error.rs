@@ -57,6 +57,10 @@ pub enum Error {
     /// An option is unknown, of the wrong type or out of range (`AuthorizerOptions`).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The fleet backend (Redis) could not be reached, refused a write, or holds a state this
+    /// process cannot follow; nothing changed locally.
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
 }
 
 impl Error {
@@ -77,6 +81,7 @@ impl Error {
         "AMBIT_AUDIT",
         "AMBIT_INTERNAL",
         "AMBIT_CONFIG",
+        "AMBIT_FLEET",
     ];
 
     /// The stable code of this error, e.g. `AMBIT_POLICY_PARSE`. Codes never change meaning.
@@ -97,6 +102,7 @@ impl Error {
             Self::Audit(_) => "AMBIT_AUDIT",
             Self::Internal(_) => "AMBIT_INTERNAL",
             Self::Config(_) => "AMBIT_CONFIG",
+            Self::Fleet(_) => "AMBIT_FLEET",
         }
     }
 
@@ -132,6 +138,7 @@ impl Error {
             Self::Audit(e) => &e.0.message,
             Self::Internal(e) => &e.0.message,
             Self::Config(e) => &e.0.message,
+            Self::Fleet(e) => &e.0.message,
         }
     }
 
@@ -145,6 +152,10 @@ impl Error {
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
         ConfigError(Detail::new(message)).into()
+    }
+    /// A fleet backend failure (`AMBIT_FLEET`); public so that other backends can report one.
+    pub fn fleet(message: impl Into<String>) -> Self {
+        FleetError(Detail::new(message)).into()
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {
@@ -335,6 +346,10 @@ detail_error!(
 detail_error!(
     /// An option is unknown, of the wrong type or out of range (`AMBIT_CONFIG`).
     ConfigError
+);
+detail_error!(
+    /// The fleet backend failed or cannot be followed (`AMBIT_FLEET`).
+    FleetError
 );
 
 impl EmptySourceError {

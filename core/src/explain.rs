@@ -108,6 +108,10 @@ impl Authorizer {
             DenyCause::InvalidToken => "the credential is invalid".to_owned(),
             DenyCause::TokenExpired => "the credential has expired".to_owned(),
             DenyCause::UntrustedIssuer => "the credential's issuer is not trusted".to_owned(),
+            DenyCause::StaleState => {
+                "this process has not heard from its fleet feed within the staleness bound: a revocation elsewhere might not be known here"
+                    .to_owned()
+            }
             DenyCause::UnknownPrincipal => {
                 "agent not found in the registry (never minted, or purged after expiry)".to_owned()
             }

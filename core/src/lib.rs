@@ -12,6 +12,7 @@ mod decision;
 mod engine;
 pub mod error;
 mod explain;
+pub mod fleet;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;

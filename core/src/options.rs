@@ -46,6 +46,9 @@ pub struct AuthorizerOptions {
     pub audit_max_record_bytes: Option<usize>,
     /// Issuers whose signed agent credentials this authorizer accepts.
     pub trusted_issuers: Option<Vec<TrustedIssuerOptions>>,
+    /// Share the registry with a fleet through Redis (`redis_url`, `stream`, `staleness_ms`,
+    /// `stale_static`, `checkpoint_every`, `connect_timeout_ms`).
+    pub fleet: Option<crate::fleet::FleetOptions>,
 }
 
 /// One trusted credential issuer: its name and its public keys, as a JWKS file (`file`) or
@@ -105,6 +108,10 @@ impl AuthorizerOptions {
         }
         if let Some(t) = self.agent_type {
             builder = builder.agent_type(t);
+        }
+        if let Some(f) = &self.fleet {
+            f.open()?; // bad options are AMBIT_CONFIG here, before anything connects
+            builder = builder.fleet(f);
         }
         for t in self.trusted_issuers.unwrap_or_default() {
             builder = match (t.file, t.jwks) {

@@ -295,6 +295,9 @@ pub(crate) enum Hop {
 pub(crate) struct MintOptions {
     pub(crate) now: u64,
     pub(crate) max_depth: u32,
+    /// Entering agents from a fleet checkpoint: the chain's liveness is the checkpoint's
+    /// (revocations are restored after the agents), not checked again.
+    pub(crate) restoring: bool,
 }
 
 /// An agent minted elsewhere (carried by a signed credential), entered with its own identity
@@ -359,7 +362,13 @@ impl Registry {
     }
 
     pub(crate) fn mint(&self, spec: &AgentSpec, snap: &Snapshot, opts: &MintOptions) -> Result<Agent> {
-        self.mint_as(spec, snap, opts, None)
+        self.mint_as(spec, snap, opts, None, true)
+    }
+
+    /// The agent [`Self::mint`] would mint, checked the same way, without entering it: what a
+    /// fleet writer sends to the feed (every process then enters it, this one included).
+    pub(crate) fn plan(&self, spec: &AgentSpec, snap: &Snapshot, opts: &MintOptions) -> Result<Agent> {
+        self.mint_as(spec, snap, opts, None, false)
     }
 
     /// Enters an agent minted elsewhere under `spec.parent`, checked as a mint is. Entering
@@ -372,7 +381,7 @@ impl Registry {
         opts: &MintOptions,
         imported: &Imported<'_>,
     ) -> Result<Agent> {
-        self.mint_as(spec, snap, opts, Some(imported))
+        self.mint_as(spec, snap, opts, Some(imported), true)
     }
 
     fn mint_as(
@@ -381,6 +390,7 @@ impl Registry {
         snap: &Snapshot,
         opts: &MintOptions,
         imported: Option<&Imported<'_>>,
+        commit: bool,
     ) -> Result<Agent> {
         let now = opts.now;
         let (parent, parent_text) = snap.parse_uid_text(&spec.parent, "parent")?;
@@ -406,7 +416,7 @@ impl Registry {
             None => vec![parent.clone()],
         };
         let hops = self.resolve(&parent_chain, snap)?;
-        if let Some((cause, i)) = self.check_live(&hops, &snap.entities, now) {
+        if let Some((cause, i)) = self.check_live(&hops, &snap.entities, now).filter(|_| !opts.restoring) {
             let who = &parent_chain[i];
             return Err(Error::invalid_delegation(format!(
                 "parent `{parent}` is not live: `{who}` is {}",
@@ -461,6 +471,9 @@ impl Registry {
             refs,
         });
         let agent = record.to_agent();
+        if !commit {
+            return Ok(agent);
+        }
         {
             let mut children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
             children.entry(parent).or_default().push(uid.clone());
@@ -613,6 +626,122 @@ impl Registry {
             DelegationNode { uid: uid.to_string(), agent, revoked, children: Vec::new() }
         };
         Ok(build_tree(root, &children, &node, 0))
+    }
+}
+
+/// An agent as the fleet carries it: its spec (parent, task, scopes, confinement,
+/// attributes), entity id and lifetime. Every process enters it with [`Registry::import`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Minted {
+    pub(crate) id: String,
+    pub(crate) spec: AgentSpec,
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+}
+
+impl Minted {
+    /// Enters the agent under its parent, checked as a mint is (at its own creation time, so
+    /// every process that applies the same events in the same order decides the same).
+    pub(crate) fn enter(&self, registry: &Registry, snap: &Snapshot, max_depth: u32, restoring: bool) -> Result<Agent> {
+        registry.import(
+            &self.spec,
+            snap,
+            &MintOptions { now: self.created_at, max_depth, restoring },
+            &Imported { id: &self.id, created_at: self.created_at, expires_at: self.expires_at },
+        )
+    }
+}
+
+/// The registry's whole state, as a fleet checkpoint holds it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegistryState {
+    /// Parents before children.
+    pub(crate) agents: Vec<AgentState>,
+    pub(crate) revoked_static: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentState {
+    pub(crate) agent: Minted,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revoked_at: Option<u64>,
+}
+
+impl Registry {
+    /// Every agent and static revocation, parents first.
+    pub(crate) fn export(&self) -> RegistryState {
+        let guard = self.agents.pin();
+        let mut records: Vec<&Arc<AgentRecord>> = guard.iter().map(|(_, r)| r).collect();
+        records.sort_by(|a, b| {
+            (a.depth, a.created_at, a.uid.to_string()).cmp(&(b.depth, b.created_at, b.uid.to_string()))
+        });
+        let agents = records
+            .into_iter()
+            .map(|r| {
+                let n = r.chain_text.len();
+                let parent = r.chain_text.get(n.saturating_sub(2)).cloned().unwrap_or_default();
+                let resources: Vec<String> = r.resources.iter().flatten().map(ToString::to_string).collect();
+                let spec = AgentSpec::new(parent, r.task.clone(), r.expires_at.saturating_sub(r.created_at).max(1))
+                    .scopes(r.scopes_given.iter().cloned())
+                    .resources(resources)
+                    .attributes(r.attributes.clone());
+                AgentState {
+                    agent: Minted {
+                        id: r.uid.id().unescaped().to_owned(),
+                        spec,
+                        created_at: r.created_at,
+                        expires_at: r.expires_at,
+                    },
+                    revoked_at: r.is_revoked().then(|| r.revoked_at.load(Ordering::SeqCst)),
+                }
+            })
+            .collect();
+        let mut revoked_static: Vec<String> = self.revoked.pin().iter().map(|(k, ())| k.to_string()).collect();
+        revoked_static.sort();
+        RegistryState { agents, revoked_static }
+    }
+
+    /// Replaces the whole state with `state`; returns how many agents could not be entered
+    /// (a checkpoint written under other policies). Revocations never lapse on the way: the
+    /// checkpoint's static revocations are added first and the others lifted last, and an
+    /// agent is unknown (denied) until it is entered with its revocation.
+    pub(crate) fn restore(&self, state: &RegistryState, snap: &Snapshot, max_depth: u32) -> Result<usize> {
+        let mut keep = HashSet::new();
+        for uid in &state.revoked_static {
+            let uid = parse_uid(uid, "revoked")?;
+            self.revoked.pin().insert(uid.clone(), ());
+            keep.insert(uid);
+        }
+        {
+            let mut children = self.children.lock().map_err(|_| Error::internal("registry lock poisoned"))?;
+            self.agents.pin().clear();
+            children.clear();
+        }
+        let mut failed = 0;
+        for a in &state.agents {
+            // the fleet is marked stale while it restores: no decision about an agent is made
+            // between an agent's entry and its revocation
+            match a.agent.enter(self, snap, max_depth, true) {
+                Ok(agent) => {
+                    if let (Some(at), Ok(uid)) = (a.revoked_at, parse_uid(agent.uid(), "agent")) {
+                        if let Some(r) = self.get(&uid) {
+                            r.revoked.store(true, Ordering::SeqCst);
+                            r.revoked_at.store(at, Ordering::SeqCst);
+                        }
+                    }
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        let revoked = self.revoked.pin();
+        let lifted: Vec<EntityUid> = revoked.iter().map(|(k, ())| k.clone()).filter(|k| !keep.contains(k)).collect();
+        for uid in lifted {
+            revoked.remove(&uid);
+        }
+        Ok(failed)
     }
 }
 

@@ -5,6 +5,7 @@ pub use crate::audit::{AuditEvent, AuditRecord, VerifyReport};
 pub use crate::authorizer::ReloadOutcome;
 pub use crate::decision::{Decision, DenyCause, Hop, PolicyError};
 pub use crate::explain::{Explanation, HopExplanation, PolicyTrace};
+pub use crate::fleet::{FleetOptions, FleetStatus};
 pub use crate::link::Link;
 pub use crate::options::{AuditCallback, AuthorizerOptions, TrustedIssuerOptions};
 pub use crate::registry::{Agent, AgentSpec, DelegationNode};
@@ -32,9 +33,10 @@ pub fn config_error(message: impl Into<String>) -> crate::Error {
     crate::Error::config(message)
 }
 
-/// The top-level keys of a camelCase options object (`errorMode`, `auditFile`) in snake_case
-/// (`error_mode`, `audit_file`), as [`AuthorizerOptions::from_json`] reads them; values are
-/// untouched (they are snake_case in every language). A key already in snake_case stays as it
+/// The keys of a camelCase options object (`errorMode`, `auditFile`, and those of nested
+/// option objects such as `fleet: {redisUrl}`) in snake_case (`error_mode`, `audit_file`,
+/// `redis_url`), as [`AuthorizerOptions::from_json`] reads them; values, and objects inside
+/// lists (an issuer's JWKS), are untouched (values are snake_case in every language). A key already in snake_case stays as it
 /// is; two keys that meet (`errorMode` and `error_mode`) are an `AMBIT_CONFIG` error.
 ///
 /// # Errors
@@ -53,6 +55,11 @@ pub fn snake_case_keys(
                 snake.push(c);
             }
         }
+        // nested option groups (`fleet: {redisUrl}`) too; lists (issuers' JWKS) are data
+        let value = match value {
+            serde_json::Value::Object(inner) => serde_json::Value::Object(snake_case_keys(inner)?),
+            v => v,
+        };
         if out.insert(snake.clone(), value).is_some() {
             return Err(crate::Error::config(format!(
                 "option `{}` is given twice (as `{}` and in another spelling)",
@@ -62,6 +69,35 @@ pub fn snake_case_keys(
         }
     }
     Ok(out)
+}
+
+/// The keys of a core shape (a fleet status, say) in camelCase, for Node: `heard_ms_ago` ->
+/// `heardMsAgo`, in nested objects too; values untouched.
+pub fn camel_case_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(object) => serde_json::Value::Object(
+            object
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut camel = String::with_capacity(k.len());
+                    let mut upper = false;
+                    for c in k.chars() {
+                        if c == '_' {
+                            upper = true;
+                        } else if upper {
+                            camel.push(c.to_ascii_uppercase());
+                            upper = false;
+                        } else {
+                            camel.push(c);
+                        }
+                    }
+                    (camel, camel_case_keys(v))
+                })
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        v => v,
+    }
 }
 
 /// Text from UTF-16 code units, as JavaScript strings arrive, refusing lone surrogates. A lossy
