@@ -32,6 +32,13 @@ export declare class Authorizer {
   authorizeCredentialJson(credential: string, action: string, resource: string, context?: string | undefined | null): string
   /** Revokes a credential by its `jti`: every later decision with it is denied `revoked`. */
   revokeCredential(jti: string): void
+  /** What this process knows of its fleet feed (camelCase keys); `null` without a fleet. */
+  fleetStatus(): import('./ambit').FleetStatus | null
+  /**
+   * Saves the registry as the fleet's checkpoint now and trims the feed to it; the event
+   * it covers.
+   */
+  fleetCheckpoint(): number
   /**
    * The identity checks of a decision without its policies (chain, liveness, scopes): the
    * deny cause every call of this action by this principal gets whatever its context, or

@@ -18,7 +18,12 @@ create_exception!(ambit, LimitError, AmbitError, "An input exceeds a configured 
 create_exception!(ambit, AuditError, AmbitError, "An audit sink or log failed.");
 create_exception!(ambit, InternalError, AmbitError, "An internal surprise; the operation failed closed.");
 create_exception!(ambit, ConfigError, AmbitError, "An option is unknown, of the wrong type or out of range.");
-create_exception!(ambit, FleetError, AmbitError, "The fleet backend (Redis) failed or cannot be followed; nothing changed.");
+create_exception!(
+    ambit,
+    FleetError,
+    AmbitError,
+    "The fleet backend (Redis) failed or cannot be followed; nothing changed."
+);
 
 /// The one map from `ambit::Error` to a Python exception, `.code` set.
 pub fn to_py(e: ambit::Error) -> PyErr {

@@ -75,6 +75,22 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Revoke a principal or agent across a fleet: appended to its Redis feed, so every member
+    /// denies it within its staleness bound
+    #[command(
+        after_help = "Example:\n  ambit revoke --fleet redis://127.0.0.1:6379/0 --policies policies/helpdesk 'Helpdesk::User::\"alice\"'\n\nPrints how many identities were newly cut off. Exit code 0 when the feed took it, 1 otherwise."
+    )]
+    Revoke {
+        /// The entity uid to revoke
+        uid: String,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// The fleet feed as a member sees it
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
     /// Run decision vector files and report pass/fail per case
     #[command(
         after_help = "Example:\n  ambit test tests/vectors\n  ambit test tests/vectors/helpdesk.json --root .\n  ambit test --policies app/ app/tests.json      (Cedar CLI run-tests file)\n  ambit test --policies app/ app/                (ALLOW/ and DENY/ request folders)\n\nWithout --policies, paths are ambit vector files. With --policies, paths are Cedar's own test\nformats, decided against that policy directory: a `cedar run-tests` JSON file (each test with its\nrequest, optional entities, decision and reasons), a folder with ALLOW/ and DENY/ request files,\nor a requests.json of {name, expect, principal, action, resource, context}.\nExit code 0 when every case passes, 1 otherwise."
@@ -89,6 +105,39 @@ enum Command {
         /// Run Cedar's test formats against this policy directory
         #[arg(long)]
         policies: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct FleetArgs {
+    /// The fleet's Redis (`redis://host:port/db`)
+    #[arg(long = "fleet", value_name = "REDIS_URL")]
+    redis_url: String,
+    /// The fleet's stream
+    #[arg(long, default_value = "ambit")]
+    stream: String,
+    /// The policy directory the fleet's members use (for the agent type and the schema)
+    #[arg(long, default_value = ".")]
+    policies: PathBuf,
+}
+
+impl FleetArgs {
+    fn join(&self) -> ambit::Result<Authorizer> {
+        let mut options = ambit::wire::FleetOptions::redis(self.redis_url.clone());
+        options.stream = Some(self.stream.clone());
+        Authorizer::builder().dir(&self.policies).fleet(&options).build()
+    }
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Join the feed, catch up, and print what this member knows (JSON)
+    #[command(
+        after_help = "Example:\n  ambit fleet status --fleet redis://127.0.0.1:6379/0 --policies policies/helpdesk\n\nExit code 0 when caught up, 1 otherwise."
+    )]
+    Status {
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
 }
 
@@ -180,6 +229,22 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
             }
             out!("{}: {} policies valid (version {})", dir.display(), authz.policy_ids().len(), authz.policy_version());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Revoke { uid, fleet } => {
+            let authz = fleet.join()?;
+            let count = authz.revoke(&uid)?;
+            out!("revoked {uid}: {count} cut off across the fleet");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet { command: FleetCommand::Status { fleet } } => {
+            let authz = fleet.join()?;
+            let Some(status) = authz.fleet_status() else { return Ok(ExitCode::from(1)) };
+            let mut json = serde_json::to_value(&status).unwrap_or_default();
+            if let Some(o) = json.as_object_mut() {
+                o.insert("agents".into(), authz.agent_count().into());
+            }
+            out!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            Ok(if status.stale { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Authorize { dir, request, agent } => {
             let authz = Authorizer::from_dir(&dir)?;

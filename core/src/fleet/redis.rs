@@ -46,7 +46,10 @@ pub struct RedisBackend {
 
 impl std::fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisBackend").field("url", &self.url_shown).field("stream", &self.stream).finish_non_exhaustive()
+        f.debug_struct("RedisBackend")
+            .field("url", &self.url_shown)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
     }
 }
 

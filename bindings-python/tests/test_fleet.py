@@ -1,0 +1,126 @@
+"""One registry across a fleet of OS processes (issue 18), on a Redis this test starts: this
+Python process, a Node process and the Rust CLI share one stream. An agent minted here is
+decided in Node, one minted in Node is decided here, a root revoked by the CLI is denied in both
+within the bound; Redis killed mid-stream makes both deny `stale_state`, and after it restarts
+both recover, every event applied exactly once."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import ambit  # noqa: E402
+from redis_server import RedisServer, eventually  # noqa: E402
+
+SERVICE = 'Helpdesk::Service::"helpdesk"'
+TICKET = 'Helpdesk::Ticket::"4711"'
+ACME = {"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}}
+STALENESS_MS = 500
+
+
+class NodeMember:
+    def __init__(self, root, helpdesk, url, stream):
+        script = root / "bindings-node" / "__test__" / "fleet-member.mjs"
+        self.proc = subprocess.Popen(
+            ["node", str(script), str(helpdesk), url, stream, str(STALENESS_MS)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert json.loads(self.proc.stdout.readline()) == {"ready": True}
+
+    def ask(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def refund(self, agent):
+        return self.ask(op="authorize", request={"principal": agent, "action": "issue_refund",
+                                                 "resource": TICKET, "context": {"amount": 100}})
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis():
+    with RedisServer() as server:
+        yield server
+
+
+def refund(authz, agent):
+    return authz.authorize(agent, "issue_refund", TICKET, context={"amount": 100})
+
+
+def cli(root, *args):
+    return subprocess.run(["cargo", "run", "-q", "-p", "ambit-cli", "--", *args], cwd=root,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_three_processes_in_three_languages_share_one_registry(root, helpdesk, redis):
+    fleet = {"redis_url": redis.url, "stream": "py", "staleness_ms": STALENESS_MS}
+    here = ambit.Authorizer.from_dir(helpdesk, fleet=fleet)
+    node = NodeMember(root, helpdesk, redis.url, "py")
+    try:
+        agent = here.mint_agent(SERVICE, "ticket-4711", ["issue_refund"], 900, attributes=ACME)
+        assert refund(here, agent.uid).allowed, "the writer observes its own write"
+        eventually(2, "node decides the agent minted here", lambda: node.refund(agent.uid)["allowed"])
+        child = node.ask(op="mint", spec={"parent": agent.uid, "task": "sub", "scopes": ["issue_refund"],
+                                          "ttlSeconds": 60, "attributes": ACME})
+        assert "uid" in child, child
+        eventually(2, "this process decides the agent minted in node",
+                   lambda: refund(here, child["uid"]).allowed)
+        assert sorted(a.uid for a in here.agents()) == node.ask(op="agents")
+
+        # the Rust CLI, a third process, revokes the root service
+        start = time.monotonic()
+        out = cli(root, "revoke", "--fleet", redis.url, "--stream", "py", "--policies", str(helpdesk), SERVICE)
+        assert out.returncode == 0, out.stderr
+        assert "3 cut off" in out.stdout, out.stdout
+        # the bound holds from the moment Redis acknowledged it (the CLI exited)
+        eventually(STALENESS_MS / 1000, "the revocation reaches both",
+                   lambda: refund(here, child["uid"]).deny_cause == "revoked"
+                   and node.refund(child["uid"])["denyCause"] == "revoked")
+        assert time.monotonic() - start < 900
+        status = cli(root, "fleet", "status", "--fleet", redis.url, "--stream", "py", "--policies", str(helpdesk))
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["applied"] == 3
+
+        # Redis killed mid-stream: past the bound both deny stale_state
+        redis.kill()
+        eventually(3, "both go stale", lambda: refund(here, agent.uid).deny_cause == "stale_state"
+                   and node.refund(agent.uid)["denyCause"] == "stale_state")
+        with pytest.raises(ambit.FleetError) as e:
+            here.revoke(agent.uid)
+        assert e.value.code == "AMBIT_FLEET"
+        redis.start()
+        eventually(5, "both recover", lambda: not here.fleet_status()["stale"]
+                   and not node.ask(op="status")["stale"])
+        assert here.reinstate(SERVICE) is True
+        eventually(2, "the reinstatement reaches node", lambda: node.refund(agent.uid)["allowed"])
+        for s in (here.fleet_status(), node.ask(op="status")):
+            applied = s["applied"]
+            events = s["events_applied"] if "events_applied" in s else s["eventsApplied"]
+            assert (applied, events) == (4, 4), s
+    finally:
+        node.close()
+
+
+def test_fleet_options_and_errors(helpdesk, redis):
+    with pytest.raises(ambit.ConfigError):
+        ambit.Authorizer.from_dir(helpdesk, fleet={"redis_url": "http://127.0.0.1:1"})
+    with pytest.raises(ambit.ConfigError):
+        ambit.Authorizer.from_dir(helpdesk, fleet={"redis_url": redis.url, "stale_static": "allow"})
+    with pytest.raises(ambit.ConfigError):
+        ambit.Authorizer.from_dir(helpdesk, fleet={"redisUrl": redis.url})
+    port = redis.port
+    redis.kill()
+    with pytest.raises(ambit.FleetError):
+        ambit.Authorizer.from_dir(helpdesk, fleet={"redis_url": f"redis://127.0.0.1:{port}/0", "connect_timeout_ms": 200})
+    assert ambit.Authorizer.from_dir(helpdesk).fleet_status() is None
+    with pytest.raises(ambit.ConfigError):
+        ambit.Authorizer.from_dir(helpdesk).fleet_checkpoint()
+    assert "stale_state" in ambit.DENY_CAUSES and "AMBIT_FLEET" in ambit.ERROR_CODES
