@@ -129,8 +129,123 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
+/// Builds the P-policy workload's authorizer following `url`'s stream `bench`.
+fn fleet_member(p: usize, url: &str) -> Authorizer {
+    let mut o = ambit::fleet::FleetOptions::redis(url);
+    o.stream = Some("bench".into());
+    ambit::Authorizer::builder()
+        .schema_str(w::schema())
+        .policies_str(w::policies(p))
+        .entities_json(w::entities().to_string())
+        .fleet(&o)
+        .build()
+        .unwrap()
+}
+
+fn nanos_since_epoch() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// The other process of the propagation bench: for each agent uid on stdin, confirms it is
+/// allowed, says `watching`, then decides in a loop and prints the wall-clock time (ns) of its
+/// first deny.
+fn fleet_follower(url: &str) {
+    use std::io::{BufRead as _, Write as _};
+    let a = fleet_member(10, url);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(uid) = line else { return };
+        let q = Request::new(uid.trim(), "read_ticket", r#"Desk::Ticket::"t1-k1""#)
+            .with_context(serde_json::json!({"amount": 1}));
+        while !a.authorize(&q).unwrap().allowed() {
+            std::hint::spin_loop();
+        }
+        let _ = writeln!(out, "watching");
+        let _ = out.flush();
+        while a.authorize(&q).unwrap().allowed() {}
+        let _ = writeln!(out, "{}", nanos_since_epoch());
+        let _ = out.flush();
+    }
+}
+
+/// Fleet rows: revoke-to-first-deny in another process (p50 / p99), and a decision with the
+/// fleet enabled vs the same decision without.
+fn fleet_rows(table: &mut String, full: bool, budget: Duration) {
+    use std::io::{BufRead as _, Write as _};
+    let redis = ambit::fleet::test_server::RedisServer::start();
+    let p = 10;
+    let member = fleet_member(p, &redis.url());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("AMBIT_FLEET_FOLLOWER", redis.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_child = child.stdin.take().unwrap();
+    let mut from_child = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut read_line = |line: &mut String| {
+        line.clear();
+        from_child.read_line(line).unwrap();
+        line.trim().to_owned()
+    };
+    assert_eq!(read_line(&mut line), "ready");
+    let mut lat: Vec<u128> = Vec::new();
+    for _ in 0..if full { 300 } else { 10 } {
+        let agent = member
+            .mint_agent(&AgentSpec::new(r#"Desk::Service::"platform""#, "fleet", 3600).scopes(["read_ticket"]))
+            .unwrap();
+        writeln!(to_child, "{}", agent.uid()).unwrap();
+        to_child.flush().unwrap();
+        assert_eq!(read_line(&mut line), "watching");
+        let t0 = nanos_since_epoch();
+        member.revoke(agent.uid()).unwrap();
+        let t1: u128 = read_line(&mut line).parse().unwrap();
+        lat.push(t1.saturating_sub(t0));
+    }
+    drop(to_child);
+    let _ = child.wait();
+    lat.sort_unstable();
+    let pct = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize] as f64;
+    let _ = writeln!(
+        table,
+        "| fleet: revoke to first deny in another process (Redis on loopback), p50 / p99 | {} / {} | goal p99 ≤ 20 ms | {:.2}× of goal |",
+        fmt_ns(pct(0.5)),
+        fmt_ns(pct(0.99)),
+        pct(0.99) / 20e6
+    );
+    // the same agent decision, with and without a fleet
+    let plain = w::authorizer(p);
+    let spec = AgentSpec::new(r#"Desk::Service::"platform""#, "fleet", 3600).scopes(["read_ticket"]);
+    let (with_agent, without_agent) = (member.mint_agent(&spec).unwrap(), plain.mint_agent(&spec).unwrap());
+    let q = |uid: &str| {
+        Request::new(uid, "read_ticket", r#"Desk::Ticket::"t1-k1""#).with_context(serde_json::json!({"amount": 1}))
+    };
+    let (qf, qp) = (q(with_agent.uid()), q(without_agent.uid()));
+    assert_eq!(member.authorize(&qf).unwrap().allowed(), plain.authorize(&qp).unwrap().allowed());
+    let t_plain = per_call(std::slice::from_ref(&qp), budget, |r| {
+        std::hint::black_box(plain.authorize(r).unwrap());
+    });
+    let t_fleet = per_call(std::slice::from_ref(&qf), budget, |r| {
+        std::hint::black_box(member.authorize(r).unwrap());
+    });
+    let _ = writeln!(
+        table,
+        "| fleet: a 2-hop agent decision with the fleet enabled, P = {p} | {} | without {} | {:.2}× (goal ≤ 1.05×) |",
+        fmt_ns(t_fleet),
+        fmt_ns(t_plain),
+        t_fleet / t_plain
+    );
+}
+
 #[allow(clippy::too_many_lines, reason = "one report, top to bottom")]
 fn main() {
+    if let Ok(url) = std::env::var("AMBIT_FLEET_FOLLOWER") {
+        fleet_follower(&url);
+        return;
+    }
     let full = std::env::args().any(|a| a == "--bench");
     let sizes: &[usize] = if full { &w::SIZES } else { &[1, 10] };
     let budget = if full { Duration::from_millis(1500) } else { Duration::from_millis(20) };
@@ -439,6 +554,8 @@ fn main() {
         after_policies.saturating_sub(before) / 1024,
         after_agents.saturating_sub(after_policies) / 1024
     );
+
+    fleet_rows(&mut table, full, budget);
 
     println!("\n{table}");
     if full {

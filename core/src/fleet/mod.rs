@@ -21,6 +21,9 @@
 //!   denying, rather than guessing.
 
 mod redis;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod test_server;
 
 pub use self::redis::RedisBackend;
 
