@@ -202,6 +202,24 @@ fn main() -> ExitCode {
     }
 }
 
+fn revoke_in_fleet(uid: &str, fleet: &FleetArgs) -> ambit::Result<ExitCode> {
+    let authz = fleet.join()?;
+    let count = authz.revoke(uid)?;
+    out!("revoked {uid}: {count} cut off across the fleet");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fleet_status(fleet: &FleetArgs) -> ambit::Result<ExitCode> {
+    let authz = fleet.join()?;
+    let Some(status) = authz.fleet_status() else { return Ok(ExitCode::from(1)) };
+    let mut json = serde_json::to_value(&status).unwrap_or_default();
+    if let Some(o) = json.as_object_mut() {
+        o.insert("agents".into(), authz.agent_count().into());
+    }
+    out!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+    Ok(if status.stale { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
 fn excerpt(loc: Option<&ambit::error::Location>) {
     if let Some(loc) = loc {
         if !loc.excerpt().is_empty() {
@@ -230,22 +248,8 @@ fn run(command: Command, color: bool) -> ambit::Result<ExitCode> {
             out!("{}: {} policies valid (version {})", dir.display(), authz.policy_ids().len(), authz.policy_version());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Revoke { uid, fleet } => {
-            let authz = fleet.join()?;
-            let count = authz.revoke(&uid)?;
-            out!("revoked {uid}: {count} cut off across the fleet");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Fleet { command: FleetCommand::Status { fleet } } => {
-            let authz = fleet.join()?;
-            let Some(status) = authz.fleet_status() else { return Ok(ExitCode::from(1)) };
-            let mut json = serde_json::to_value(&status).unwrap_or_default();
-            if let Some(o) = json.as_object_mut() {
-                o.insert("agents".into(), authz.agent_count().into());
-            }
-            out!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
-            Ok(if status.stale { ExitCode::from(1) } else { ExitCode::SUCCESS })
-        }
+        Command::Revoke { uid, fleet } => revoke_in_fleet(&uid, &fleet),
+        Command::Fleet { command: FleetCommand::Status { fleet } } => fleet_status(&fleet),
         Command::Authorize { dir, request, agent } => {
             let authz = Authorizer::from_dir(&dir)?;
             let request = with_agents(&authz, &agent, read_request(&request)?)?;
