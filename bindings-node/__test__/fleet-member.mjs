@@ -4,8 +4,9 @@ import { createInterface } from 'node:readline'
 import { createRequire } from 'node:module'
 const { Authorizer } = createRequire(import.meta.url)('..')
 
-const [dir, redisUrl, stream, stalenessMs] = process.argv.slice(2)
-const authz = Authorizer.fromDir(dir, { fleet: { redisUrl, stream, stalenessMs: Number(stalenessMs) } })
+// the policy directory, and the authorizer's options as JSON (camelCase, `fleet` among them)
+const [dir, options] = process.argv.slice(2)
+const authz = Authorizer.fromDir(dir, JSON.parse(options))
 const answer = (value) => process.stdout.write(JSON.stringify(value) + '\n')
 answer({ ready: true })
 for await (const line of createInterface({ input: process.stdin })) {
@@ -13,6 +14,9 @@ for await (const line of createInterface({ input: process.stdin })) {
   try {
     if (cmd.op === 'authorize') {
       const d = authz.authorize(cmd.request)
+      answer({ allowed: d.allowed, denyCause: d.denyCause })
+    } else if (cmd.op === 'authorizeCredential') {
+      const d = authz.authorizeCredential(cmd.request)
       answer({ allowed: d.allowed, denyCause: d.denyCause })
     } else if (cmd.op === 'mint') {
       answer(authz.mintAgent(cmd.spec))

@@ -4,6 +4,7 @@ decided in Node, one minted in Node is decided here, a root revoked by the CLI i
 within the bound; Redis killed mid-stream makes both deny `stale_state`, and after it restarts
 both recover, every event applied exactly once."""
 
+import base64
 import json
 import subprocess
 import sys
@@ -24,10 +25,11 @@ STALENESS_MS = 500
 
 
 class NodeMember:
-    def __init__(self, root, helpdesk, url, stream):
+    def __init__(self, root, helpdesk, url, stream, **options):
         script = root / "bindings-node" / "__test__" / "fleet-member.mjs"
+        options["fleet"] = {"redisUrl": url, "stream": stream, "stalenessMs": STALENESS_MS}
         self.proc = subprocess.Popen(
-            ["node", str(script), str(helpdesk), url, stream, str(STALENESS_MS)],
+            ["node", str(script), str(helpdesk), json.dumps(options)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert json.loads(self.proc.stdout.readline()) == {"ready": True}
 
@@ -105,6 +107,37 @@ def test_three_processes_in_three_languages_share_one_registry(root, helpdesk, r
             applied = s["applied"]
             events = s["events_applied"] if "events_applied" in s else s["eventsApplied"]
             assert (applied, events) == (4, 4), s
+    finally:
+        node.close()
+
+
+def test_a_credential_decided_in_node_is_cut_off_by_a_revocation_here(root, helpdesk, redis):
+    """Issue 17's two processes: this Python process mints and issues; a Node process that
+    trusts only the issuer's public keys decides with the credential alone; revoking the root
+    here, or the credential's jti, reaches it through the fleet feed."""
+    key = ambit.IssuerKey.generate("https://helpdesk.example", "k1")
+    here = ambit.Authorizer.from_dir(helpdesk, fleet={"redis_url": redis.url, "stream": "cred",
+                                                      "staleness_ms": STALENESS_MS})
+    node = NodeMember(root, helpdesk, redis.url, "cred",
+                      trustedIssuers=[{"issuer": "https://helpdesk.example", "jwks": key.public_jwks()}])
+    try:
+        def decide(credential):
+            return node.ask(op="authorizeCredential", request={
+                "credential": credential, "action": "issue_refund", "resource": TICKET,
+                "context": {"amount": 100}})
+
+        first = here.mint_agent(SERVICE, "one", ["issue_refund"], 900, attributes=ACME)
+        second = here.mint_agent(SERVICE, "two", ["issue_refund"], 900, attributes=ACME)
+        one, two = here.issue_credential(first.uid, key), here.issue_credential(second.uid, key)
+        assert decide(one)["allowed"] and decide(two)["allowed"], (decide(one), decide(two))
+        # the credential's jti, revoked here
+        jti = json.loads(base64.urlsafe_b64decode(one.split(".")[1] + "=="))["jti"]
+        here.revoke_credential(jti)
+        eventually(STALENESS_MS / 1000, "the jti revocation reaches node", lambda: decide(one)["denyCause"] == "revoked")
+        assert decide(two)["allowed"]
+        # the root, revoked here
+        here.revoke(SERVICE)
+        eventually(STALENESS_MS / 1000, "the root revocation reaches node", lambda: decide(two)["denyCause"] == "revoked")
     finally:
         node.close()
 
