@@ -16,6 +16,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The inline issuers plus those whose JWKS files read now.
+fn issuers_with_files(
+    inline: &crate::credential::TrustedIssuers,
+    files: &[(String, std::path::PathBuf)],
+) -> Result<crate::credential::TrustedIssuers> {
+    let mut trusted = inline.clone();
+    for (issuer, path) in files {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
+        trusted.add(issuer.clone(), &text)?;
+    }
+    Ok(trusted)
+}
+
 /// Default for [`AuthorizerBuilder::max_delegation_depth`].
 pub const DEFAULT_MAX_DELEGATION_DEPTH: u32 = 8;
 /// Default for [`AuthorizerBuilder::purge_grace`]: expired or revoked agents stay known (and
@@ -38,6 +51,8 @@ pub struct AuthorizerBuilder {
     trust_request_entities: bool,
     validate_entities: bool,
     issuers: crate::credential::TrustedIssuers,
+    /// Issuers whose JWKS is a file: read at build and again at every reload.
+    issuer_files: Vec<(String, std::path::PathBuf)>,
     deferred_error: Option<Error>,
     fleet: Option<(Arc<dyn crate::fleet::Backend>, crate::fleet::FleetSettings)>,
 }
@@ -58,6 +73,7 @@ impl Default for AuthorizerBuilder {
             trust_request_entities: false,
             validate_entities: true,
             issuers: crate::credential::TrustedIssuers::default(),
+            issuer_files: Vec::new(),
             deferred_error: None,
             fleet: None,
         }
@@ -221,16 +237,9 @@ impl AuthorizerBuilder {
     /// [`Self::trust_issuer`] with the JWKS read from a file (no network). An unreadable file
     /// fails `build` with `AMBIT_IO`.
     #[must_use]
-    pub fn trust_issuer_file(self, issuer: impl Into<String>, path: impl AsRef<Path>) -> Self {
-        let path = path.as_ref();
-        match std::fs::read_to_string(path) {
-            Ok(text) => self.trust_issuer(issuer, &text),
-            Err(e) => {
-                let mut b = self;
-                b.deferred_error.get_or_insert(Error::io(path, &e));
-                b
-            }
-        }
+    pub fn trust_issuer_file(mut self, issuer: impl Into<String>, path: impl AsRef<Path>) -> Self {
+        self.issuer_files.push((issuer.into(), path.as_ref().to_path_buf()));
+        self
     }
 
     /// Lets per-request entities name static entities or registry agents as their parents,
@@ -303,7 +312,8 @@ impl AuthorizerBuilder {
         )?;
         let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
         let registry = Arc::new(Registry::default());
-        let credentials = Arc::new(crate::credential::Verifier::new(self.issuers));
+        let trusted = issuers_with_files(&self.issuers, &self.issuer_files)?;
+        let credentials = Arc::new(crate::credential::Verifier::new(trusted));
         let fleet = match self.fleet {
             Some((backend, settings)) => Some(crate::fleet::Fleet::start(
                 backend,
@@ -327,6 +337,8 @@ impl AuthorizerBuilder {
             audit: self.audit,
             retired: Mutex::new(None),
             credentials,
+            inline_issuers: self.issuers,
+            issuer_files: self.issuer_files,
             fleet,
         })
     }
@@ -372,6 +384,9 @@ pub struct Authorizer {
     retired: Mutex<Option<Arc<Snapshot>>>,
     /// Trusted issuers, verified credentials and revoked credential ids.
     credentials: Arc<crate::credential::Verifier>,
+    /// The trusted issuers given inline, and those read from files (again at every reload).
+    inline_issuers: crate::credential::TrustedIssuers,
+    issuer_files: Vec<(String, std::path::PathBuf)>,
     /// The fleet feed this authorizer follows, when it shares its registry.
     fleet: Option<crate::fleet::Fleet>,
 }
@@ -882,7 +897,10 @@ impl Authorizer {
 
     /// The files and directories this authorizer reads (what `watch` follows).
     pub fn source_paths(&self) -> Vec<std::path::PathBuf> {
-        self.sources.lock().map(|s| s.paths()).unwrap_or_default()
+        let mut paths = self.sources.lock().map(|s| s.paths()).unwrap_or_default();
+        // a rotated JWKS file reloads too
+        paths.extend(self.issuer_files.iter().map(|(_, p)| p.clone()));
+        paths
     }
 
     fn rebuild(&self, sources: &Sources) -> Result<ReloadOutcome> {
@@ -897,6 +915,16 @@ impl Authorizer {
     }
 
     fn rebuild_inner(&self, sources: &Sources) -> Result<ReloadOutcome> {
+        // issuer keys first: a JWKS file that no longer reads fails the reload, and nothing
+        // (keys or policies) changes
+        let trusted = if self.issuer_files.is_empty() {
+            None
+        } else {
+            Some(
+                issuers_with_files(&self.inline_issuers, &self.issuer_files)
+                    .map_err(|e| Error::from(ReloadError::new(e)))?,
+            )
+        };
         let generation = self.generation.load(Ordering::SeqCst) + 1;
         let built = sources.read().and_then(|texts| {
             Snapshot::build(
@@ -924,6 +952,9 @@ impl Authorizer {
         }
         let outcome = ReloadOutcome { version: snapshot.version.clone(), generation };
         self.generation.store(generation, Ordering::SeqCst);
+        if let Some(trusted) = trusted {
+            self.credentials.set_trusted(trusted);
+        }
         let old = self.snapshot.swap(Arc::new(snapshot));
         // The writer keeps the previous snapshot until the next reload, so the last strong
         // reference (and the cost of freeing a whole policy set) is rarely a reader's.

@@ -554,7 +554,8 @@ const MAX_REMEMBERED: usize = 16 * 1024;
 
 /// An authorizer's side of credentials: whom it trusts, what it verified, what was revoked.
 pub(crate) struct Verifier {
-    trusted: TrustedIssuers,
+    /// Swapped whole when a reload reads the issuers' JWKS files again.
+    trusted: arc_swap::ArcSwap<TrustedIssuers>,
     verified: papaya::HashMap<[u8; 32], Verified>,
     revoked: papaya::HashSet<String>,
 }
@@ -567,11 +568,22 @@ impl std::fmt::Debug for Verifier {
 
 impl Verifier {
     pub(crate) fn new(trusted: TrustedIssuers) -> Self {
-        Self { trusted, verified: papaya::HashMap::new(), revoked: papaya::HashSet::new() }
+        Self {
+            trusted: arc_swap::ArcSwap::from_pointee(trusted),
+            verified: papaya::HashMap::new(),
+            revoked: papaya::HashSet::new(),
+        }
     }
 
     pub(crate) fn revoke(&self, jti: &str) {
         self.revoked.pin().insert(jti.to_owned());
+    }
+
+    /// Trusts these issuers from now on; credentials verified under the old keys are verified
+    /// again (a key rotated out no longer admits anything).
+    pub(crate) fn set_trusted(&self, trusted: TrustedIssuers) {
+        self.trusted.store(std::sync::Arc::new(trusted));
+        self.forget_verified();
     }
 
     /// Every revoked credential id, sorted.
@@ -609,10 +621,11 @@ impl Verifier {
                 return Ok(v.sub.clone());
             }
         }
-        if self.trusted.is_empty() {
+        let trusted = self.trusted.load();
+        if trusted.is_empty() {
             return Err(refuse(DenyCause::UntrustedIssuer, "this authorizer trusts no credential issuer"));
         }
-        let claims = verify(token, &self.trusted, now)?;
+        let claims = verify(token, &trusted, now)?;
         if self.revoked.pin().contains(&claims.jti) {
             return Err(refuse(DenyCause::Revoked, "the credential was revoked"));
         }

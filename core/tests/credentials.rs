@@ -484,3 +484,47 @@ fn a_credential_cannot_speak_for_a_static_agent_of_the_verifier() {
     assert_eq!(d.deny_cause(), Some(DenyCause::InvalidToken), "{d:?}");
     assert!(d.errors()[0].message().contains("static entity"), "{d:?}");
 }
+
+#[test]
+fn issuer_keys_from_a_file_rotate_with_a_reload_and_a_bad_file_keeps_the_last_good_keys() {
+    let w = world();
+    let dir = std::env::temp_dir().join(format!("ambit-jwks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("jwks.json");
+    std::fs::write(&file, w.key.public_jwks().to_string()).unwrap();
+    let verifier = Authorizer::builder()
+        .dir(fixture())
+        .clock(Arc::new(w.clock.clone()))
+        .trust_issuer_file(ISSUER, &file)
+        .build()
+        .unwrap();
+    assert!(verifier.source_paths().contains(&file), "a watcher reloads when the JWKS file changes");
+    let agent =
+        w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let old = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let decide = |c: &str| verifier.authorize_credential(c, "issue_refund", TICKET, json!({"amount": 10})).unwrap();
+    assert!(decide(&old).allowed());
+    // rotation: the file now holds only the new key
+    let rotated = IssuerKey::generate(ISSUER, "k2").unwrap();
+    std::fs::write(&file, rotated.public_jwks().to_string()).unwrap();
+    let fresh = w.issuer.issue_credential(agent.uid(), &rotated).unwrap();
+    assert_eq!(decide(&fresh).deny_cause(), Some(DenyCause::UntrustedIssuer), "not before the reload");
+    verifier.reload().unwrap();
+    assert!(decide(&fresh).allowed());
+    assert_eq!(
+        decide(&old).deny_cause(),
+        Some(DenyCause::UntrustedIssuer),
+        "a key rotated out admits nothing, cached or not"
+    );
+    // a broken file fails the reload, and the last good keys keep serving
+    std::fs::write(&file, "{\"keys\": [").unwrap();
+    let version = verifier.policy_version();
+    let e = verifier.reload().unwrap_err();
+    assert_eq!(e.code(), "AMBIT_RELOAD", "{e}");
+    assert!(decide(&fresh).allowed());
+    assert_eq!(verifier.policy_version(), version);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(verifier.reload().unwrap_err().code(), "AMBIT_RELOAD");
+    assert!(decide(&fresh).allowed());
+    let _ = std::fs::remove_dir_all(&dir);
+}
