@@ -6,6 +6,8 @@ both recover, every event applied exactly once."""
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,6 +109,23 @@ def test_three_processes_in_three_languages_share_one_registry(root, helpdesk, r
             applied = s["applied"]
             events = s["events_applied"] if "events_applied" in s else s["eventsApplied"]
             assert (applied, events) == (4, 4), s
+
+        # Node frozen (SIGSTOP) while this process writes, checkpoints and trims the feed past
+        # it: once thawed it restores the checkpoint and converges
+        os.kill(node.proc.pid, signal.SIGSTOP)
+        try:
+            frozen = [here.mint_agent(SERVICE, f"f{i}", ["issue_refund"], 900, attributes=ACME) for i in range(3)]
+            here.revoke(frozen[0].uid)
+            covered = here.fleet_checkpoint()
+            last = here.mint_agent(SERVICE, "last", ["issue_refund"], 900, attributes=ACME)
+        finally:
+            os.kill(node.proc.pid, signal.SIGCONT)
+        assert covered == 8
+        eventually(5, "node converges after the trim", lambda: node.refund(last.uid)["allowed"]
+                   and node.refund(frozen[0].uid)["denyCause"] == "revoked")
+        assert sorted(a.uid for a in here.agents()) == node.ask(op="agents")
+        status = node.ask(op="status")
+        assert status["resyncs"] == 1 and status["applied"] == 9, status
     finally:
         node.close()
 

@@ -315,16 +315,19 @@ impl AuthorizerBuilder {
         let trusted = issuers_with_files(&self.issuers, &self.issuer_files)?;
         let credentials = Arc::new(crate::credential::Verifier::new(trusted));
         let fleet = match self.fleet {
-            Some((backend, settings)) => Some(crate::fleet::Fleet::start(
-                backend,
-                settings,
-                crate::fleet::Target {
-                    snapshot: Arc::clone(&snapshot),
-                    registry: Arc::clone(&registry),
-                    credentials: Arc::clone(&credentials),
-                    max_depth: config.max_depth,
-                },
-            )?),
+            Some((backend, settings)) => Some({
+                registry.mark_purged(self.clock.now());
+                crate::fleet::Fleet::start(
+                    backend,
+                    settings,
+                    crate::fleet::Target {
+                        snapshot: Arc::clone(&snapshot),
+                        registry: Arc::clone(&registry),
+                        credentials: Arc::clone(&credentials),
+                        max_depth: config.max_depth,
+                    },
+                )?
+            }),
             None => None,
         };
         Ok(Authorizer {
@@ -522,7 +525,17 @@ impl Authorizer {
         spec.check_limits(&self.config.limits)?;
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        self.registry.maybe_purge(now, self.config.purge_grace, self.config.purge_grace.max(1));
+        let (grace, interval) = (self.config.purge_grace, self.config.purge_grace.max(1));
+        match &self.fleet {
+            None => self.registry.maybe_purge(now, grace, interval),
+            // in a fleet, purging is an event too, so every member holds the same agents
+            Some(fleet) if self.registry.purge_due(now, interval) => {
+                if let Err(e) = fleet.link.write(crate::fleet::Op::Purge { now, grace }) {
+                    fleet.link.note_error(&e);
+                }
+            }
+            Some(_) => {}
+        }
         let opts = MintOptions { now, max_depth: self.config.max_depth, restoring: false };
         let agent = match &self.fleet {
             None => self.registry.mint(spec, &snap, &opts)?,
@@ -723,8 +736,20 @@ impl Authorizer {
 
     /// Removes agents that expired or were revoked more than the purge grace ago; returns how
     /// many. Minting also purges on a schedule, so memory stays bounded without calling this.
+    /// In a fleet the purge is an event every member applies (0 when the feed refuses it; the
+    /// fleet status shows why).
     pub fn purge_expired(&self) -> usize {
-        self.registry.purge(self.clock.now(), self.config.purge_grace)
+        let (now, grace) = (self.clock.now(), self.config.purge_grace);
+        match &self.fleet {
+            None => self.registry.purge(now, grace),
+            Some(fleet) => match fleet.link.write(crate::fleet::Op::Purge { now, grace }) {
+                Ok(v) => usize::try_from(v.as_u64().unwrap_or(0)).unwrap_or(usize::MAX),
+                Err(e) => {
+                    fleet.link.note_error(&e);
+                    0
+                }
+            },
+        }
     }
 
     /// Every agent in the registry (live, expired or revoked but not yet purged).

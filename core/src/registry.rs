@@ -602,6 +602,16 @@ impl Registry {
         dead.len()
     }
 
+    /// Counts `now` as the last purge (a fleet member starts its schedule when it joins).
+    pub(crate) fn mark_purged(&self, now: u64) {
+        self.last_purge.store(now, Ordering::Relaxed);
+    }
+
+    /// Whether the last purge is at least `interval` seconds old.
+    pub(crate) fn purge_due(&self, now: u64, interval: u64) -> bool {
+        now.saturating_sub(self.last_purge.load(Ordering::Relaxed)) >= interval
+    }
+
     /// Purges if the last purge is more than `interval` seconds old.
     pub(crate) fn maybe_purge(&self, now: u64, grace: u64, interval: u64) {
         let last = self.last_purge.load(Ordering::Relaxed);

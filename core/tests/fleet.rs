@@ -99,6 +99,33 @@ fn a_mint_anywhere_is_decided_everywhere_and_a_revocation_reaches_every_member()
 }
 
 #[test]
+fn purging_is_an_event_every_member_applies() {
+    let redis = Redis::start();
+    let o = options(&redis, "t8", 2_000);
+    let clock = ambit::ManualClock::new(1_900_000_000);
+    let member = || {
+        Authorizer::builder().dir(fixture()).clock(Arc::new(clock.clone())).purge_grace(10).fleet(&o).build().unwrap()
+    };
+    let (a, b) = (member(), member());
+    let short = a.mint_agent(&AgentSpec::new(SERVICE, "short", 5).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    let long = a.mint_agent(&AgentSpec::new(SERVICE, "long", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    eventually(Duration::from_secs(2), "b has both", || b.agent_count() == 2);
+    clock.advance(60);
+    assert_eq!(b.purge_expired(), 1, "the short-lived agent, expired past the grace");
+    eventually(Duration::from_secs(2), "a purges it too", || a.agent_count() == 1);
+    assert_eq!(a.agents().iter().map(|x| x.uid().to_owned()).collect::<Vec<_>>(), [long.uid()]);
+    assert_eq!(refund(&a, short.uid()).deny_cause(), Some(DenyCause::UnknownPrincipal));
+    // the purge a mint runs on schedule travels too
+    let brief = a.mint_agent(&AgentSpec::new(SERVICE, "brief", 5).scopes(["issue_refund"]).attributes(acme())).unwrap();
+    eventually(Duration::from_secs(2), "b has the brief one", || b.agent_count() == 2);
+    clock.advance(60);
+    b.mint_agent(&spec()).unwrap();
+    eventually(Duration::from_secs(2), "a purged the brief one on b's schedule", || {
+        a.agent_count() == 2 && !a.agents().iter().any(|x| x.uid() == brief.uid())
+    });
+}
+
+#[test]
 fn a_write_redis_refuses_is_an_error_and_changes_nothing() {
     let mut redis = Redis::start();
     let o = options(&redis, "t2", 300);

@@ -1,4 +1,4 @@
-//! One registry across a fleet of processes: every lifecycle event (mint, revoke, reinstate,
+//! One registry across a fleet of processes: every lifecycle event (mint, revoke, reinstate, purge,
 //! credential revocation) is appended to a shared, ordered feed and applied, in order, by every
 //! process that follows it, into the registry its decisions read. See `docs/fleet.md`.
 //!
@@ -241,10 +241,24 @@ pub(crate) struct Envelope {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(crate) enum Op {
-    Mint { agent: Minted },
-    Revoke { uid: String, at: u64 },
-    Reinstate { uid: String },
-    RevokeCredential { jti: String },
+    Mint {
+        agent: Minted,
+    },
+    Revoke {
+        uid: String,
+        at: u64,
+    },
+    Reinstate {
+        uid: String,
+    },
+    RevokeCredential {
+        jti: String,
+    },
+    /// Agents expired or revoked more than `grace` seconds before `now` are removed.
+    Purge {
+        now: u64,
+        grace: u64,
+    },
 }
 
 /// What a checkpoint holds.
@@ -284,6 +298,7 @@ impl Target {
                 self.credentials.revoke(jti);
                 Ok(serde_json::Value::Null)
             }
+            Op::Purge { now, grace } => Ok(self.registry.purge(*now, *grace).into()),
         }
     }
 
@@ -391,7 +406,7 @@ impl Link {
         Error::fleet(why)
     }
 
-    fn note_error(&self, e: &Error) {
+    pub(crate) fn note_error(&self, e: &Error) {
         if let Ok(mut s) = self.stats.lock() {
             s.last_error = Some(e.to_string());
         }
