@@ -435,9 +435,10 @@ impl Link {
                 });
             }
             if self.halted.load(Ordering::Acquire) {
+                // (not `status()`: it takes the progress lock this loop holds)
+                let why = self.stats.lock().ok().and_then(|s| s.halted.clone()).unwrap_or_default();
                 return Err(Error::fleet(format!(
-                    "event {seq} is in the fleet feed, but this process stopped following it: {}",
-                    self.status().halted.unwrap_or_default()
+                    "event {seq} is in the fleet feed, but this process stopped following it: {why}"
                 )));
             }
             let left = deadline.saturating_duration_since(Instant::now());
