@@ -53,6 +53,7 @@ pub struct AuthorizerBuilder {
     issuers: crate::credential::TrustedIssuers,
     /// Issuers whose JWKS is a file: read at build and again at every reload.
     issuer_files: Vec<(String, std::path::PathBuf)>,
+    oauth: Vec<crate::token::OAuthIssuerOptions>,
     deferred_error: Option<Error>,
     fleet: Option<(Arc<dyn crate::fleet::Backend>, crate::fleet::FleetSettings)>,
 }
@@ -74,6 +75,7 @@ impl Default for AuthorizerBuilder {
             validate_entities: true,
             issuers: crate::credential::TrustedIssuers::default(),
             issuer_files: Vec::new(),
+            oauth: Vec::new(),
             deferred_error: None,
             fleet: None,
         }
@@ -242,6 +244,18 @@ impl AuthorizerBuilder {
         self
     }
 
+    /// Accepts the OAuth access tokens of an issuer for [`Authorizer::authorize_token`]: its
+    /// `sub` and nested `act` claims become the chain (see [`crate::token`]).
+    ///
+    /// # Errors
+    /// (at `build`) `AMBIT_CONFIG` for a malformed JWKS, algorithm or entity type, `AMBIT_IO`
+    /// for a JWKS file that does not read.
+    #[must_use]
+    pub fn oauth_issuer(mut self, issuer: crate::token::OAuthIssuerOptions) -> Self {
+        self.oauth.push(issuer);
+        self
+    }
+
     /// Lets per-request entities name static entities or registry agents as their parents,
     /// and be of a type the action allows as principal (default `false`).
     ///
@@ -313,6 +327,7 @@ impl AuthorizerBuilder {
         let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
         let registry = Arc::new(Registry::default());
         let trusted = issuers_with_files(&self.issuers, &self.issuer_files)?;
+        let oauth = self.oauth.iter().map(crate::token::OAuthIssuer::from_options).collect::<Result<Vec<_>>>()?;
         let credentials = Arc::new(crate::credential::Verifier::new(trusted));
         let fleet = match self.fleet {
             Some((backend, settings)) => Some({
@@ -341,6 +356,7 @@ impl AuthorizerBuilder {
             retired: Mutex::new(None),
             credentials,
             inline_issuers: self.issuers,
+            oauth,
             issuer_files: self.issuer_files,
             fleet,
         })
@@ -390,6 +406,8 @@ pub struct Authorizer {
     /// The trusted issuers given inline, and those read from files (again at every reload).
     inline_issuers: crate::credential::TrustedIssuers,
     issuer_files: Vec<(String, std::path::PathBuf)>,
+    /// OAuth issuers whose access tokens `authorize_token` accepts.
+    oauth: Vec<crate::token::OAuthIssuer>,
     /// The fleet feed this authorizer follows, when it shares its registry.
     fleet: Option<crate::fleet::Fleet>,
 }
@@ -636,32 +654,95 @@ impl Authorizer {
         let now = self.clock.now();
         match self.credentials.admit(credential, &snap, &self.registry, self.config.max_depth, now) {
             Ok(sub) => self.decide_audited(&snap, &Request::new(sub, action, resource).with_context(context)),
-            Err(refusal) => {
-                let request = Request::new(String::new(), action, resource).with_context(context);
-                let decision = Decision {
-                    allowed: false,
-                    decision_id: decision::new_decision_id(),
-                    deny_cause: Some(refusal.cause),
-                    deny_hop: None,
-                    reasons: Vec::new(),
-                    chain: Vec::new(),
-                    hops: Vec::new(),
-                    errors: vec![PolicyError { policy_id: String::new(), message: refusal.why }],
-                    action: user_text(action),
-                    resource: user_text(resource),
-                    policy_version: snap.version.clone(),
-                    generation: snap.generation,
-                    timestamp: now,
-                };
-                if let Some(audit) = &self.audit {
-                    if audit.is_closed() {
-                        return Err(Error::audit("the audit trail is closed: no decision can be recorded"));
-                    }
-                    audit.decision(&decision, request.context());
-                }
-                Ok(decision)
+            Err(refusal) => self.refused(&snap, now, action, resource, context, refusal.cause, refusal.why),
+        }
+    }
+
+    /// Decides `action` on `resource` for an OAuth access token (a JWT of a configured
+    /// [`AuthorizerBuilder::oauth_issuer`]): verified (size, an allowed asymmetric `alg` that
+    /// is its key's, a trusted issuer and `kid`, the signature, `aud`, `exp` / `nbf` / `iat`
+    /// with the issuer's skew), its `sub` and nested `act` claims (RFC 8693, the outermost
+    /// `act` the current actor) become the chain, each hop decided by Cedar; `scope` / `scp`
+    /// narrow the actions (a bare action name or its uid must be among them: `out_of_scope`);
+    /// `may_act` must allow the current actor; mapped claims are `context.token`. A token that
+    /// fails is a deny (`invalid_token`, `token_expired`, `untrusted_issuer`,
+    /// `depth_exceeded`), never an error.
+    ///
+    /// # Errors
+    /// As [`Self::authorize`], for a malformed action, resource or context.
+    pub fn authorize_token(
+        &self,
+        token: &str,
+        action: &str,
+        resource: &str,
+        context: serde_json::Value,
+    ) -> Result<Decision> {
+        let snap = self.snapshot.load();
+        let now = self.clock.now();
+        let admitted = match crate::token::admit(token, &self.oauth, self.config.max_depth, now) {
+            Ok(admitted) => admitted,
+            Err(r) => return self.refused(&snap, now, action, resource, context, r.cause, r.why),
+        };
+        if let Some(scopes) = &admitted.scopes {
+            let uid = resolve_action(&snap, action)?;
+            let name = uid.id().unescaped().to_owned();
+            let text = uid.to_string();
+            if !scopes.iter().any(|s| s == &name || s == &text) {
+                let why = format!("action `{}` is not in the token's scopes", user_text(action));
+                return self.refused(&snap, now, action, resource, context, DenyCause::OutOfScope, why);
             }
         }
+        let mut context = match context {
+            serde_json::Value::Null => serde_json::Map::new(),
+            serde_json::Value::Object(m) => m,
+            _ => return Err(Error::invalid_request("context must be a JSON object")),
+        };
+        if let Some(claims) = admitted.token_context {
+            // the token's claims, never the caller's: a `token` the caller sent is replaced
+            context.insert("token".into(), serde_json::Value::Object(claims));
+        }
+        let mut chain = admitted.chain;
+        let principal = chain.pop().unwrap_or_default();
+        let request = Request::new(principal, action, resource).on_behalf_of(chain).with_context(context.into());
+        self.decide_audited(&snap, &request)
+    }
+
+    /// A deny for a credential or token that was refused before any chain was decided,
+    /// audited as any decision.
+    #[allow(clippy::too_many_arguments, reason = "one record of the refusal")]
+    fn refused(
+        &self,
+        snap: &Snapshot,
+        now: u64,
+        action: &str,
+        resource: &str,
+        context: serde_json::Value,
+        cause: DenyCause,
+        why: String,
+    ) -> Result<Decision> {
+        let request = Request::new(String::new(), action, resource).with_context(context);
+        let decision = Decision {
+            allowed: false,
+            decision_id: decision::new_decision_id(),
+            deny_cause: Some(cause),
+            deny_hop: None,
+            reasons: Vec::new(),
+            chain: Vec::new(),
+            hops: Vec::new(),
+            errors: vec![PolicyError { policy_id: String::new(), message: why }],
+            action: user_text(action),
+            resource: user_text(resource),
+            policy_version: snap.version.clone(),
+            generation: snap.generation,
+            timestamp: now,
+        };
+        if let Some(audit) = &self.audit {
+            if audit.is_closed() {
+                return Err(Error::audit("the audit trail is closed: no decision can be recorded"));
+            }
+            audit.decision(&decision, request.context());
+        }
+        Ok(decision)
     }
 
     /// A narrower credential for a sub-agent of the agent `credential` carries: the

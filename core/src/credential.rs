@@ -71,7 +71,7 @@ enum Secret {
 }
 
 #[derive(Debug, Clone)]
-enum Public {
+pub(crate) enum Public {
     Ed(VerifyingKey),
     P256(p256::ecdsa::VerifyingKey),
 }
@@ -102,6 +102,11 @@ impl Public {
     }
 
     /// Whether `signature` is this key's over `input`.
+    /// Whether `signature` over `input` verifies as `alg`, which must be this key's own.
+    pub(crate) fn verifies_as(&self, alg: Algorithm, input: &[u8], signature: &[u8]) -> bool {
+        self.algorithm() == alg && self.verifies(input, signature)
+    }
+
     fn verifies(&self, input: &[u8], signature: &[u8]) -> bool {
         match self {
             Self::Ed(k) => {
@@ -250,6 +255,21 @@ impl IssuerKey {
         }
     }
 
+    /// Signs `claims` (a JSON object) as a compact JWS of type `JWT` with this key's algorithm
+    /// and `kid`: an access token for [`crate::Authorizer::authorize_token`] when no identity
+    /// provider issues them (and for tests). The claims are signed as given.
+    ///
+    /// # Errors
+    /// `AMBIT_CONFIG` when `claims` is not a JSON object.
+    pub fn sign_jwt(&self, claims: &Value) -> Result<String> {
+        if !claims.is_object() {
+            return Err(Error::config("the claims to sign must be a JSON object"));
+        }
+        let header = serde_json::json!({"alg": self.algorithm().as_str(), "typ": "JWT", "kid": self.kid});
+        let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+        Ok(format!("{input}.{}", B64.encode(self.signature(input.as_bytes()))))
+    }
+
     /// Signs any claims (tests forge credentials a correct issuer would never sign, to show
     /// the verifier refuses them).
     #[cfg(feature = "testing")]
@@ -377,6 +397,11 @@ impl TrustedIssuers {
 
     fn key(&self, issuer: &str, kid: &str) -> Option<&Public> {
         self.issuers.get(issuer)?.get(kid)
+    }
+
+    /// `issuer`'s key `kid`, for the OAuth token verifier.
+    pub(crate) fn key_for(&self, issuer: &str, kid: &str) -> Option<&Public> {
+        self.key(issuer, kid)
     }
 }
 

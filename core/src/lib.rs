@@ -26,6 +26,7 @@ mod registry;
 mod request;
 mod snapshot;
 mod source;
+pub mod token;
 #[cfg(feature = "testing")]
 pub mod vector;
 #[cfg(feature = "watch")]

@@ -46,6 +46,10 @@ pub struct AuthorizerOptions {
     pub audit_max_record_bytes: Option<usize>,
     /// Issuers whose signed agent credentials this authorizer accepts.
     pub trusted_issuers: Option<Vec<TrustedIssuerOptions>>,
+    /// OAuth issuers whose access tokens `authorize_token` accepts (`issuer`, `audience`,
+    /// `file` or `jwks`, `algorithms`, `clock_skew_seconds`, `principal_type`, `actor_type`,
+    /// `context_claims`).
+    pub oauth_issuers: Option<Vec<crate::token::OAuthIssuerOptions>>,
     /// Share the registry with a fleet through Redis (`redis_url`, `stream`, `staleness_ms`,
     /// `stale_static`, `checkpoint_every`, `connect_timeout_ms`).
     pub fleet: Option<crate::fleet::FleetOptions>,
@@ -108,6 +112,9 @@ impl AuthorizerOptions {
         }
         if let Some(t) = self.agent_type {
             builder = builder.agent_type(t);
+        }
+        for o in self.oauth_issuers.unwrap_or_default() {
+            builder = builder.oauth_issuer(o);
         }
         if let Some(f) = &self.fleet {
             f.open()?; // bad options are AMBIT_CONFIG here, before anything connects

@@ -10,6 +10,7 @@ pub use crate::link::Link;
 pub use crate::options::{AuditCallback, AuthorizerOptions, TrustedIssuerOptions};
 pub use crate::registry::{Agent, AgentSpec, DelegationNode};
 pub use crate::request::Request;
+pub use crate::token::OAuthIssuerOptions;
 #[cfg(feature = "testing")]
 pub use crate::vector::{Expect, IssueStep, MintStep, Step, VectorCase, VectorFile};
 
@@ -55,11 +56,9 @@ pub fn snake_case_keys(
                 snake.push(c);
             }
         }
-        // nested option groups (`fleet: {redisUrl}`) too; lists (issuers' JWKS) are data
-        let value = match value {
-            serde_json::Value::Object(inner) => serde_json::Value::Object(snake_case_keys(inner)?),
-            v => v,
-        };
+        // nested option groups (`fleet: {redisUrl}`, `oauthIssuers: [{principalType}]`) too;
+        // a JWKS is data, left as it is
+        let value = if snake == "jwks" { value } else { snake_values(value)? };
         if out.insert(snake.clone(), value).is_some() {
             return Err(crate::Error::config(format!(
                 "option `{}` is given twice (as `{}` and in another spelling)",
@@ -69,6 +68,16 @@ pub fn snake_case_keys(
         }
     }
     Ok(out)
+}
+
+fn snake_values(value: serde_json::Value) -> crate::Result<serde_json::Value> {
+    Ok(match value {
+        serde_json::Value::Object(inner) => serde_json::Value::Object(snake_case_keys(inner)?),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(snake_values).collect::<crate::Result<_>>()?)
+        }
+        v => v,
+    })
 }
 
 /// The keys of a core shape (a fleet status, say) in camelCase, for Node: `heard_ms_ago` ->

@@ -1,0 +1,270 @@
+//! External OAuth access tokens (RFC 9068 JWTs, RFC 8693 token exchange) as decision inputs:
+//! a token's `sub` and its nested `act` claims become the delegation chain, root first (the
+//! person, then each actor, the outermost `act` last: the current actor), each hop decided by
+//! Cedar as for any chain; `scope` / `scp` narrow the actions like agent scopes; selected
+//! claims become `context.token`.
+
+use crate::credential::{Algorithm, TrustedIssuers};
+use crate::decision::DenyCause;
+use crate::error::{Error, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+/// The largest token read.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+/// An OAuth issuer whose access tokens this authorizer accepts (option `oauth_issuers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OAuthIssuerOptions {
+    /// Its `iss`.
+    pub issuer: String,
+    /// The `aud` its tokens must name (this service).
+    pub audience: String,
+    /// Its JWKS file, or inline `jwks`: exactly one.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Its JWKS (`{"keys": [...]}`).
+    #[serde(default)]
+    pub jwks: Option<Value>,
+    /// The algorithms accepted (default both: `ES256`, `EdDSA`); a key answers only for its own.
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    /// Skew allowed on `exp`, `nbf` and `iat` (default 60).
+    #[serde(default)]
+    pub clock_skew_seconds: Option<u64>,
+    /// The entity type of `sub` (the person or client the token is for).
+    pub principal_type: String,
+    /// The entity type of each `act.sub` (the agents or services acting).
+    pub actor_type: String,
+    /// Claims copied into the context as `context.token.<claim>` (the action's context type
+    /// must declare `token`); none by default.
+    #[serde(default)]
+    pub context_claims: Option<Vec<String>>,
+}
+
+/// An issuer, ready to verify.
+#[derive(Debug, Clone)]
+pub(crate) struct OAuthIssuer {
+    pub(crate) issuer: String,
+    audience: String,
+    keys: TrustedIssuers,
+    algorithms: Vec<Algorithm>,
+    skew: u64,
+    principal_type: String,
+    actor_type: String,
+    context_claims: Vec<String>,
+}
+
+impl OAuthIssuer {
+    /// # Errors
+    /// `AMBIT_CONFIG` for a malformed JWKS or algorithm, `AMBIT_IO` for a JWKS file that does
+    /// not read.
+    pub(crate) fn from_options(o: &OAuthIssuerOptions) -> Result<Self> {
+        let jwks = match (&o.file, &o.jwks) {
+            (Some(path), None) => std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?,
+            (None, Some(v)) => v.to_string(),
+            _ => {
+                return Err(Error::config(format!(
+                    "OAuth issuer `{}` needs exactly one of `file` and `jwks`",
+                    crate::error::user_text(&o.issuer)
+                )))
+            }
+        };
+        let mut keys = TrustedIssuers::default();
+        keys.add(o.issuer.clone(), &jwks)?;
+        let algorithms = match &o.algorithms {
+            None => vec![Algorithm::ES256, Algorithm::EdDSA],
+            Some(names) if names.is_empty() => return Err(Error::config("`algorithms` must name at least one")),
+            Some(names) => names.iter().map(|n| Algorithm::from_name(n)).collect::<Result<_>>()?,
+        };
+        for (what, t) in [("principal_type", &o.principal_type), ("actor_type", &o.actor_type)] {
+            t.parse::<cedar_policy::EntityTypeName>().map_err(|_| {
+                Error::config(format!("`{what}` `{}` is not an entity type", crate::error::user_text(t)))
+            })?;
+        }
+        Ok(Self {
+            issuer: o.issuer.clone(),
+            audience: o.audience.clone(),
+            keys,
+            algorithms,
+            skew: o.clock_skew_seconds.unwrap_or(crate::credential::CLOCK_SKEW_SECONDS),
+            principal_type: o.principal_type.clone(),
+            actor_type: o.actor_type.clone(),
+            context_claims: o.context_claims.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// What a verified token asks for.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    /// Root first: the subject, then each actor, the current actor last.
+    pub(crate) chain: Vec<String>,
+    /// The token's scopes, when it has any (`None`: the token does not narrow actions).
+    pub(crate) scopes: Option<Vec<String>>,
+    /// `context.token`, when claims are mapped.
+    pub(crate) token_context: Option<Map<String, Value>>,
+}
+
+/// Why a token was refused.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) cause: DenyCause,
+    pub(crate) why: String,
+}
+
+fn refuse(cause: DenyCause, why: impl Into<String>) -> Refused {
+    Refused { cause, why: why.into() }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+fn time_claim(claims: &Map<String, Value>, name: &str) -> std::result::Result<Option<u64>, Refused> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| refuse(DenyCause::InvalidToken, format!("`{name}` is not a whole number of seconds"))),
+    }
+}
+
+/// The claims of a token whose form, algorithm, issuer, key and signature check out, and its
+/// issuer.
+fn signed<'i>(
+    token: &str,
+    issuers: &'i [OAuthIssuer],
+) -> std::result::Result<(Map<String, Value>, &'i OAuthIssuer), Refused> {
+    let invalid = |why: &str| refuse(DenyCause::InvalidToken, why);
+    if issuers.is_empty() {
+        return Err(refuse(DenyCause::UntrustedIssuer, "this authorizer trusts no OAuth issuer"));
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(invalid("the token is larger than the limit"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("not a compact JWS (three base64url parts)"));
+    };
+    let header: Header = B64
+        .decode(header)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| invalid("the header is not base64url JSON"))?;
+    let Ok(alg) = Algorithm::from_name(&header.alg) else {
+        return Err(invalid("the algorithm must be ES256 or EdDSA (none and HMAC are refused)"));
+    };
+    match header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("jwt" | "at+jwt" | "application/at+jwt") => {}
+        Some(_) => return Err(invalid("the type is not an access token's (JWT, at+jwt)")),
+    }
+    if header.crit.is_some() {
+        return Err(invalid("critical header extensions are not supported"));
+    }
+    let kid = header.kid.ok_or_else(|| invalid("the header has no kid"))?;
+    let body = B64.decode(payload).map_err(|_| invalid("the payload is not base64url"))?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&body).map_err(|_| invalid("the payload is not a JSON object"))?;
+    let iss = claims.get("iss").and_then(Value::as_str).ok_or_else(|| invalid("the token has no `iss`"))?;
+    let issuer = issuers
+        .iter()
+        .find(|i| i.issuer == iss)
+        .ok_or_else(|| refuse(DenyCause::UntrustedIssuer, "the issuer is not trusted"))?;
+    if !issuer.algorithms.contains(&alg) {
+        return Err(invalid("the algorithm is not one this issuer is trusted for"));
+    }
+    let key = issuer
+        .keys
+        .key_for(iss, &kid)
+        .ok_or_else(|| refuse(DenyCause::UntrustedIssuer, "the issuer's key is not trusted"))?;
+    let signature = B64.decode(signature).map_err(|_| invalid("the signature is malformed"))?;
+    let input_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
+    if !key.verifies_as(alg, &token.as_bytes()[..input_len], &signature) {
+        return Err(invalid("the signature does not verify"));
+    }
+    Ok((claims, issuer))
+}
+
+/// Verifies `token` against the configured issuers at `now`: who it is for and through whom.
+pub(crate) fn admit(
+    token: &str,
+    issuers: &[OAuthIssuer],
+    max_depth: u32,
+    now: u64,
+) -> std::result::Result<Admitted, Refused> {
+    let invalid = |why: &str| refuse(DenyCause::InvalidToken, why);
+    let (claims, issuer) = signed(token, issuers)?;
+    let skew = issuer.skew;
+    let exp = time_claim(&claims, "exp")?.ok_or_else(|| invalid("the token has no `exp`"))?;
+    if exp.saturating_add(skew) <= now {
+        return Err(refuse(DenyCause::TokenExpired, "the token has expired"));
+    }
+    for name in ["nbf", "iat"] {
+        if time_claim(&claims, name)?.is_some_and(|t| t > now.saturating_add(skew)) {
+            return Err(invalid(&format!("the token is not valid yet (`{name}` in the future)")));
+        }
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == &issuer.audience,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer.audience.as_str())),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(invalid("the token is not for this audience"));
+    }
+    let sub = claims.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("the token has no `sub`"))?;
+    // nested `act`, outermost first (RFC 8693 4.1): the current actor, then who it acts for
+    let mut actors: Vec<&str> = Vec::new();
+    let mut act = claims.get("act");
+    while let Some(a) = act {
+        if actors.len() >= max_depth as usize {
+            return Err(refuse(DenyCause::DepthExceeded, "the token's `act` chain is deeper than the limit"));
+        }
+        let a = a.as_object().ok_or_else(|| invalid("an `act` claim is not an object"))?;
+        actors.push(a.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("an `act` claim has no `sub`"))?);
+        act = a.get("act");
+    }
+    if let Some(may) = claims.get("may_act") {
+        let allowed = may.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("`may_act` has no `sub`"))?;
+        if actors.first().is_some_and(|current| *current != allowed) {
+            return Err(invalid("the current actor is not the one `may_act` allows"));
+        }
+    }
+    let uid = |t: &str, id: &str| {
+        crate::request::format_uid(t, id).map_err(|e| refuse(DenyCause::InvalidToken, e.message().to_owned()))
+    };
+    let mut chain = vec![uid(&issuer.principal_type, sub)?];
+    for a in actors.iter().rev() {
+        chain.push(uid(&issuer.actor_type, a)?);
+    }
+    let scopes = match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
+            Some(s.split_whitespace().map(str::to_owned).collect())
+        }
+        (None, Some(Value::Array(list))) => Some(
+            list.iter()
+                .map(|s| s.as_str().map(str::to_owned).ok_or_else(|| invalid("`scp` is not a list of strings")))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        ),
+        (None, None) => None,
+        _ => return Err(invalid("`scope` is not a string")),
+    };
+    let token_context = (!issuer.context_claims.is_empty())
+        .then(|| issuer.context_claims.iter().filter_map(|c| claims.get(c).map(|v| (c.clone(), v.clone()))).collect());
+    Ok(Admitted { chain, scopes, token_context })
+}
