@@ -40,6 +40,18 @@ export interface AuthorizerOptions {
   auditMaxRecordBytes?: number | null
   /** Issuers whose signed agent credentials are accepted: a JWKS `file` or inline `jwks`. */
   trustedIssuers?: Array<{ issuer: string; file?: string; jwks?: { keys: Array<Record<string, unknown>> } }> | null
+  /** OAuth issuers whose access tokens `authorizeToken` accepts. */
+  oauthIssuers?: Array<{
+    issuer: string
+    audience: string
+    file?: string
+    jwks?: { keys: Array<Record<string, unknown>> }
+    algorithms?: Array<'ES256' | 'EdDSA'>
+    clockSkewSeconds?: number
+    principalType: string
+    actorType: string
+    contextClaims?: Array<string>
+  }> | null
   /** Share the registry with a fleet through Redis (see docs/fleet.md). */
   fleet?: FleetOptions | null
 }
@@ -185,6 +197,8 @@ declare module './index' {
      * `depth_exceeded`, `revoked`), never a throw.
      */
     authorizeCredential(request: { credential: string; action: string; resource: string; context?: Record<string, unknown> }): Decision
+    /** Decides for an OAuth access token of a configured issuer (`oauthIssuers`). */
+    authorizeToken(request: { token: string; action: string; resource: string; context?: Record<string, unknown> }): Decision
     /** A narrower credential for a sub-agent of the agent a credential carries, signed with `key`. */
     attenuate(options: {
       credential: string

@@ -365,6 +365,17 @@ Authorizer.prototype.authorizeCredential = function authorizeCredential(request)
   return new Decision(this.authorizeCredentialJson(r.credential, r.action, r.resource, jsonText(own(request, 'context'), 'context')))
 }
 
+Authorizer.prototype.authorizeToken = function authorizeToken(request) {
+  if (request === null || typeof request !== 'object') {
+    throw coded('AMBIT_INVALID_REQUEST', 'a token request is an object { token, action, resource, context? }')
+  }
+  const r = { token: own(request, 'token'), action: own(request, 'action'), resource: own(request, 'resource') }
+  for (const field of ['token', 'action', 'resource']) {
+    if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
+  }
+  return new Decision(this.authorizeTokenJson(r.token, r.action, r.resource, jsonText(own(request, 'context'), 'context')))
+}
+
 /**
  * Decides many requests on one policy version; each slot is a `Decision` or an error object
  * `{ code, message }` (not thrown).

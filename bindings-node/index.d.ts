@@ -30,6 +30,11 @@ export declare class Authorizer {
    * package's `authorizeCredential(request)` calls this and makes it a `Decision`).
    */
   authorizeCredentialJson(credential: string, action: string, resource: string, context?: string | undefined | null): string
+  /**
+   * Decides for an OAuth access token; the decision as camelCase JSON text (the package's
+   * `authorizeToken(request)` calls this and makes it a `Decision`).
+   */
+  authorizeTokenJson(token: string, action: string, resource: string, context?: string | undefined | null): string
   /** Revokes a credential by its `jti`: every later decision with it is denied `revoked`. */
   revokeCredential(jti: string): void
   /** What this process knows of its fleet feed (camelCase keys); `null` without a fleet. */
@@ -135,6 +140,11 @@ export declare class IssuerKey {
   privateJwk(): Record<string, unknown>
   /** The public JWKS verifiers trust (`trustedIssuers: [{ issuer, jwks }]`). */
   publicJwks(): { keys: Array<Record<string, unknown>> }
+  /**
+   * Signs `claims` as a JWT (`typ: JWT`, this key's `alg` and `kid`): an access token for
+   * `authorizeToken` when no identity provider issues them.
+   */
+  signJwt(claims: Record<string, unknown>): string
 }
 
 /** A clock that only moves when told to, for tests. */

@@ -88,3 +88,34 @@ test('a holder attenuates a credential for its sub-agent', () => {
   assert.equal(verifier.authorizeCredential({ credential: narrow, action: 'read_ticket', resource: TICKET }).denyCause, 'out_of_scope')
   assert.throws(() => holder.attenuate({ credential: token, key: workerKey, task: 'x', scopes: ['close_ticket'], ttlSeconds: 300 }), (e) => e.code === 'AMBIT_INVALID_DELEGATION')
 })
+
+// OAuth access tokens (issue 17): a Python process signs a token-exchange token; this Node
+// process, trusting only the identity provider's public keys, decides its act chain
+const SIGN_TOKEN = `
+import json, sys, time
+import ambit
+key = ambit.IssuerKey.generate("https://idp.example", "k1", alg="ES256")
+now = int(time.time())
+claims = {"iss": "https://idp.example", "aud": "https://helpdesk.example/api", "sub": "alice",
+          "iat": now, "exp": now + 300, "act": {"sub": "helpdesk"}}
+print(json.dumps({"token": key.sign_jwt(claims), "jwks": key.public_jwks()}))
+`
+
+test('an access token signed in Python decides its act chain in Node; bad tokens deny', () => {
+  const out = JSON.parse(execFileSync(PYTHON, ['-c', SIGN_TOKEN], { encoding: 'utf8' }))
+  const authz = Authorizer.fromDir(HELPDESK, {
+    oauthIssuers: [{ issuer: 'https://idp.example', audience: 'https://helpdesk.example/api', jwks: out.jwks, principalType: 'Helpdesk::User', actorType: 'Helpdesk::Service' }]
+  })
+  const d = authz.authorizeToken({ token: out.token, action: 'issue_refund', resource: TICKET, context: { amount: 100 } })
+  assert.equal(d.allowed, true)
+  assert.deepEqual(d.chain, ['Helpdesk::User::"alice"', 'Helpdesk::Service::"helpdesk"'])
+  const big = authz.authorizeToken({ token: out.token, action: 'issue_refund', resource: TICKET, context: { amount: 6000 } })
+  assert.deepEqual([big.denyCause, big.denyHop], ['no_permit', 0])
+  const [h, p] = out.token.split('.')
+  assert.equal(authz.authorizeToken({ token: `${h}.${p}.AAAA`, action: 'read_ticket', resource: TICKET }).denyCause, 'invalid_token')
+  const other = IssuerKey.generate('https://idp.example', 'k1', 'ES256')
+  const forged = other.signJwt({ iss: 'https://idp.example', aud: 'https://helpdesk.example/api', sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60 })
+  assert.equal(authz.authorizeToken({ token: forged, action: 'read_ticket', resource: TICKET }).denyCause, 'invalid_token')
+  assert.throws(() => authz.authorizeToken({ token: 7, action: 'read_ticket', resource: TICKET }), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  assert.throws(() => Authorizer.fromDir(HELPDESK, { oauthIssuers: [{ issuer: 'x', audience: 'y', jwks: out.jwks, principalType: 'Helpdesk::User', actorType: 'Helpdesk::Service', algorithms: ['HS256'] }] }), (e) => e.code === 'AMBIT_CONFIG')
+})

@@ -303,6 +303,15 @@ impl IssuerKey {
     pub fn public_jwks(&self) -> Value {
         self.0.public_jwks()
     }
+    /// Signs `claims` as a JWT (`typ: JWT`, this key's `alg` and `kid`): an access token for
+    /// `authorizeToken` when no identity provider issues them.
+    #[napi]
+    pub fn sign_jwt(
+        &self,
+        #[napi(ts_arg_type = "Record<string, unknown>")] claims: Value,
+    ) -> napi::Result<String, String> {
+        self.0.sign_jwt(&claims).map_err(to_js)
+    }
 }
 
 /// The audit callback gets each record as JSON text; the package's glue parses it (so keys such
@@ -454,6 +463,31 @@ impl Authorizer {
         self.inner
             .authorize_credential(
                 &utf16_text(&credential, "credential")?,
+                &utf16_text(&action, "action")?,
+                &utf16_text(&resource, "resource")?,
+                context,
+            )
+            .map(|d| d.to_camel_json_string())
+            .map_err(to_js)
+    }
+
+    /// Decides for an OAuth access token; the decision as camelCase JSON text (the package's
+    /// `authorizeToken(request)` calls this and makes it a `Decision`).
+    #[napi]
+    pub fn authorize_token_json(
+        &self,
+        token: Utf16String,
+        action: Utf16String,
+        resource: Utf16String,
+        context: Option<String>,
+    ) -> napi::Result<String, String> {
+        let context: Value = match context {
+            Some(text) => ambit::wire::json_from_text(&text, "context").map_err(to_js)?,
+            None => Value::Null,
+        };
+        self.inner
+            .authorize_token(
+                &utf16_text(&token, "token")?,
                 &utf16_text(&action, "action")?,
                 &utf16_text(&resource, "resource")?,
                 context,

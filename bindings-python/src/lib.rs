@@ -400,6 +400,11 @@ impl IssuerKey {
     fn public_jwks(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         py_of(py, &self.0.public_jwks())
     }
+    /// Signs `claims` (a dict) as a JWT (`typ: JWT`, this key's `alg` and `kid`): an access
+    /// token for `authorize_token` when no identity provider issues them.
+    fn sign_jwt(&self, claims: &Bound<'_, PyAny>) -> PyResult<String> {
+        self.0.sign_jwt(&json(claims)?).map_err(to_py)
+    }
     fn __repr__(&self) -> String {
         format!("IssuerKey(issuer={:?}, kid={:?})", self.0.issuer(), self.0.kid())
     }
@@ -617,6 +622,27 @@ impl Authorizer {
         py.detach(move || inner.authorize_credential(&credential, &action, &resource, context))
             .map(Decision)
             .map_err(to_py)
+    }
+
+    /// Decides for an OAuth access token of a configured issuer (`oauth_issuers=[...]`): its
+    /// `sub` and nested `act` claims are the chain; a token that fails is a deny
+    /// (`invalid_token`, `token_expired`, `untrusted_issuer`, `depth_exceeded`), never an
+    /// exception.
+    #[pyo3(signature = (token, action, resource, context=None))]
+    fn authorize_token(
+        &self,
+        py: Python<'_>,
+        token: &Bound<'_, PyAny>,
+        action: &Bound<'_, PyAny>,
+        resource: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Decision> {
+        let token = text(token, "token")?;
+        let action = text(action, "action")?;
+        let resource = uid(resource)?;
+        let context = context.map(json).transpose()?.unwrap_or(Value::Null);
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.authorize_token(&token, &action, &resource, context)).map(Decision).map_err(to_py)
     }
 
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`.
