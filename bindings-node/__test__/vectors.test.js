@@ -53,6 +53,9 @@ function runCase(spec, c) {
       else if (step.issue) {
         const key = IssuerKey.fromJwk(step.issue.issuer, JSON.stringify(step.issue.key))
         names[step.issue.as] = authz.issueCredential(sub(step.issue.agent), key)
+      } else if (step.sign) {
+        const key = IssuerKey.fromJwk(step.sign.issuer, JSON.stringify(step.sign.key))
+        names[step.sign.as] = key.signJwt(step.sign.claims)
       }
       else assert.fail(`setup step ${i} does nothing`)
     } catch (e) {
@@ -69,7 +72,9 @@ function runCase(spec, c) {
   try {
     d = c.credential !== undefined
       ? authz.authorizeCredential({ credential: sub(c.credential), action: r.action, resource: sub(r.resource), context: r.context })
-      : authz.authorize({
+      : c.token !== undefined
+        ? authz.authorizeToken({ token: sub(c.token), action: r.action, resource: sub(r.resource), context: r.context })
+        : authz.authorize({
         principal: sub(r.principal), action: r.action, resource: sub(r.resource),
         context: r.context, entities: r.entities, onBehalfOf: r.on_behalf_of ? r.on_behalf_of.map(sub) : undefined,
       })

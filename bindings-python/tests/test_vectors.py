@@ -63,6 +63,10 @@ def run_case(spec, case):
                 issue = step["issue"]
                 key = ambit.IssuerKey.from_jwk(issue["issuer"], json.dumps(issue["key"]))
                 names[issue["as"]] = authz.issue_credential(sub(issue["agent"]), key)
+            elif "sign" in step:
+                sign = step["sign"]
+                key = ambit.IssuerKey.from_jwk(sign["issuer"], json.dumps(sign["key"]))
+                names[sign["as"]] = key.sign_jwt(sign["claims"])
             else:
                 raise AssertionError(f"setup step {i} does nothing")
         except ambit.AmbitError as e:
@@ -77,6 +81,8 @@ def run_case(spec, case):
     try:
         if "credential" in case:
             d = authz.authorize_credential(sub(case["credential"]), r["action"], sub(r["resource"]), context=r.get("context"))
+        elif "token" in case:
+            d = authz.authorize_token(sub(case["token"]), r["action"], sub(r["resource"]), context=r.get("context"))
         else:
             d = authz.authorize(
                 sub(r["principal"]), r["action"], sub(r["resource"]),

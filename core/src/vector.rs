@@ -50,6 +50,10 @@ pub struct VectorCase {
     /// principal names, for the reader, the agent the credential carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// Decide with this OAuth access token (or `$name` of one signed in setup) instead of the
+    /// request's principal, as `credential` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     /// The expected outcome.
     pub expect: Expect,
 }
@@ -83,6 +87,9 @@ pub struct Step {
     /// Issue a signed credential for an agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issue: Option<IssueStep>,
+    /// Sign claims as a JWT (an OAuth access token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<SignStep>,
     /// The step must fail with this error code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_error: Option<String>,
@@ -115,6 +122,21 @@ pub struct IssueStep {
     pub issuer: String,
     /// The private JWK.
     pub key: Value,
+}
+
+/// A sign step: `claims` signed with `key` as `issuer` (`IssuerKey::sign_jwt`), named `as`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignStep {
+    /// Name for `$name` references (the token text).
+    #[serde(rename = "as")]
+    pub name: String,
+    /// The issuer name the key signs as.
+    pub issuer: String,
+    /// The private JWK.
+    pub key: Value,
+    /// The claims, as signed.
+    pub claims: Value,
 }
 
 /// What a case expects. Only the fields given are checked.
@@ -249,6 +271,13 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
                     names.insert(issue.name.clone(), credential);
                     None
                 })
+        } else if let Some(sign) = &step.sign {
+            crate::IssuerKey::from_jwk(sign.issuer.clone(), &sign.key.to_string())
+                .and_then(|key| key.sign_jwt(&sign.claims))
+                .map(|token| {
+                    names.insert(sign.name.clone(), token);
+                    None
+                })
         } else {
             return Err(format!("setup step {i} does nothing"));
         };
@@ -289,6 +318,11 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
             request.resource(),
             request.context().clone(),
         );
+        return check(&case.expect, got);
+    }
+    if let Some(token) = &case.token {
+        let got =
+            authz.authorize_token(&sub(token, &names), request.action(), request.resource(), request.context().clone());
         return check(&case.expect, got);
     }
     check(&case.expect, authz.authorize(&request))

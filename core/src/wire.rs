@@ -12,7 +12,7 @@ pub use crate::registry::{Agent, AgentSpec, DelegationNode};
 pub use crate::request::Request;
 pub use crate::token::OAuthIssuerOptions;
 #[cfg(feature = "testing")]
-pub use crate::vector::{Expect, IssueStep, MintStep, Step, VectorCase, VectorFile};
+pub use crate::vector::{Expect, IssueStep, MintStep, SignStep, Step, VectorCase, VectorFile};
 
 pub use crate::limit::MAX_JSON_DEPTH;
 
