@@ -25,7 +25,7 @@ python-dev: $(PY) ## build the Python extension into .venv (maturin develop)
 	@echo "building the Python extension (the first build compiles Cedar: several minutes on 2 cores)"
 	cd bindings-python && VIRTUAL_ENV=$(CURDIR)/$(VENV) ../$(VENV)/bin/maturin develop
 
-test-python: python-dev redis ## pytest on the Python binding, shared vectors included; stubs checked
+test-python: python-dev node-dev redis ## pytest on the Python binding, shared vectors included; stubs checked
 	$(PY) -m pytest -q bindings-python/tests
 	cd bindings-python && ../$(PY) -m mypy.stubtest ambit._ambit
 

@@ -222,6 +222,7 @@ fn build(file: &VectorFile, root: &Path, clock: &ManualClock) -> Result<Authoriz
     b.build().map_err(|e| format!("fixture `{}` does not load: {} ({e})", file.policies, e.code()))
 }
 
+#[allow(clippy::too_many_lines, reason = "one case, setup steps to check, top to bottom")]
 fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), String> {
     let clock = ManualClock::new(file.now.unwrap_or(DEFAULT_NOW));
     let authz = build(file, root, &clock)?;
