@@ -65,6 +65,10 @@ def cli(root, *args):
 
 
 def test_three_processes_in_three_languages_share_one_registry(root, helpdesk, redis):
+    # the CLI is built before any agent is minted: a first build takes minutes, longer than
+    # the agents here live
+    built = cli(root, "--version")
+    assert built.returncode == 0, built.stderr
     fleet = {"redis_url": redis.url, "stream": "py", "staleness_ms": STALENESS_MS}
     here = ambit.Authorizer.from_dir(helpdesk, fleet=fleet)
     node = NodeMember(root, helpdesk, redis.url, "py")
@@ -73,7 +77,7 @@ def test_three_processes_in_three_languages_share_one_registry(root, helpdesk, r
         assert refund(here, agent.uid).allowed, "the writer observes its own write"
         eventually(2, "node decides the agent minted here", lambda: node.refund(agent.uid)["allowed"])
         child = node.ask(op="mint", spec={"parent": agent.uid, "task": "sub", "scopes": ["issue_refund"],
-                                          "ttlSeconds": 60, "attributes": ACME})
+                                          "ttlSeconds": 600, "attributes": ACME})
         assert "uid" in child, child
         eventually(2, "this process decides the agent minted in node",
                    lambda: refund(here, child["uid"]).allowed)
