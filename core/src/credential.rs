@@ -451,7 +451,7 @@ pub(crate) struct Refusal {
     pub(crate) why: String,
 }
 
-fn refuse(cause: DenyCause, why: impl Into<String>) -> Refusal {
+pub(crate) fn refuse(cause: DenyCause, why: impl Into<String>) -> Refusal {
     Refusal { cause, why: why.into() }
 }
 
@@ -459,59 +459,89 @@ fn decode(text: &str) -> std::result::Result<Vec<u8>, base64::DecodeError> {
     B64.decode(text)
 }
 
-/// A credential's JOSE header, as far as ambit reads it.
+/// A JOSE header, as far as ambit reads it (credentials and OAuth tokens alike).
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
+pub(crate) struct Header {
+    pub(crate) alg: String,
     #[serde(default)]
-    typ: Option<String>,
+    pub(crate) typ: Option<String>,
     #[serde(default)]
-    kid: Option<String>,
+    pub(crate) kid: Option<String>,
     #[serde(default)]
-    crit: Option<Value>,
+    pub(crate) crit: Option<Value>,
+}
+
+/// A compact JWS taken apart, nothing verified yet.
+pub(crate) struct Jws<'t> {
+    pub(crate) header: Header,
+    /// The header's algorithm, already one ambit accepts (`none` and HMAC never are).
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: String,
+    pub(crate) payload: Vec<u8>,
+    /// What the signature covers: `header.payload`.
+    pub(crate) input: &'t [u8],
+    pub(crate) signature: String,
+}
+
+impl Jws<'_> {
+    /// Whether `key` (which must be of the header's algorithm) signed it.
+    pub(crate) fn verified_by(&self, key: &Public) -> std::result::Result<(), Refusal> {
+        let signature =
+            decode(&self.signature).map_err(|_| refuse(DenyCause::InvalidToken, "the signature is malformed"))?;
+        if !key.verifies_as(self.alg, self.input, &signature) {
+            return Err(refuse(DenyCause::InvalidToken, "the signature does not verify"));
+        }
+        Ok(())
+    }
+}
+
+/// Takes a compact JWS of at most `max_bytes` apart: three base64url parts, a JSON header with
+/// an accepted `alg`, a `kid` and no `crit`; the payload decoded. `what` names it in refusals.
+pub(crate) fn parse_jws<'t>(token: &'t str, max_bytes: usize, what: &str) -> std::result::Result<Jws<'t>, Refusal> {
+    let invalid = |why: String| refuse(DenyCause::InvalidToken, why);
+    if token.len() > max_bytes {
+        return Err(invalid(format!("the {what} is larger than the limit")));
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("not a compact JWS (three base64url parts)".into()));
+    };
+    let header: Header = decode(header)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| invalid("the header is not base64url JSON".into()))?;
+    // the algorithm is fixed by the key type: `none`, HMAC and anything else are refused
+    // before any key is looked at, and a key answers only for its own algorithm
+    let Ok(alg) = Algorithm::from_name(&header.alg) else {
+        return Err(invalid("the algorithm must be EdDSA or ES256 (none and HMAC are refused)".into()));
+    };
+    if header.crit.is_some() {
+        return Err(invalid("critical header extensions are not supported".into()));
+    }
+    let kid = header.kid.clone().ok_or_else(|| invalid("the header has no kid".into()))?;
+    let payload = decode(payload).map_err(|_| invalid("the payload is not base64url".into()))?;
+    let input = &token.as_bytes()[..token.len() - signature.len() - 1];
+    Ok(Jws { header, alg, kid, payload, input, signature: signature.to_owned() })
 }
 
 /// Checks a credential's form, signature, issuer and times: its claims, or why not. The chain
 /// itself (attenuation, depth, liveness) is checked when its agents are entered.
 pub(crate) fn verify(token: &str, trusted: &TrustedIssuers, now: u64) -> std::result::Result<Claims, Refusal> {
     let invalid = |why: &str| refuse(DenyCause::InvalidToken, why);
-    if token.len() > MAX_CREDENTIAL_BYTES {
-        return Err(invalid("the credential is larger than the limit"));
-    }
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid("not a compact JWS (three base64url parts)"));
-    };
-    let header: Header = decode(header)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| invalid("the header is not base64url JSON"))?;
-    // the algorithm is fixed by the key type: `none`, HMAC and anything else are refused
-    // before any key is looked at, and a key answers only for its own algorithm
-    let Ok(alg) = Algorithm::from_name(&header.alg) else {
-        return Err(invalid("the algorithm must be EdDSA or ES256"));
-    };
-    if header.typ.as_deref() != Some(CREDENTIAL_TYPE) {
+    let jws = parse_jws(token, MAX_CREDENTIAL_BYTES, "credential")?;
+    if jws.header.typ.as_deref() != Some(CREDENTIAL_TYPE) {
         return Err(invalid("the type must be ambit+jwt"));
     }
-    if header.crit.is_some() {
-        return Err(invalid("critical header extensions are not supported"));
-    }
-    let kid = header.kid.ok_or_else(|| invalid("the header has no kid"))?;
-    let body = decode(payload).map_err(|_| invalid("the payload is not base64url"))?;
-    let claims: Claims = serde_json::from_slice(&body).map_err(|_| invalid("the payload is not ambit claims"))?;
+    let claims: Claims =
+        serde_json::from_slice(&jws.payload).map_err(|_| invalid("the payload is not ambit claims"))?;
     let key = trusted
-        .key(&claims.iss, &kid)
+        .key(&claims.iss, &jws.kid)
         .ok_or_else(|| refuse(DenyCause::UntrustedIssuer, "the issuer or its key is not trusted"))?;
-    if key.algorithm() != alg {
+    if key.algorithm() != jws.alg {
         return Err(invalid("the algorithm is not the key's"));
     }
-    let signature = decode(signature).map_err(|_| invalid("the signature is malformed"))?;
-    let input_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
-    if !key.verifies(&token.as_bytes()[..input_len], &signature) {
-        return Err(invalid("the signature does not verify"));
-    }
+    jws.verified_by(key)?;
     if claims.exp.saturating_add(CLOCK_SKEW_SECONDS) <= now {
         return Err(refuse(DenyCause::TokenExpired, "the credential has expired"));
     }

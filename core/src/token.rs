@@ -7,8 +7,6 @@
 use crate::credential::{Algorithm, TrustedIssuers};
 use crate::decision::DenyCause;
 use crate::error::{Error, Result};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -111,27 +109,7 @@ pub(crate) struct Admitted {
     pub(crate) token_context: Option<Map<String, Value>>,
 }
 
-/// Why a token was refused.
-#[derive(Debug)]
-pub(crate) struct Refused {
-    pub(crate) cause: DenyCause,
-    pub(crate) why: String,
-}
-
-fn refuse(cause: DenyCause, why: impl Into<String>) -> Refused {
-    Refused { cause, why: why.into() }
-}
-
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    crit: Option<Value>,
-}
+use crate::credential::{refuse, Refusal as Refused};
 
 fn time_claim(claims: &Map<String, Value>, name: &str) -> std::result::Result<Option<u64>, Refused> {
     match claims.get(name) {
@@ -153,50 +131,26 @@ fn signed<'i>(
     if issuers.is_empty() {
         return Err(refuse(DenyCause::UntrustedIssuer, "this authorizer trusts no OAuth issuer"));
     }
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(invalid("the token is larger than the limit"));
-    }
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid("not a compact JWS (three base64url parts)"));
-    };
-    let header: Header = B64
-        .decode(header)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| invalid("the header is not base64url JSON"))?;
-    let Ok(alg) = Algorithm::from_name(&header.alg) else {
-        return Err(invalid("the algorithm must be ES256 or EdDSA (none and HMAC are refused)"));
-    };
-    match header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let jws = crate::credential::parse_jws(token, MAX_TOKEN_BYTES, "token")?;
+    match jws.header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("jwt" | "at+jwt" | "application/at+jwt") => {}
         Some(_) => return Err(invalid("the type is not an access token's (JWT, at+jwt)")),
     }
-    if header.crit.is_some() {
-        return Err(invalid("critical header extensions are not supported"));
-    }
-    let kid = header.kid.ok_or_else(|| invalid("the header has no kid"))?;
-    let body = B64.decode(payload).map_err(|_| invalid("the payload is not base64url"))?;
     let claims: Map<String, Value> =
-        serde_json::from_slice(&body).map_err(|_| invalid("the payload is not a JSON object"))?;
+        serde_json::from_slice(&jws.payload).map_err(|_| invalid("the payload is not a JSON object"))?;
     let iss = claims.get("iss").and_then(Value::as_str).ok_or_else(|| invalid("the token has no `iss`"))?;
     let issuer = issuers
         .iter()
         .find(|i| i.issuer == iss)
         .ok_or_else(|| refuse(DenyCause::UntrustedIssuer, "the issuer is not trusted"))?;
-    if !issuer.algorithms.contains(&alg) {
+    if !issuer.algorithms.contains(&jws.alg) {
         return Err(invalid("the algorithm is not one this issuer is trusted for"));
     }
     let key = issuer
         .keys
-        .key_for(iss, &kid)
+        .key_for(iss, &jws.kid)
         .ok_or_else(|| refuse(DenyCause::UntrustedIssuer, "the issuer's key is not trusted"))?;
-    let signature = B64.decode(signature).map_err(|_| invalid("the signature is malformed"))?;
-    let input_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
-    if !key.verifies_as(alg, &token.as_bytes()[..input_len], &signature) {
-        return Err(invalid("the signature does not verify"));
-    }
+    jws.verified_by(key)?;
     Ok((claims, issuer))
 }
 
