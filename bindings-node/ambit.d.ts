@@ -54,6 +54,29 @@ export interface AuthorizerOptions {
   }> | null
   /** Share the registry with a fleet through Redis (see docs/fleet.md). */
   fleet?: FleetOptions | null
+  /** How DPoP proofs (RFC 9449) are judged. */
+  dpop?: {
+    /** Every token needs a proof (default false: only bound ones). */
+    required?: boolean
+    /** How old a proof's `iat` may be (default 60). */
+    maxAgeSeconds?: number
+    /** How far ahead a proof's `iat` may be (default 5). */
+    clockSkewSeconds?: number
+    /** The most proofs remembered against replay (default 100000); past it, refusal. */
+    replayCapacity?: number
+    algorithms?: Array<'ES256' | 'EdDSA'>
+  } | null
+}
+
+/** A DPoP proof (the `DPoP` header's value) and the call it came with. */
+export interface DpopProof {
+  proof: string
+  /** The HTTP method, exactly as `htm`. */
+  method: string
+  /** The call's URL; query and fragment are ignored. */
+  url: string
+  /** The nonce this server currently requires, when it uses nonces. */
+  nonce?: string
 }
 
 /** The fleet options (camelCase here, snake_case in Rust and Python). */
@@ -194,11 +217,15 @@ declare module './index' {
     /**
      * Decides for the agent a signed credential carries, as if it had been minted here; a
      * credential that fails is a deny (`invalid_token`, `token_expired`, `untrusted_issuer`,
-     * `depth_exceeded`, `revoked`), never a throw.
+     * `depth_exceeded`, `revoked`, `dpop_required`, `dpop_invalid`, `replayed`), never a throw.
+     * A credential bound to a holder key needs `dpop`, a proof by that key for this call.
      */
-    authorizeCredential(request: { credential: string; action: string; resource: string; context?: Record<string, unknown> }): Decision
-    /** Decides for an OAuth access token of a configured issuer (`oauthIssuers`). */
-    authorizeToken(request: { token: string; action: string; resource: string; context?: Record<string, unknown> }): Decision
+    authorizeCredential(request: { credential: string; action: string; resource: string; context?: Record<string, unknown>; dpop?: DpopProof }): Decision
+    /**
+     * Decides for an OAuth access token of a configured issuer (`oauthIssuers`); a token bound
+     * to a key (`cnf.jkt`) needs `dpop`, a proof by that key for this call (RFC 9449).
+     */
+    authorizeToken(request: { token: string; action: string; resource: string; context?: Record<string, unknown>; dpop?: DpopProof }): Decision
     /** A narrower credential for a sub-agent of the agent a credential carries, signed with `key`. */
     attenuate(options: {
       credential: string

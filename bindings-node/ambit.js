@@ -356,24 +356,26 @@ Authorizer.prototype.authorize = function authorize(request) {
 /** Decides for the agent a signed credential carries: `{ credential, action, resource, context? }`. */
 Authorizer.prototype.authorizeCredential = function authorizeCredential(request) {
   if (request === null || typeof request !== 'object') {
-    throw coded('AMBIT_INVALID_REQUEST', 'a credential request is an object { credential, action, resource, context? }')
+    throw coded('AMBIT_INVALID_REQUEST', 'a credential request is an object { credential, action, resource, context?, dpop? }')
   }
   const r = { credential: own(request, 'credential'), action: own(request, 'action'), resource: own(request, 'resource') }
   for (const field of ['credential', 'action', 'resource']) {
     if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
   }
-  return new Decision(this.authorizeCredentialJson(r.credential, r.action, r.resource, jsonText(own(request, 'context'), 'context')))
+  const context = jsonText(own(request, 'context'), 'context')
+  return new Decision(this.authorizeCredentialJson(r.credential, r.action, r.resource, context, jsonText(own(request, 'dpop'), 'dpop')))
 }
 
 Authorizer.prototype.authorizeToken = function authorizeToken(request) {
   if (request === null || typeof request !== 'object') {
-    throw coded('AMBIT_INVALID_REQUEST', 'a token request is an object { token, action, resource, context? }')
+    throw coded('AMBIT_INVALID_REQUEST', 'a token request is an object { token, action, resource, context?, dpop? }')
   }
   const r = { token: own(request, 'token'), action: own(request, 'action'), resource: own(request, 'resource') }
   for (const field of ['token', 'action', 'resource']) {
     if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
   }
-  return new Decision(this.authorizeTokenJson(r.token, r.action, r.resource, jsonText(own(request, 'context'), 'context')))
+  const context = jsonText(own(request, 'context'), 'context')
+  return new Decision(this.authorizeTokenJson(r.token, r.action, r.resource, context, jsonText(own(request, 'dpop'), 'dpop')))
 }
 
 /**

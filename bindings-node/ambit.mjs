@@ -12,6 +12,7 @@ export const {
   guardMcpServer,
   authorizeToolCall,
   verifyAuditLog,
+  jwkThumbprint,
   formatUid,
   denyCauses,
   errorCodes,

@@ -23,18 +23,21 @@ export declare class Authorizer {
    * `authorize(request)` calls this and wraps the text in a lazy `Decision`.
    */
   authorizeJson(principal: string, action: string, resource: string, context?: string | undefined | null, entities?: string | undefined | null, onBehalfOf?: Array<string> | undefined | null): string
-  /** A signed credential (compact JWS text) for the live agent `agent`, signed with `key`. */
-  issueCredential(agent: string, key: IssuerKey): string
+  /**
+   * A signed credential (compact JWS text) for the live agent `agent`, signed with `key`.
+   * With `holder` (a key's thumbprint) it is good only with a DPoP proof by that key.
+   */
+  issueCredential(agent: string, key: IssuerKey, holder?: string | undefined | null): string
   /**
    * Decides for the agent a credential carries; the decision as camelCase JSON text (the
    * package's `authorizeCredential(request)` calls this and makes it a `Decision`).
    */
-  authorizeCredentialJson(credential: string, action: string, resource: string, context?: string | undefined | null): string
+  authorizeCredentialJson(credential: string, action: string, resource: string, context?: string | undefined | null, dpop?: string | undefined | null): string
   /**
    * Decides for an OAuth access token; the decision as camelCase JSON text (the package's
    * `authorizeToken(request)` calls this and makes it a `Decision`).
    */
-  authorizeTokenJson(token: string, action: string, resource: string, context?: string | undefined | null): string
+  authorizeTokenJson(token: string, action: string, resource: string, context?: string | undefined | null, dpop?: string | undefined | null): string
   /** Revokes a credential by its `jti`: every later decision with it is denied `revoked`. */
   revokeCredential(jti: string): void
   /** What this process knows of its fleet feed (camelCase keys); `null` without a fleet. */
@@ -145,6 +148,18 @@ export declare class IssuerKey {
    * `authorizeToken` when no identity provider issues them.
    */
   signJwt(claims: Record<string, unknown>): string
+  /** Signs `header` and `claims` exactly as given as a compact JWS. */
+  signJws(header: Record<string, unknown>, claims: Record<string, unknown>): string
+  /**
+   * The RFC 7638 thumbprint of its public key: the `cnf.jkt` (or `issueCredential`
+   * `holder`) of what is bound to it.
+   */
+  thumbprint(): string
+  /**
+   * A DPoP proof (RFC 9449) by this key for one call (`method`, `url`) with `accessToken`;
+   * `nonce` when the server gave one, `iat` (default now) in epoch seconds.
+   */
+  dpopProof(method: string, url: string, accessToken: string, nonce?: string | undefined | null, iat?: number | undefined | null): string
 }
 
 /** A clock that only moves when told to, for tests. */
@@ -186,6 +201,9 @@ export declare function errorCodes(): Array<string>
 
 /** Formats a uid from type and id, escaping the id. */
 export declare function formatUid(typeName: string, id: string): string
+
+/** The RFC 7638 thumbprint of a public JWK (an object or JSON text): what `cnf.jkt` holds. */
+export declare function jwkThumbprint(jwk: string | Record<string, unknown>): string
 
 /** A template link now serving. */
 export interface LinkInfo {

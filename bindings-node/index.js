@@ -841,4 +841,5 @@ module.exports.ManualClock = nativeBinding.ManualClock
 module.exports.denyCauses = nativeBinding.denyCauses
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.formatUid = nativeBinding.formatUid
+module.exports.jwkThumbprint = nativeBinding.jwkThumbprint
 module.exports.verifyAuditLog = nativeBinding.verifyAuditLog

@@ -408,7 +408,7 @@ fn main() {
     let agent = issuer
         .mint_agent(&AgentSpec::new(r#"Desk::Service::"platform""#, "bench", 3600).scopes(["read_ticket"]))
         .unwrap();
-    let credential = issuer.issue_credential(agent.uid(), &key).unwrap();
+    let credential = issuer.issue_credential(agent.uid(), &key, None).unwrap();
     let local = Request::new(agent.uid(), "read_ticket", r#"Desk::Ticket::"t1-k1""#)
         .with_context(serde_json::json!({"amount": 1}));
     let t_local = per_call(std::slice::from_ref(&local), budget, |q| {
@@ -416,8 +416,14 @@ fn main() {
     });
     let v = verifier();
     let decide = |v: &Authorizer| {
-        v.authorize_credential(&credential, "read_ticket", r#"Desk::Ticket::"t1-k1""#, serde_json::json!({"amount": 1}))
-            .unwrap()
+        v.authorize_credential(
+            &credential,
+            "read_ticket",
+            r#"Desk::Ticket::"t1-k1""#,
+            serde_json::json!({"amount": 1}),
+            None,
+        )
+        .unwrap()
     };
     assert_eq!(decide(&v).allowed(), issuer.authorize(&local).unwrap().allowed());
     let t_cred = per_call(&[()], budget, |()| {

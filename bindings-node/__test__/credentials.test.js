@@ -119,3 +119,48 @@ test('an access token signed in Python decides its act chain in Node; bad tokens
   assert.throws(() => authz.authorizeToken({ token: 7, action: 'read_ticket', resource: TICKET }), (e) => e.code === 'AMBIT_INVALID_REQUEST')
   assert.throws(() => Authorizer.fromDir(HELPDESK, { oauthIssuers: [{ issuer: 'x', audience: 'y', jwks: out.jwks, principalType: 'Helpdesk::User', actorType: 'Helpdesk::Service', algorithms: ['HS256'] }] }), (e) => e.code === 'AMBIT_CONFIG')
 })
+
+// Python mints and issues a credential bound to a holder key; this Node process holds that key
+// (only its private JWK crossed over), proves possession per call with DPoP, and decides.
+const ISSUE_BOUND = `
+import json, sys
+import ambit
+key = ambit.IssuerKey.generate(${JSON.stringify(ISSUER)}, "k1")
+holder = ambit.IssuerKey.generate("holder", "h", alg="ES256")
+authz = ambit.Authorizer.from_dir(sys.argv[1])
+agent = authz.mint_agent('${SERVICE}', "ticket-4711", ["issue_refund"], 900,
+                         attributes={"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}})
+cred = authz.issue_credential(agent.uid, key, holder=holder.thumbprint())
+print(json.dumps({"credential": cred, "jwks": key.public_jwks(), "holder": holder.private_jwk(),
+                  "jkt": ambit.jwk_thumbprint(holder.public_jwks()["keys"][0])}))
+`
+
+test('a credential bound in Python is used in Node only with DPoP proofs by the holder key', () => {
+  const out = JSON.parse(execFileSync(PYTHON, ['-c', ISSUE_BOUND, HELPDESK], { encoding: 'utf8' }))
+  const holder = IssuerKey.fromJwk('holder', JSON.stringify(out.holder))
+  const { jwkThumbprint } = require('..')
+  assert.equal(holder.thumbprint(), out.jkt, 'the same RFC 7638 thumbprint in both languages')
+  assert.equal(jwkThumbprint(holder.publicJwks().keys[0]), out.jkt)
+  assert.equal(jwkThumbprint(JSON.stringify(holder.publicJwks().keys[0])), out.jkt)
+  const verifier = Authorizer.fromDir(HELPDESK, { trustedIssuers: [{ issuer: ISSUER, jwks: out.jwks }], dpop: { maxAgeSeconds: 30 } })
+  const url = 'https://helpdesk.example/api/refunds'
+  const refund = (dpop) => verifier.authorizeCredential({ credential: out.credential, action: 'issue_refund', resource: TICKET, context: { amount: 120 }, dpop })
+  assert.equal(refund(undefined).denyCause, 'dpop_required')
+  const dpop = { proof: holder.dpopProof('POST', url, out.credential), method: 'POST', url }
+  assert.equal(refund(dpop).allowed, true)
+  assert.equal(refund(dpop).denyCause, 'replayed')
+  assert.equal(refund({ ...dpop, proof: holder.dpopProof('POST', url, out.credential), method: 'GET' }).denyCause, 'dpop_invalid')
+  const thief = IssuerKey.generate('thief', 't', 'ES256')
+  assert.equal(refund({ proof: thief.dpopProof('POST', url, out.credential), method: 'POST', url }).denyCause, 'dpop_invalid')
+  // a nonce the server asks for, and a proof made long ago
+  assert.equal(refund({ proof: holder.dpopProof('POST', url, out.credential), method: 'POST', url, nonce: 'n1' }).denyCause, 'dpop_invalid')
+  assert.equal(refund({ proof: holder.dpopProof('POST', url, out.credential, 'n1'), method: 'POST', url, nonce: 'n1' }).allowed, true)
+  const old = Math.floor(Date.now() / 1000) - 120
+  assert.equal(refund({ proof: holder.dpopProof('POST', url, out.credential, undefined, old), method: 'POST', url }).denyCause, 'dpop_invalid')
+  // a malformed dpop argument is a coded error, not a deny and not a crash
+  for (const bad of [{ proof: 1, method: 'POST', url }, { proof: 'x', method: 'POST' }, { proof: 'x', method: 'POST', url, extra: 1 }, 'text']) {
+    assert.throws(() => refund(bad), (e) => e.code === 'AMBIT_INVALID_REQUEST', JSON.stringify(bad))
+  }
+  assert.throws(() => holder.dpopProof('POST', 'not a url', out.credential), (e) => e.code === 'AMBIT_CONFIG')
+  assert.throws(() => holder.dpopProof('POST', url, out.credential, undefined, -1), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+})

@@ -4,6 +4,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
+const crypto = require('node:crypto')
 const { Authorizer, IssuerKey, ManualClock } = require('..')
 
 const ROOT = path.resolve(__dirname, '..', '..')
@@ -21,6 +22,22 @@ for (const file of FILES) {
   for (const c of spec.cases) {
     test(`${file}: ${c.description}`, () => runCase(spec, c))
   }
+}
+
+/** A proof step (see ambit::vector::ProofStep): the standard proof, then the step's changes. */
+function proof(step, token, now) {
+  const key = IssuerKey.fromJwk('holder', JSON.stringify(step.key))
+  const header = { typ: 'dpop+jwt', alg: key.algorithm, jwk: key.publicJwks().keys[0] }
+  const ath = crypto.createHash('sha256').update(token).digest('base64url')
+  const claims = { jti: step.jti ?? step.as, htm: step.method, htu: step.url, iat: step.iat ?? now, ath }
+  if (step.nonce !== undefined) claims.nonce = step.nonce
+  for (const [target, changes] of [[header, step.header ?? {}], [claims, step.claims ?? {}]]) {
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === null) delete target[k]
+      else target[k] = v
+    }
+  }
+  return key.signJws(header, claims)
 }
 
 function runCase(spec, c) {
@@ -52,10 +69,12 @@ function runCase(spec, c) {
       else if (step.replace_policies) authz.replacePolicies(step.replace_policies)
       else if (step.issue) {
         const key = IssuerKey.fromJwk(step.issue.issuer, JSON.stringify(step.issue.key))
-        names[step.issue.as] = authz.issueCredential(sub(step.issue.agent), key)
+        names[step.issue.as] = authz.issueCredential(sub(step.issue.agent), key, step.issue.holder)
       } else if (step.sign) {
         const key = IssuerKey.fromJwk(step.sign.issuer, JSON.stringify(step.sign.key))
         names[step.sign.as] = key.signJwt(step.sign.claims)
+      } else if (step.proof) {
+        names[step.proof.as] = proof(step.proof, sub(step.proof.token), clock.now())
       }
       else assert.fail(`setup step ${i} does nothing`)
     } catch (e) {
@@ -68,16 +87,25 @@ function runCase(spec, c) {
   })
   const r = c.request
   const e = c.expect
-  let d
-  try {
-    d = c.credential !== undefined
-      ? authz.authorizeCredential({ credential: sub(c.credential), action: r.action, resource: sub(r.resource), context: r.context })
-      : c.token !== undefined
-        ? authz.authorizeToken({ token: sub(c.token), action: r.action, resource: sub(r.resource), context: r.context })
-        : authz.authorize({
+  const dpop = c.dpop ? { ...c.dpop, proof: sub(c.dpop.proof) } : undefined
+  const decide = () => c.credential !== undefined
+    ? authz.authorizeCredential({ credential: sub(c.credential), action: r.action, resource: sub(r.resource), context: r.context, dpop })
+    : c.token !== undefined
+      ? authz.authorizeToken({ token: sub(c.token), action: r.action, resource: sub(r.resource), context: r.context, dpop })
+      : authz.authorize({
         principal: sub(r.principal), action: r.action, resource: sub(r.resource),
         context: r.context, entities: r.entities, onBehalfOf: r.on_behalf_of ? r.on_behalf_of.map(sub) : undefined,
       })
+  let d
+  try {
+    for (let i = 1; i < (c.times ?? 1); i++) {
+      try {
+        decide()
+      } catch {
+        // only the last one is checked
+      }
+    }
+    d = decide()
   } catch (err) {
     assert.equal(err.code, e.error, err.message)
     return

@@ -312,6 +312,54 @@ impl IssuerKey {
     ) -> napi::Result<String, String> {
         self.0.sign_jwt(&claims).map_err(to_js)
     }
+    /// Signs `header` and `claims` exactly as given as a compact JWS.
+    #[napi]
+    pub fn sign_jws(
+        &self,
+        #[napi(ts_arg_type = "Record<string, unknown>")] header: Value,
+        #[napi(ts_arg_type = "Record<string, unknown>")] claims: Value,
+    ) -> napi::Result<String, String> {
+        self.0.sign_jws(&header, &claims).map_err(to_js)
+    }
+    /// The RFC 7638 thumbprint of its public key: the `cnf.jkt` (or `issueCredential`
+    /// `holder`) of what is bound to it.
+    #[napi]
+    pub fn thumbprint(&self) -> String {
+        self.0.thumbprint()
+    }
+    /// A DPoP proof (RFC 9449) by this key for one call (`method`, `url`) with `accessToken`;
+    /// `nonce` when the server gave one, `iat` (default now) in epoch seconds.
+    #[napi]
+    pub fn dpop_proof(
+        &self,
+        method: Utf16String,
+        url: Utf16String,
+        access_token: Utf16String,
+        nonce: Option<Utf16String>,
+        iat: Option<i64>,
+    ) -> napi::Result<String, String> {
+        let nonce = nonce.map(|n| utf16_text(&n, "nonce")).transpose()?;
+        let iat = iat
+            .map(|t| u64::try_from(t).map_err(|_| bad_arg("iat must be a whole number of seconds, not negative")))
+            .transpose()?;
+        self.0
+            .dpop_proof(
+                &utf16_text(&method, "method")?,
+                &utf16_text(&url, "url")?,
+                &utf16_text(&access_token, "accessToken")?,
+                nonce.as_deref(),
+                iat,
+            )
+            .map_err(to_js)
+    }
+}
+
+/// A `dpop` argument as JSON text (`{proof, method, url, nonce?}`); none is no proof.
+fn dpop_proof(text: Option<&str>) -> napi::Result<Option<ambit::DpopProof>, String> {
+    match text {
+        None => Ok(None),
+        Some(t) => ambit::DpopProof::from_json(&ambit::wire::json_from_text(t, "dpop").map_err(to_js)?).map_err(to_js),
+    }
 }
 
 /// The audit callback gets each record as JSON text; the package's glue parses it (so keys such
@@ -442,8 +490,15 @@ impl Authorizer {
 
     /// A signed credential (compact JWS text) for the live agent `agent`, signed with `key`.
     #[napi]
-    pub fn issue_credential(&self, agent: Utf16String, key: &IssuerKey) -> napi::Result<String, String> {
-        self.inner.issue_credential(&utf16_text(&agent, "agent")?, &key.0).map_err(to_js)
+    /// With `holder` (a key's thumbprint) it is good only with a DPoP proof by that key.
+    pub fn issue_credential(
+        &self,
+        agent: Utf16String,
+        key: &IssuerKey,
+        holder: Option<Utf16String>,
+    ) -> napi::Result<String, String> {
+        let holder = holder.map(|h| utf16_text(&h, "holder")).transpose()?;
+        self.inner.issue_credential(&utf16_text(&agent, "agent")?, &key.0, holder.as_deref()).map_err(to_js)
     }
 
     /// Decides for the agent a credential carries; the decision as camelCase JSON text (the
@@ -455,7 +510,9 @@ impl Authorizer {
         action: Utf16String,
         resource: Utf16String,
         context: Option<String>,
+        dpop: Option<String>,
     ) -> napi::Result<String, String> {
+        let dpop = dpop_proof(dpop.as_deref())?;
         let context: Value = match context {
             Some(text) => ambit::wire::json_from_text(&text, "context").map_err(to_js)?,
             None => Value::Null,
@@ -466,6 +523,7 @@ impl Authorizer {
                 &utf16_text(&action, "action")?,
                 &utf16_text(&resource, "resource")?,
                 context,
+                dpop.as_ref(),
             )
             .map(|d| d.to_camel_json_string())
             .map_err(to_js)
@@ -480,7 +538,9 @@ impl Authorizer {
         action: Utf16String,
         resource: Utf16String,
         context: Option<String>,
+        dpop: Option<String>,
     ) -> napi::Result<String, String> {
+        let dpop = dpop_proof(dpop.as_deref())?;
         let context: Value = match context {
             Some(text) => ambit::wire::json_from_text(&text, "context").map_err(to_js)?,
             None => Value::Null,
@@ -491,6 +551,7 @@ impl Authorizer {
                 &utf16_text(&action, "action")?,
                 &utf16_text(&resource, "resource")?,
                 context,
+                dpop.as_ref(),
             )
             .map(|d| d.to_camel_json_string())
             .map_err(to_js)
@@ -826,6 +887,18 @@ pub fn verify_audit_log(files: Vec<String>) -> napi::Result<Value, String> {
     let files: Vec<std::path::PathBuf> = files.into_iter().map(Into::into).collect();
     let report = ambit::audit::verify(&files).map_err(to_js)?;
     serde_json::to_value(report).map_err(|e| bad_arg(e.to_string()))
+}
+
+/// The RFC 7638 thumbprint of a public JWK (an object or JSON text): what `cnf.jkt` holds.
+#[napi]
+pub fn jwk_thumbprint(
+    #[napi(ts_arg_type = "string | Record<string, unknown>")] jwk: Value,
+) -> napi::Result<String, String> {
+    let text = match jwk {
+        Value::String(t) => t,
+        other => other.to_string(),
+    };
+    ambit::dpop::jwk_thumbprint(&text).map_err(to_js)
 }
 
 /// Formats a uid from type and id, escaping the id.

@@ -129,6 +129,24 @@ fn texts(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
 }
 
 /// A uid argument: a Cedar string, or anything whose `str()` is one (like `ambit.Uid`).
+/// A `dpop={...}` argument: `None` is no proof.
+fn dpop_proof(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ambit::DpopProof>> {
+    match obj {
+        None => Ok(None),
+        Some(o) => ambit::DpopProof::from_json(&json(o)?).map_err(to_py),
+    }
+}
+
+/// The RFC 7638 thumbprint of a public JWK (a dict or JSON text): what `cnf.jkt` holds.
+#[pyfunction]
+fn jwk_thumbprint(jwk: &Bound<'_, PyAny>) -> PyResult<String> {
+    let text = match jwk.extract::<String>() {
+        Ok(t) => t,
+        Err(_) => json(jwk)?.to_string(),
+    };
+    ambit::dpop::jwk_thumbprint(&text).map_err(to_py)
+}
+
 fn uid(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     if obj.is_instance_of::<pyo3::types::PyString>() {
         return text(obj, "an entity uid");
@@ -405,6 +423,38 @@ impl IssuerKey {
     fn sign_jwt(&self, claims: &Bound<'_, PyAny>) -> PyResult<String> {
         self.0.sign_jwt(&json(claims)?).map_err(to_py)
     }
+    /// Signs `header` and `claims` (dicts) exactly as given as a compact JWS.
+    fn sign_jws(&self, header: &Bound<'_, PyAny>, claims: &Bound<'_, PyAny>) -> PyResult<String> {
+        self.0.sign_jws(&json(header)?, &json(claims)?).map_err(to_py)
+    }
+    /// The RFC 7638 thumbprint of its public key: the `cnf.jkt` (or `issue_credential`
+    /// `holder`) of what is bound to it.
+    fn thumbprint(&self) -> String {
+        self.0.thumbprint()
+    }
+    /// A DPoP proof (RFC 9449) by this key for one call (`method`, `url`) with
+    /// `access_token`; `nonce` when the server gave one, `iat` (default now) in epoch seconds.
+    #[pyo3(signature = (method, url, access_token, nonce=None, iat=None))]
+    fn dpop_proof(
+        &self,
+        method: &Bound<'_, PyAny>,
+        url: &Bound<'_, PyAny>,
+        access_token: &Bound<'_, PyAny>,
+        nonce: Option<&Bound<'_, PyAny>>,
+        iat: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let nonce = nonce.map(|n| text(n, "nonce")).transpose()?;
+        let iat = iat.map(|t| whole(t, "iat")).transpose()?;
+        self.0
+            .dpop_proof(
+                &text(method, "method")?,
+                &text(url, "url")?,
+                &text(access_token, "access_token")?,
+                nonce.as_deref(),
+                iat,
+            )
+            .map_err(to_py)
+    }
     fn __repr__(&self) -> String {
         format!("IssuerKey(issuer={:?}, kid={:?})", self.0.issuer(), self.0.kid())
     }
@@ -590,22 +640,27 @@ impl Authorizer {
 
     /// A signed credential (compact JWS text) for the live agent `agent`, signed with `key`:
     /// another process that trusts the key's issuer decides with it alone.
+    /// With `holder` (a key's thumbprint) it is good only with a DPoP proof by that key.
+    #[pyo3(signature = (agent, key, holder=None))]
     fn issue_credential(
         &self,
         py: Python<'_>,
         agent: &Bound<'_, PyAny>,
         key: &Bound<'_, IssuerKey>,
+        holder: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let agent = uid(agent)?;
         let key = key.get().0.clone();
+        let holder = holder.map(|h| text(h, "holder")).transpose()?;
         let inner = Arc::clone(&self.inner);
-        py.detach(move || inner.issue_credential(&agent, &key)).map_err(to_py)
+        py.detach(move || inner.issue_credential(&agent, &key, holder.as_deref())).map_err(to_py)
     }
 
     /// Decides for the agent a signed credential carries, as if it had been minted here; a
     /// credential that fails is a deny (`invalid_token`, `token_expired`, `untrusted_issuer`,
-    /// `depth_exceeded`, `revoked`), never an exception.
-    #[pyo3(signature = (credential, action, resource, context=None))]
+    /// `depth_exceeded`, `revoked`, `dpop_required`, `dpop_invalid`, `replayed`), never an
+    /// exception. `dpop` is `{"proof", "method", "url", "nonce"?}` for a bound credential.
+    #[pyo3(signature = (credential, action, resource, context=None, dpop=None))]
     fn authorize_credential(
         &self,
         py: Python<'_>,
@@ -613,22 +668,25 @@ impl Authorizer {
         action: &Bound<'_, PyAny>,
         resource: &Bound<'_, PyAny>,
         context: Option<&Bound<'_, PyAny>>,
+        dpop: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         let credential = text(credential, "credential")?;
         let action = text(action, "action")?;
         let resource = uid(resource)?;
         let context = context.map(json).transpose()?.unwrap_or(Value::Null);
+        let dpop = dpop_proof(dpop)?;
         let inner = Arc::clone(&self.inner);
-        py.detach(move || inner.authorize_credential(&credential, &action, &resource, context))
+        py.detach(move || inner.authorize_credential(&credential, &action, &resource, context, dpop.as_ref()))
             .map(Decision)
             .map_err(to_py)
     }
 
     /// Decides for an OAuth access token of a configured issuer (`oauth_issuers=[...]`): its
     /// `sub` and nested `act` claims are the chain; a token that fails is a deny
-    /// (`invalid_token`, `token_expired`, `untrusted_issuer`, `depth_exceeded`), never an
-    /// exception.
-    #[pyo3(signature = (token, action, resource, context=None))]
+    /// (`invalid_token`, `token_expired`, `untrusted_issuer`, `depth_exceeded`,
+    /// `dpop_required`, `dpop_invalid`, `replayed`), never an exception. `dpop` is
+    /// `{"proof", "method", "url", "nonce"?}`: the `DPoP` header and the call it came with.
+    #[pyo3(signature = (token, action, resource, context=None, dpop=None))]
     fn authorize_token(
         &self,
         py: Python<'_>,
@@ -636,13 +694,17 @@ impl Authorizer {
         action: &Bound<'_, PyAny>,
         resource: &Bound<'_, PyAny>,
         context: Option<&Bound<'_, PyAny>>,
+        dpop: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         let token = text(token, "token")?;
         let action = text(action, "action")?;
         let resource = uid(resource)?;
         let context = context.map(json).transpose()?.unwrap_or(Value::Null);
+        let dpop = dpop_proof(dpop)?;
         let inner = Arc::clone(&self.inner);
-        py.detach(move || inner.authorize_token(&token, &action, &resource, context)).map(Decision).map_err(to_py)
+        py.detach(move || inner.authorize_token(&token, &action, &resource, context, dpop.as_ref()))
+            .map(Decision)
+            .map_err(to_py)
     }
 
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`.
@@ -1068,6 +1130,7 @@ fn _ambit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<IssuerKey>()?;
     m.add_function(wrap_pyfunction!(format_uid, m)?)?;
     m.add_function(wrap_pyfunction!(verify_audit_log, m)?)?;
+    m.add_function(wrap_pyfunction!(jwk_thumbprint, m)?)?;
     m.add_function(wrap_pyfunction!(close_all, m)?)?;
     m.add("DENY_CAUSES", ambit::DenyCause::ALL.iter().map(|c| c.code()).collect::<Vec<_>>())?;
     m.add("ERROR_CODES", ambit::Error::CODES.to_vec())?;

@@ -69,3 +69,70 @@ def test_bad_tokens_are_denies_with_their_cause(helpdesk, key):
         authz_for(helpdesk, key, algorithms=["HS256"])
     with pytest.raises(ambit.ConfigError):
         key.sign_jwt([1, 2])
+
+
+URL = "https://helpdesk.example/api/refunds"
+
+
+def test_a_bound_token_needs_a_dpop_proof_by_its_key(helpdesk, key):
+    authz = authz_for(helpdesk, key)
+    holder = ambit.IssuerKey.generate("holder", "h", alg="ES256")
+    token = key.sign_jwt(claims(cnf={"jkt": holder.thumbprint()}))
+
+    def refund(dpop=None):
+        return authz.authorize_token(token, "issue_refund", TICKET, context={"amount": 100}, dpop=dpop)
+
+    assert refund().deny_cause == "dpop_required"
+    proof = {"proof": holder.dpop_proof("POST", URL, token), "method": "POST", "url": URL}
+    assert refund(proof).allowed
+    assert refund(proof).deny_cause == "replayed"
+    assert refund(dict(proof, proof=holder.dpop_proof("POST", URL + "/x", token))).deny_cause == "dpop_invalid"
+    thief = ambit.IssuerKey.generate("thief", "t", alg="ES256")
+    assert refund(dict(proof, proof=thief.dpop_proof("POST", URL, token))).deny_cause == "dpop_invalid"
+    # a proof without ath, forged with the holder's own key: refused
+    header, body = (json.loads(base64.urlsafe_b64decode(p + "==")) for p in holder.dpop_proof("POST", URL, token).split(".")[:2])
+    del body["ath"]
+    assert refund(dict(proof, proof=holder.sign_jws(header, body))).deny_cause == "dpop_invalid"
+    header["jwk"] = holder.private_jwk()
+    body["ath"] = base64.urlsafe_b64encode(__import__("hashlib").sha256(token.encode()).digest()).decode().rstrip("=")
+    assert refund(dict(proof, proof=holder.sign_jws(header, body))).deny_cause == "dpop_invalid"
+    # malformed dpop arguments are errors with a code
+    for bad in ({"proof": "x", "method": "POST"}, {"proof": 1, "method": "POST", "url": URL},
+                {"proof": "x", "method": "POST", "url": URL, "extra": 1}, "text"):
+        with pytest.raises(ambit.InvalidRequestError):
+            refund(bad)
+    with pytest.raises(ambit.ConfigError):
+        holder.dpop_proof("POST", "not a url", token)
+
+
+def test_required_dpop_and_bound_credentials(helpdesk, key):
+    holder = ambit.IssuerKey.generate("holder", "h")
+    assert ambit.jwk_thumbprint(holder.public_jwks()["keys"][0]) == holder.thumbprint()
+    with pytest.raises(ambit.ConfigError):
+        ambit.jwk_thumbprint(holder.private_jwk())
+    strict = ambit.Authorizer.from_dir(
+        helpdesk, dpop={"required": True},
+        oauth_issuers=[{"issuer": IDP, "audience": API, "jwks": key.public_jwks(),
+                        "principal_type": "Helpdesk::User", "actor_type": "Helpdesk::Service"}])
+    bearer = key.sign_jwt(claims())
+    assert strict.authorize_token(bearer, "issue_refund", TICKET, context={"amount": 1}).deny_cause == "dpop_required"
+    with pytest.raises(ambit.ConfigError):
+        ambit.Authorizer.from_dir(helpdesk, dpop={"replay_capacity": 0})
+    with pytest.raises(ambit.ConfigError):
+        ambit.Authorizer.from_dir(helpdesk, dpop={"algorithms": ["HS256"]})
+    # a credential bound to the holder's key
+    issuer_key = ambit.IssuerKey.generate("https://helpdesk.example", "i1")
+    minter = ambit.Authorizer.from_dir(helpdesk)
+    verifier = ambit.Authorizer.from_dir(
+        helpdesk, trusted_issuers=[{"issuer": "https://helpdesk.example", "jwks": issuer_key.public_jwks()}])
+    agent = minter.mint_agent('Helpdesk::Service::"helpdesk"', "t", ["issue_refund"], 600,
+                              attributes={"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}})
+    with pytest.raises(ambit.InvalidRequestError):
+        minter.issue_credential(agent.uid, issuer_key, holder="nope")
+    cred = minter.issue_credential(agent.uid, issuer_key, holder=holder.thumbprint())
+
+    def refund(dpop=None):
+        return verifier.authorize_credential(cred, "issue_refund", TICKET, context={"amount": 100}, dpop=dpop)
+
+    assert refund().deny_cause == "dpop_required"
+    assert refund({"proof": holder.dpop_proof("POST", URL, cred), "method": "POST", "url": URL}).allowed

@@ -54,6 +54,7 @@ pub struct AuthorizerBuilder {
     /// Issuers whose JWKS is a file: read at build and again at every reload.
     issuer_files: Vec<(String, std::path::PathBuf)>,
     oauth: Vec<crate::token::OAuthIssuerOptions>,
+    dpop: crate::dpop::DpopOptions,
     deferred_error: Option<Error>,
     fleet: Option<(Arc<dyn crate::fleet::Backend>, crate::fleet::FleetSettings)>,
 }
@@ -76,6 +77,7 @@ impl Default for AuthorizerBuilder {
             issuers: crate::credential::TrustedIssuers::default(),
             issuer_files: Vec::new(),
             oauth: Vec::new(),
+            dpop: crate::dpop::DpopOptions::default(),
             deferred_error: None,
             fleet: None,
         }
@@ -256,6 +258,17 @@ impl AuthorizerBuilder {
         self
     }
 
+    /// How DPoP proofs (RFC 9449) are judged: whether every token needs one, their age
+    /// window, the replay memory, the algorithms (see [`crate::dpop`]).
+    ///
+    /// # Errors
+    /// (at `build`) `AMBIT_CONFIG` for an unknown algorithm or a zero replay capacity.
+    #[must_use]
+    pub fn dpop(mut self, options: crate::dpop::DpopOptions) -> Self {
+        self.dpop = options;
+        self
+    }
+
     /// Lets per-request entities name static entities or registry agents as their parents,
     /// and be of a type the action allows as principal (default `false`).
     ///
@@ -328,6 +341,7 @@ impl AuthorizerBuilder {
         let registry = Arc::new(Registry::default());
         let trusted = issuers_with_files(&self.issuers, &self.issuer_files)?;
         let oauth = self.oauth.iter().map(crate::token::OAuthIssuer::from_options).collect::<Result<Vec<_>>>()?;
+        let dpop = crate::dpop::Dpop::from_options(&self.dpop)?;
         let credentials = Arc::new(crate::credential::Verifier::new(trusted));
         let fleet = match self.fleet {
             Some((backend, settings)) => Some({
@@ -356,7 +370,9 @@ impl AuthorizerBuilder {
             retired: Mutex::new(None),
             credentials,
             inline_issuers: self.issuers,
-            oauth,
+            oauth: ArcSwap::from_pointee(oauth),
+            oauth_options: self.oauth,
+            dpop,
             issuer_files: self.issuer_files,
             fleet,
         })
@@ -406,8 +422,12 @@ pub struct Authorizer {
     /// The trusted issuers given inline, and those read from files (again at every reload).
     inline_issuers: crate::credential::TrustedIssuers,
     issuer_files: Vec<(String, std::path::PathBuf)>,
-    /// OAuth issuers whose access tokens `authorize_token` accepts.
-    oauth: Vec<crate::token::OAuthIssuer>,
+    /// OAuth issuers whose access tokens `authorize_token` accepts: swapped whole when a
+    /// reload reads their JWKS files again.
+    oauth: ArcSwap<Vec<crate::token::OAuthIssuer>>,
+    oauth_options: Vec<crate::token::OAuthIssuerOptions>,
+    /// The DPoP judge and the proofs it has seen.
+    dpop: crate::dpop::Dpop,
     /// The fleet feed this authorizer follows, when it shares its registry.
     fleet: Option<crate::fleet::Fleet>,
 }
@@ -610,12 +630,19 @@ impl Authorizer {
     /// its whole chain (root first, each agent's task, scopes, confinement, attributes and
     /// lifetime), `iat`, `exp` (the agent's expiry) and a fresh `jti`. Any authorizer that
     /// trusts `key`'s issuer decides with it ([`Self::authorize_credential`]) as if the agent
-    /// had been minted there.
+    /// had been minted there. With `holder` (a key's RFC 7638 thumbprint,
+    /// [`crate::IssuerKey::thumbprint`]) the credential carries `cnf.jkt` and is good only
+    /// with a DPoP proof made by that key: a stolen copy is useless.
     ///
     /// # Errors
-    /// `AMBIT_INVALID_REQUEST` for a malformed uid, `AMBIT_INVALID_DELEGATION` for an agent
-    /// that is unknown, revoked or expired here.
-    pub fn issue_credential(&self, agent: &str, key: &crate::credential::IssuerKey) -> Result<String> {
+    /// `AMBIT_INVALID_REQUEST` for a malformed uid or holder thumbprint,
+    /// `AMBIT_INVALID_DELEGATION` for an agent that is unknown, revoked or expired here.
+    pub fn issue_credential(
+        &self,
+        agent: &str,
+        key: &crate::credential::IssuerKey,
+        holder: Option<&str>,
+    ) -> Result<String> {
         let uid = registry::parse_uid(agent, "agent")?;
         let snap = self.snapshot.load();
         let now = self.clock.now();
@@ -629,7 +656,7 @@ impl Authorizer {
                 record.chain_text.get(i).map_or("", String::as_str)
             )));
         }
-        crate::credential::issue(&record, &hops, key, now)
+        crate::credential::issue(&record, &hops, key, holder, now)
     }
 
     /// Decides `action` on `resource` for the agent a signed credential carries: the
@@ -639,7 +666,9 @@ impl Authorizer {
     /// is then the one a locally minted agent gets, audited the same way. A credential that
     /// fails is a deny with `invalid_token`, `token_expired`, `untrusted_issuer`,
     /// `depth_exceeded` or `revoked` (its `jti`, or its root), never an error. A credential
-    /// verified once is remembered by its hash until it expires.
+    /// verified once is remembered by its hash until it expires. A credential bound to a
+    /// holder key (`cnf.jkt`) needs `dpop`, a proof by that key for this call
+    /// (`dpop_required`, `dpop_invalid`, `replayed`; see [`crate::dpop`]).
     ///
     /// # Errors
     /// As [`Self::authorize`], for a malformed action, resource or context.
@@ -649,10 +678,15 @@ impl Authorizer {
         action: &str,
         resource: &str,
         context: serde_json::Value,
+        dpop: Option<&crate::dpop::DpopProof>,
     ) -> Result<Decision> {
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        match self.credentials.admit(credential, &snap, &self.registry, self.config.max_depth, now) {
+        let admitted = self
+            .credentials
+            .admit(credential, &snap, &self.registry, self.config.max_depth, now)
+            .and_then(|a| self.dpop.check(dpop, credential, a.jkt.as_deref(), now).map(|_| a.sub));
+        match admitted {
             Ok(sub) => self.decide_audited(&snap, &Request::new(sub, action, resource).with_context(context)),
             Err(refusal) => self.refused(&snap, now, action, resource, context, refusal.cause, refusal.why),
         }
@@ -664,9 +698,11 @@ impl Authorizer {
     /// with the issuer's skew), its `sub` and nested `act` claims (RFC 8693, the outermost
     /// `act` the current actor) become the chain, each hop decided by Cedar; `scope` / `scp`
     /// narrow the actions (a bare action name or its uid must be among them: `out_of_scope`);
-    /// `may_act` must allow the current actor; mapped claims are `context.token`. A token that
-    /// fails is a deny (`invalid_token`, `token_expired`, `untrusted_issuer`,
-    /// `depth_exceeded`), never an error.
+    /// `may_act` must allow the current actor; mapped claims are `context.token`. A token
+    /// bound to a key (`cnf.jkt`, RFC 9449) needs `dpop`, a proof by that key for this call;
+    /// `context.token.dpop_bound` says whether one was (when `context_claims` names it). A
+    /// token that fails is a deny (`invalid_token`, `token_expired`, `untrusted_issuer`,
+    /// `depth_exceeded`, `dpop_required`, `dpop_invalid`, `replayed`), never an error.
     ///
     /// # Errors
     /// As [`Self::authorize`], for a malformed action, resource or context.
@@ -676,10 +712,13 @@ impl Authorizer {
         action: &str,
         resource: &str,
         context: serde_json::Value,
+        dpop: Option<&crate::dpop::DpopProof>,
     ) -> Result<Decision> {
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        let admitted = match crate::token::admit(token, &self.oauth, self.config.max_depth, now) {
+        let admitted = crate::token::admit(token, &self.oauth.load(), self.config.max_depth, now)
+            .and_then(|a| self.dpop.check(dpop, token, a.jkt.as_deref(), now).map(|bound| (a, bound)));
+        let (admitted, bound) = match admitted {
             Ok(admitted) => admitted,
             Err(r) => return self.refused(&snap, now, action, resource, context, r.cause, r.why),
         };
@@ -697,7 +736,10 @@ impl Authorizer {
             serde_json::Value::Object(m) => m,
             _ => return Err(Error::invalid_request("context must be a JSON object")),
         };
-        if let Some(claims) = admitted.token_context {
+        if let Some(mut claims) = admitted.token_context {
+            if admitted.wants_dpop_bound {
+                claims.insert(crate::token::DPOP_BOUND.into(), serde_json::Value::Bool(bound));
+            }
             // the token's claims, never the caller's: a `token` the caller sent is replaced
             context.insert("token".into(), serde_json::Value::Object(claims));
         }
@@ -750,7 +792,8 @@ impl Authorizer {
     /// its agent with `spec` (its parent must be that agent, or empty), with the usual
     /// attenuation (scopes and confinement within the parent's, a lifetime clamped to the
     /// parent's, depth bounded), and its credential is signed with `key`. Verifiers check
-    /// every link again, so `key`'s issuer must be one they trust.
+    /// every link again, so `key`'s issuer must be one they trust. A credential bound to a
+    /// holder key gives a child bound to the same key: narrowing never drops the binding.
     ///
     /// # Errors
     /// `AMBIT_INVALID_DELEGATION` when the credential is refused (its cause named), `spec`
@@ -758,7 +801,7 @@ impl Authorizer {
     pub fn attenuate(&self, credential: &str, spec: &AgentSpec, key: &crate::credential::IssuerKey) -> Result<String> {
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        let sub = self
+        let crate::credential::Admitted { sub, jkt } = self
             .credentials
             .admit(credential, &snap, &self.registry, self.config.max_depth, now)
             .map_err(|r| Error::invalid_delegation(format!("the credential is refused ({}): {}", r.cause, r.why)))?;
@@ -769,7 +812,7 @@ impl Authorizer {
             )));
         }
         let child = self.mint_agent(&spec.clone().with_parent(sub))?;
-        self.issue_credential(child.uid(), key)
+        self.issue_credential(child.uid(), key, jkt.as_deref())
     }
 
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`
@@ -1006,6 +1049,7 @@ impl Authorizer {
         let mut paths = self.sources.lock().map(|s| s.paths()).unwrap_or_default();
         // a rotated JWKS file reloads too
         paths.extend(self.issuer_files.iter().map(|(_, p)| p.clone()));
+        paths.extend(self.oauth_options.iter().filter_map(|o| o.file.clone()));
         paths
     }
 
@@ -1030,6 +1074,17 @@ impl Authorizer {
                 issuers_with_files(&self.inline_issuers, &self.issuer_files)
                     .map_err(|e| Error::from(ReloadError::new(e)))?,
             )
+        };
+        let oauth = if self.oauth_options.iter().any(|o| o.file.is_some()) {
+            Some(
+                self.oauth_options
+                    .iter()
+                    .map(crate::token::OAuthIssuer::from_options)
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(|e| Error::from(ReloadError::new(e)))?,
+            )
+        } else {
+            None
         };
         let generation = self.generation.load(Ordering::SeqCst) + 1;
         let built = sources.read().and_then(|texts| {
@@ -1060,6 +1115,9 @@ impl Authorizer {
         self.generation.store(generation, Ordering::SeqCst);
         if let Some(trusted) = trusted {
             self.credentials.set_trusted(trusted);
+        }
+        if let Some(oauth) = oauth {
+            self.oauth.store(Arc::new(oauth));
         }
         let old = self.snapshot.swap(Arc::new(snapshot));
         // The writer keeps the previous snapshot until the next reload, so the last strong

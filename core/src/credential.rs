@@ -101,7 +101,20 @@ impl Public {
         }
     }
 
-    /// Whether `signature` is this key's over `input`.
+    /// The RFC 7638 thumbprint: the base64url SHA-256 of the key's required members in
+    /// lexicographic order, no whitespace.
+    pub(crate) fn thumbprint(&self) -> String {
+        let jwk = self.jwk("");
+        let member = |name: &str| jwk.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        // serde_json's compact form of plain base64url strings is exactly RFC 7638's
+        let canonical = match self {
+            Self::Ed(_) => serde_json::json!({"crv": "Ed25519", "kty": "OKP", "x": member("x")}),
+            Self::P256(_) => serde_json::json!({"crv": "P-256", "kty": "EC", "x": member("x"), "y": member("y")}),
+        };
+        // serde_json::Map keeps keys sorted (no preserve_order feature): the order RFC 7638 asks
+        crate::dpop::sha256_b64(canonical.to_string().as_bytes())
+    }
+
     /// Whether `signature` over `input` verifies as `alg`, which must be this key's own.
     pub(crate) fn verifies_as(&self, alg: Algorithm, input: &[u8], signature: &[u8]) -> bool {
         self.algorithm() == alg && self.verifies(input, signature)
@@ -270,15 +283,71 @@ impl IssuerKey {
         Ok(format!("{input}.{}", B64.encode(self.signature(input.as_bytes()))))
     }
 
-    /// Signs any claims (tests forge credentials a correct issuer would never sign, to show
-    /// the verifier refuses them).
-    #[cfg(feature = "testing")]
-    #[doc(hidden)]
-    pub fn sign_json(&self, header: &Value, claims: &Value) -> String {
+    /// Signs `header` and `claims` exactly as given (no field added or checked) as a compact
+    /// JWS with this key: for JWTs of other shapes, and for tests that forge what a correct
+    /// issuer never signs to show verifiers refuse it. The header's `alg` should be this
+    /// key's ([`Self::algorithm`]); verifiers refuse any other.
+    ///
+    /// # Errors
+    /// `AMBIT_CONFIG` when `header` or `claims` is not a JSON object.
+    pub fn sign_jws(&self, header: &Value, claims: &Value) -> Result<String> {
+        if !header.is_object() || !claims.is_object() {
+            return Err(Error::config("the header and the claims to sign must be JSON objects"));
+        }
         let header = B64.encode(header.to_string());
         let payload = B64.encode(claims.to_string());
         let input = format!("{header}.{payload}");
-        format!("{input}.{}", B64.encode(self.signature(input.as_bytes())))
+        Ok(format!("{input}.{}", B64.encode(self.signature(input.as_bytes()))))
+    }
+
+    /// The RFC 7638 thumbprint of this key's public part: the `cnf.jkt` of tokens and
+    /// credentials bound to it.
+    pub fn thumbprint(&self) -> String {
+        self.public().thumbprint()
+    }
+
+    /// A DPoP proof (RFC 9449) made with this key for one call: `method` and `url` (query and
+    /// fragment dropped), `ath` for `access_token`, the server's `nonce` if it gave one, `iat`
+    /// (default: the system clock) and a fresh random `jti`. The public key travels in the
+    /// `jwk` header.
+    ///
+    /// # Errors
+    /// `AMBIT_CONFIG` for an empty method, or a URL that is not absolute http(s).
+    pub fn dpop_proof(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: &str,
+        nonce: Option<&str>,
+        iat: Option<u64>,
+    ) -> Result<String> {
+        if method.is_empty() {
+            return Err(Error::config("a DPoP proof needs the call's HTTP method"));
+        }
+        let mut htu = url::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| Error::config("a DPoP proof needs the call's absolute http(s) URL"))?;
+        htu.set_query(None);
+        htu.set_fragment(None);
+        let mut jwk = self.public().jwk("");
+        if let Some(o) = jwk.as_object_mut() {
+            o.remove("kid");
+            o.remove("use");
+        }
+        let header = serde_json::json!({"typ": crate::dpop::PROOF_TYPE, "alg": self.algorithm().as_str(), "jwk": jwk});
+        let iat = iat.unwrap_or_else(|| crate::clock::Clock::now(&crate::clock::SystemClock));
+        let mut claims = serde_json::json!({
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "htm": method,
+            "htu": htu.as_str(),
+            "iat": iat,
+            "ath": crate::dpop::sha256_b64(access_token.as_bytes()),
+        });
+        if let Some(n) = nonce {
+            claims["nonce"] = Value::String(n.to_owned());
+        }
+        self.sign_jws(&header, &claims)
     }
 
     pub(crate) fn sign(&self, claims: &Claims) -> Result<String> {
@@ -356,6 +425,15 @@ impl Jwk {
     }
 }
 
+/// A public key from its JWK object (Ed25519 or P-256); never a private one.
+pub(crate) fn public_from_jwk(jwk: &Value) -> Result<Public> {
+    let jwk: Jwk = serde_json::from_value(jwk.clone()).map_err(|e| Error::config(format!("invalid JWK: {e}")))?;
+    if jwk.d.is_some() {
+        return Err(Error::config("a public JWK must not hold `d`"));
+    }
+    jwk.public()
+}
+
 /// The public keys of the issuers a verifier trusts: issuer name -> key id -> key.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedIssuers {
@@ -429,8 +507,10 @@ pub(crate) struct AgentLink {
     pub(crate) expires_at: u64,
 }
 
-/// A credential's claims.
+/// A credential's claims. Unknown claims are refused: a claim this version does not know
+/// could be one that restricts the credential.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Claims {
     pub(crate) iss: String,
     /// The acting agent (the chain's last link).
@@ -442,6 +522,16 @@ pub(crate) struct Claims {
     pub(crate) jti: String,
     /// Root first.
     pub(crate) chain: Vec<Link>,
+    /// The holder's key, for a credential only its holder may use (with a DPoP proof).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cnf: Option<Confirmation>,
+}
+
+/// A confirmation claim (RFC 7800): the thumbprint of the key a holder proves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Confirmation {
+    pub(crate) jkt: String,
 }
 
 /// Why a credential was refused: the deny cause, and words for the audit trail and the error.
@@ -469,6 +559,9 @@ pub(crate) struct Header {
     pub(crate) kid: Option<String>,
     #[serde(default)]
     pub(crate) crit: Option<Value>,
+    /// A DPoP proof's public key.
+    #[serde(default)]
+    pub(crate) jwk: Option<Value>,
 }
 
 /// A compact JWS taken apart, nothing verified yet.
@@ -476,7 +569,8 @@ pub(crate) struct Jws<'t> {
     pub(crate) header: Header,
     /// The header's algorithm, already one ambit accepts (`none` and HMAC never are).
     pub(crate) alg: Algorithm,
-    pub(crate) kid: String,
+    /// Credentials and access tokens name their key; DPoP proofs carry it (`jwk`) instead.
+    pub(crate) kid: Option<String>,
     pub(crate) payload: Vec<u8>,
     /// What the signature covers: `header.payload`.
     pub(crate) input: &'t [u8],
@@ -496,7 +590,7 @@ impl Jws<'_> {
 }
 
 /// Takes a compact JWS of at most `max_bytes` apart: three base64url parts, a JSON header with
-/// an accepted `alg`, a `kid` and no `crit`; the payload decoded. `what` names it in refusals.
+/// an accepted `alg` and no `crit`; the payload decoded. `what` names it in refusals.
 pub(crate) fn parse_jws<'t>(token: &'t str, max_bytes: usize, what: &str) -> std::result::Result<Jws<'t>, Refusal> {
     let invalid = |why: String| refuse(DenyCause::InvalidToken, why);
     if token.len() > max_bytes {
@@ -519,7 +613,7 @@ pub(crate) fn parse_jws<'t>(token: &'t str, max_bytes: usize, what: &str) -> std
     if header.crit.is_some() {
         return Err(invalid("critical header extensions are not supported".into()));
     }
-    let kid = header.kid.clone().ok_or_else(|| invalid("the header has no kid".into()))?;
+    let kid = header.kid.clone();
     let payload = decode(payload).map_err(|_| invalid("the payload is not base64url".into()))?;
     let input = &token.as_bytes()[..token.len() - signature.len() - 1];
     Ok(Jws { header, alg, kid, payload, input, signature: signature.to_owned() })
@@ -535,8 +629,9 @@ pub(crate) fn verify(token: &str, trusted: &TrustedIssuers, now: u64) -> std::re
     }
     let claims: Claims =
         serde_json::from_slice(&jws.payload).map_err(|_| invalid("the payload is not ambit claims"))?;
+    let kid = jws.kid.as_deref().ok_or_else(|| invalid("the header has no kid"))?;
     let key = trusted
-        .key(&claims.iss, &jws.kid)
+        .key(&claims.iss, kid)
         .ok_or_else(|| refuse(DenyCause::UntrustedIssuer, "the issuer or its key is not trusted"))?;
     if key.algorithm() != jws.alg {
         return Err(invalid("the algorithm is not the key's"));
@@ -562,13 +657,20 @@ pub(crate) fn verify(token: &str, trusted: &TrustedIssuers, now: u64) -> std::re
     Ok(claims)
 }
 
-/// The claims of a credential for `record` (live, its chain resolved as `hops`), signed.
+/// The claims of a credential for `record` (live, its chain resolved as `hops`), bound to the
+/// holder key thumbprint `holder` when given, signed.
 pub(crate) fn issue(
     record: &crate::registry::AgentRecord,
     hops: &[(cedar_policy::EntityUid, crate::registry::Hop)],
     key: &IssuerKey,
+    holder: Option<&str>,
     now: u64,
 ) -> Result<String> {
+    if holder.is_some_and(|h| !crate::dpop::is_thumbprint(h)) {
+        return Err(Error::invalid_request(
+            "a holder key is named by its RFC 7638 thumbprint: 43 base64url characters (IssuerKey::thumbprint)",
+        ));
+    }
     let mut chain = Vec::with_capacity(hops.len());
     for (i, (uid, hop)) in hops.iter().enumerate() {
         let text = record.chain_text.get(i).cloned().unwrap_or_else(|| uid.to_string());
@@ -593,6 +695,7 @@ pub(crate) fn issue(
         exp: record.expires_at,
         jti: uuid::Uuid::new_v4().to_string(),
         chain,
+        cnf: holder.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
     };
     key.sign(&claims)
 }
@@ -602,6 +705,16 @@ struct Verified {
     sub: String,
     jti: String,
     exp: u64,
+    jkt: Option<String>,
+}
+
+/// Who an admitted credential speaks for, and the key its holder must prove, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Admitted {
+    /// The acting agent's uid.
+    pub(crate) sub: String,
+    /// `cnf.jkt`: the holder key's thumbprint.
+    pub(crate) jkt: Option<String>,
 }
 
 /// The most verified credentials remembered; past it the memory starts over.
@@ -653,8 +766,8 @@ impl Verifier {
         self.verified.pin().clear();
     }
 
-    /// The acting agent's uid, once the credential is verified and its agents are in
-    /// `registry`; or why the credential is refused.
+    /// The acting agent's uid (and the holder key it is bound to), once the credential is
+    /// verified and its agents are in `registry`; or why the credential is refused.
     pub(crate) fn admit(
         &self,
         token: &str,
@@ -662,7 +775,7 @@ impl Verifier {
         registry: &crate::registry::Registry,
         max_depth: u32,
         now: u64,
-    ) -> std::result::Result<String, Refusal> {
+    ) -> std::result::Result<Admitted, Refusal> {
         use sha2::Digest as _;
         if token.len() > MAX_CREDENTIAL_BYTES {
             return Err(refuse(DenyCause::InvalidToken, "the credential is larger than the limit"));
@@ -673,7 +786,7 @@ impl Verifier {
                 if self.revoked.pin().contains(&v.jti) {
                     return Err(refuse(DenyCause::Revoked, "the credential was revoked"));
                 }
-                return Ok(v.sub.clone());
+                return Ok(Admitted { sub: v.sub.clone(), jkt: v.jkt.clone() });
             }
         }
         let trusted = self.trusted.load();
@@ -737,7 +850,9 @@ impl Verifier {
         if verified.len() >= MAX_REMEMBERED {
             verified.clear();
         }
-        verified.insert(digest, Verified { sub: claims.sub.clone(), jti: claims.jti, exp: claims.exp });
-        Ok(claims.sub)
+        let jkt = claims.cnf.map(|c| c.jkt);
+        verified
+            .insert(digest, Verified { sub: claims.sub.clone(), jti: claims.jti, exp: claims.exp, jkt: jkt.clone() });
+        Ok(Admitted { sub: claims.sub, jkt })
     }
 }

@@ -16,6 +16,14 @@ pub enum DenyCause {
     TokenExpired,
     /// A credential names an issuer (or a key of it) this authorizer does not trust.
     UntrustedIssuer,
+    /// A token or credential bound to a key (`cnf.jkt`) came without a DPoP proof, or this
+    /// authorizer requires proofs and none came.
+    DpopRequired,
+    /// A DPoP proof is malformed, signed by another key than the one the token is bound to,
+    /// for another method or URL, too old, without the token's hash or the server's nonce.
+    DpopInvalid,
+    /// A DPoP proof was used before (its `jti` is remembered for its age window).
+    Replayed,
     /// This process has not heard from its fleet feed within the staleness bound (or cannot
     /// follow it): a revocation elsewhere might not be known here, so it decides nothing about
     /// agents (and, unless configured otherwise, nothing at all) until the feed is back.
@@ -48,6 +56,9 @@ impl DenyCause {
         Self::InvalidToken,
         Self::TokenExpired,
         Self::UntrustedIssuer,
+        Self::DpopRequired,
+        Self::DpopInvalid,
+        Self::Replayed,
         Self::StaleState,
         Self::UnknownPrincipal,
         Self::InvalidChain,
@@ -67,6 +78,9 @@ impl DenyCause {
             Self::InvalidToken => "invalid_token",
             Self::TokenExpired => "token_expired",
             Self::UntrustedIssuer => "untrusted_issuer",
+            Self::DpopRequired => "dpop_required",
+            Self::DpopInvalid => "dpop_invalid",
+            Self::Replayed => "replayed",
             Self::StaleState => "stale_state",
             Self::UnknownPrincipal => "unknown_principal",
             Self::InvalidChain => "invalid_chain",

@@ -108,6 +108,9 @@ impl Authorizer {
             DenyCause::InvalidToken => "the credential is invalid".to_owned(),
             DenyCause::TokenExpired => "the credential has expired".to_owned(),
             DenyCause::UntrustedIssuer => "the credential's issuer is not trusted".to_owned(),
+            DenyCause::DpopRequired => "the token is bound to a key and came without a DPoP proof".to_owned(),
+            DenyCause::DpopInvalid => "the DPoP proof does not hold for this token and call".to_owned(),
+            DenyCause::Replayed => "the DPoP proof was used before".to_owned(),
             DenyCause::StaleState => {
                 "this process has not heard from its fleet feed within the staleness bound: a revocation elsewhere might not be known here"
                     .to_owned()

@@ -9,6 +9,7 @@ mod canonical;
 mod clock;
 pub mod credential;
 mod decision;
+pub mod dpop;
 mod engine;
 pub mod error;
 mod explain;
@@ -40,6 +41,7 @@ pub use authorizer::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{Algorithm, IssuerKey, TrustedIssuers};
 pub use decision::{Decision, DenyCause, Hop, PolicyError};
+pub use dpop::{DpopOptions, DpopProof};
 pub use error::{Error, Result};
 pub use explain::{Explanation, HopExplanation, PolicyTrace};
 pub use limit::Limits;

@@ -53,6 +53,9 @@ pub struct AuthorizerOptions {
     /// Share the registry with a fleet through Redis (`redis_url`, `stream`, `staleness_ms`,
     /// `stale_static`, `checkpoint_every`, `connect_timeout_ms`).
     pub fleet: Option<crate::fleet::FleetOptions>,
+    /// How DPoP proofs are judged (`required`, `max_age_seconds`, `clock_skew_seconds`,
+    /// `replay_capacity`, `algorithms`).
+    pub dpop: Option<crate::dpop::DpopOptions>,
 }
 
 /// One trusted credential issuer: its name and its public keys, as a JWKS file (`file`) or
@@ -112,6 +115,9 @@ impl AuthorizerOptions {
         }
         if let Some(t) = self.agent_type {
             builder = builder.agent_type(t);
+        }
+        if let Some(d) = self.dpop {
+            builder = builder.dpop(d);
         }
         for o in self.oauth_issuers.unwrap_or_default() {
             builder = builder.oauth_issuer(o);

@@ -13,6 +13,10 @@ use std::path::PathBuf;
 
 /// The largest token read.
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// The name in `context_claims` that is not a claim but ambit's verdict: `context.token.dpop_bound`
+/// is whether a valid DPoP proof bound this token to its holder's key (a token's own claim of
+/// that name is never copied).
+pub const DPOP_BOUND: &str = "dpop_bound";
 
 /// An OAuth issuer whose access tokens this authorizer accepts (option `oauth_issuers`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +44,8 @@ pub struct OAuthIssuerOptions {
     /// The entity type of each `act.sub` (the agents or services acting).
     pub actor_type: String,
     /// Claims copied into the context as `context.token.<claim>` (the action's context type
-    /// must declare `token`); none by default.
+    /// must declare `token`); none by default. `dpop_bound` names no claim: it is whether a
+    /// valid DPoP proof came with the token (a boolean).
     #[serde(default)]
     pub context_claims: Option<Vec<String>>,
 }
@@ -101,12 +106,16 @@ impl OAuthIssuer {
 /// What a verified token asks for.
 #[derive(Debug)]
 pub(crate) struct Admitted {
+    /// Whether `context_claims` asks for `dpop_bound`.
+    pub(crate) wants_dpop_bound: bool,
     /// Root first: the subject, then each actor, the current actor last.
     pub(crate) chain: Vec<String>,
     /// The token's scopes, when it has any (`None`: the token does not narrow actions).
     pub(crate) scopes: Option<Vec<String>>,
     /// `context.token`, when claims are mapped.
     pub(crate) token_context: Option<Map<String, Value>>,
+    /// `cnf.jkt`: the key a DPoP proof must be made with.
+    pub(crate) jkt: Option<String>,
 }
 
 use crate::credential::{refuse, Refusal as Refused};
@@ -148,7 +157,7 @@ fn signed<'i>(
     }
     let key = issuer
         .keys
-        .key_for(iss, &jws.kid)
+        .key_for(iss, jws.kid.as_deref().ok_or_else(|| invalid("the header has no kid"))?)
         .ok_or_else(|| refuse(DenyCause::UntrustedIssuer, "the issuer's key is not trusted"))?;
     jws.verified_by(key)?;
     Ok((claims, issuer))
@@ -218,7 +227,23 @@ pub(crate) fn admit(
         (None, None) => None,
         _ => return Err(invalid("`scope` is not a string")),
     };
-    let token_context = (!issuer.context_claims.is_empty())
-        .then(|| issuer.context_claims.iter().filter_map(|c| claims.get(c).map(|v| (c.clone(), v.clone()))).collect());
-    Ok(Admitted { chain, scopes, token_context })
+    let jkt = match claims.get("cnf") {
+        None => None,
+        Some(cnf) => match cnf.as_object().map(|o| (o.get("jkt"), o.len())) {
+            Some((Some(Value::String(jkt)), 1)) if crate::dpop::is_thumbprint(jkt) => Some(jkt.clone()),
+            // a token bound some other way (an mTLS certificate: `x5t#S256`) cannot be proven
+            // here: refused, never taken as a bearer token
+            _ => return Err(invalid("the token's `cnf` is not a DPoP key thumbprint (`jkt`) alone")),
+        },
+    };
+    let token_context = (!issuer.context_claims.is_empty()).then(|| {
+        issuer
+            .context_claims
+            .iter()
+            .filter(|c| c.as_str() != DPOP_BOUND)
+            .filter_map(|c| claims.get(c).map(|v| (c.clone(), v.clone())))
+            .collect()
+    });
+    let wants_dpop_bound = issuer.context_claims.iter().any(|c| c == DPOP_BOUND);
+    Ok(Admitted { wants_dpop_bound, chain, scopes, token_context, jkt })
 }

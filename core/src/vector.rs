@@ -54,6 +54,13 @@ pub struct VectorCase {
     /// request's principal, as `credential` does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// With `credential` or `token`: the DPoP proof presented (`{proof, method, url,
+    /// nonce?}`, `proof` may be `$name` of one made in setup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<Value>,
+    /// Make the request this many times (default 1); the expectation is for the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
     /// The expected outcome.
     pub expect: Expect,
 }
@@ -90,6 +97,9 @@ pub struct Step {
     /// Sign claims as a JWT (an OAuth access token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign: Option<SignStep>,
+    /// Make a DPoP proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ProofStep>,
     /// The step must fail with this error code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_error: Option<String>,
@@ -122,6 +132,9 @@ pub struct IssueStep {
     pub issuer: String,
     /// The private JWK.
     pub key: Value,
+    /// Bind it to this holder key thumbprint (`cnf.jkt`).
+    #[serde(default)]
+    pub holder: Option<String>,
 }
 
 /// A sign step: `claims` signed with `key` as `issuer` (`IssuerKey::sign_jwt`), named `as`.
@@ -137,6 +150,71 @@ pub struct SignStep {
     pub key: Value,
     /// The claims, as signed.
     pub claims: Value,
+}
+
+/// A proof step: a DPoP proof by `key` for `method` `url` and the token `token` (`$name`),
+/// named `as`. Its header is `{typ: dpop+jwt, alg: the key's, jwk: the key's public JWK}`, its
+/// claims `{jti, htm, htu, iat, ath}` (and `nonce` when given); `header` and `claims` then
+/// change it as they say (a `null` removes the member), and it is signed as it stands, so
+/// cases can forge what a correct client never sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofStep {
+    /// Name for `$name` references (the proof text).
+    #[serde(rename = "as")]
+    pub name: String,
+    /// The holder's private JWK.
+    pub key: Value,
+    /// `htm`.
+    pub method: String,
+    /// `htu`.
+    pub url: String,
+    /// The token (or `$name`) whose hash is `ath`.
+    pub token: String,
+    /// `iat` (default: the case's clock).
+    #[serde(default)]
+    pub iat: Option<u64>,
+    /// `jti` (default: the step's name).
+    #[serde(default)]
+    pub jti: Option<String>,
+    /// `nonce`.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// Header members changed (`null` removes).
+    #[serde(default)]
+    pub header: Option<serde_json::Map<String, Value>>,
+    /// Claims changed (`null` removes).
+    #[serde(default)]
+    pub claims: Option<serde_json::Map<String, Value>>,
+}
+
+impl ProofStep {
+    fn sign(&self, token: &str, now: u64) -> crate::Result<String> {
+        let key = crate::IssuerKey::from_jwk("holder", &self.key.to_string())?;
+        let mut header = serde_json::json!({
+            "typ": crate::dpop::PROOF_TYPE, "alg": key.algorithm().as_str(), "jwk": key.public_jwks()["keys"][0],
+        });
+        let mut claims = serde_json::json!({
+            "jti": self.jti.clone().unwrap_or_else(|| self.name.clone()),
+            "htm": self.method, "htu": self.url, "iat": self.iat.unwrap_or(now),
+            "ath": crate::dpop::sha256_b64(token.as_bytes()),
+        });
+        if let Some(n) = &self.nonce {
+            claims["nonce"] = Value::String(n.clone());
+        }
+        for (target, changes) in [(&mut header, &self.header), (&mut claims, &self.claims)] {
+            if let (Some(object), Some(changes)) = (target.as_object_mut(), changes) {
+                for (k, v) in changes {
+                    if v.is_null() {
+                        object.remove(k);
+                    } else {
+                        object.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        key.sign_jws(&header, &claims)
+    }
 }
 
 /// What a case expects. Only the fields given are checked.
@@ -267,11 +345,16 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
             authz.replace_policies(text).map(|_| None)
         } else if let Some(issue) = &step.issue {
             crate::IssuerKey::from_jwk(issue.issuer.clone(), &issue.key.to_string())
-                .and_then(|key| authz.issue_credential(&sub(&issue.agent, &names), &key))
+                .and_then(|key| authz.issue_credential(&sub(&issue.agent, &names), &key, issue.holder.as_deref()))
                 .map(|credential| {
                     names.insert(issue.name.clone(), credential);
                     None
                 })
+        } else if let Some(proof) = &step.proof {
+            proof.sign(&sub(&proof.token, &names), crate::Clock::now(&clock)).map(|p| {
+                names.insert(proof.name.clone(), p);
+                None
+            })
         } else if let Some(sign) = &step.sign {
             crate::IssuerKey::from_jwk(sign.issuer.clone(), &sign.key.to_string())
                 .and_then(|key| key.sign_jwt(&sign.claims))
@@ -312,21 +395,32 @@ fn run_case(file: &VectorFile, case: &VectorCase, root: &Path) -> Result<(), Str
         }
     }
     let request: Request = serde_json::from_value(request).map_err(|e| e.to_string())?;
-    if let Some(credential) = &case.credential {
-        let got = authz.authorize_credential(
-            &sub(credential, &names),
+    let mut dpop = case.dpop.clone().unwrap_or(Value::Null);
+    if let Some(p) = dpop.get("proof").and_then(Value::as_str) {
+        dpop["proof"] = Value::String(sub(p, &names));
+    }
+    let dpop = crate::DpopProof::from_json(&dpop).map_err(|e| format!("bad case dpop: {e}"))?;
+    let decide = || match (&case.credential, &case.token) {
+        (Some(c), _) => authz.authorize_credential(
+            &sub(c, &names),
             request.action(),
             request.resource(),
             request.context().clone(),
-        );
-        return check(&case.expect, got);
+            dpop.as_ref(),
+        ),
+        (None, Some(t)) => authz.authorize_token(
+            &sub(t, &names),
+            request.action(),
+            request.resource(),
+            request.context().clone(),
+            dpop.as_ref(),
+        ),
+        (None, None) => authz.authorize(&request),
+    };
+    for _ in 1..case.times.unwrap_or(1) {
+        let _ = decide();
     }
-    if let Some(token) = &case.token {
-        let got =
-            authz.authorize_token(&sub(token, &names), request.action(), request.resource(), request.context().clone());
-        return check(&case.expect, got);
-    }
-    check(&case.expect, authz.authorize(&request))
+    check(&case.expect, decide())
 }
 
 fn check(expect: &Expect, got: crate::Result<crate::Decision>) -> Result<(), String> {

@@ -50,7 +50,7 @@ fn world() -> World {
 }
 
 fn refund(w: &World, credential: &str, amount: i64) -> ambit::Decision {
-    w.verifier.authorize_credential(credential, "issue_refund", TICKET, json!({"amount": amount})).unwrap()
+    w.verifier.authorize_credential(credential, "issue_refund", TICKET, json!({"amount": amount}), None).unwrap()
 }
 
 fn claims(token: &str) -> Value {
@@ -69,7 +69,7 @@ fn a_credential_decides_elsewhere_as_a_local_agent_would() {
         .issuer
         .mint_agent(&AgentSpec::new(SERVICE, "ticket-4711", 900).scopes(["issue_refund"]).attributes(acme()))
         .unwrap();
-    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
     let here = w
         .issuer
         .authorize(&ambit::Request::new(agent.uid(), "issue_refund", TICKET).with_context(json!({"amount": 900})))
@@ -80,7 +80,7 @@ fn a_credential_decides_elsewhere_as_a_local_agent_would() {
     let ok = refund(&w, &token, 120);
     assert!(ok.allowed(), "{ok:?}");
     assert_eq!(ok.chain(), [SERVICE, agent.uid()]);
-    let close = w.verifier.authorize_credential(&token, "close_ticket", TICKET, json!({})).unwrap();
+    let close = w.verifier.authorize_credential(&token, "close_ticket", TICKET, json!({}), None).unwrap();
     assert_eq!(close.deny_cause(), Some(DenyCause::OutOfScope));
     // the verifier now knows the agent, as its own registry shows
     assert!(w.verifier.agents().iter().any(|a| a.uid() == agent.uid() && a.scopes() == ["issue_refund"]));
@@ -104,7 +104,7 @@ fn a_sub_agent_credential_carries_the_whole_chain_and_each_link_narrows() {
         .issuer
         .mint_agent(&AgentSpec::new(parent.uid(), "c", 300).scopes(["issue_refund"]).attributes(acme()))
         .unwrap();
-    let token = w.issuer.issue_credential(child.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(child.uid(), &w.key, None).unwrap();
     let d = refund(&w, &token, 120);
     assert!(d.allowed(), "{d:?}");
     assert_eq!(d.chain(), [SERVICE, parent.uid(), child.uid()]);
@@ -119,7 +119,7 @@ fn a_sub_agent_credential_carries_the_whole_chain_and_each_link_narrows() {
         .issuer
         .mint_agent(&AgentSpec::new(p.uid(), "c", 300).scopes(["issue_refund"]).attributes(acme()))
         .unwrap();
-    let deep = shallow.issuer.issue_credential(c.uid(), &shallow.key).unwrap();
+    let deep = shallow.issuer.issue_credential(c.uid(), &shallow.key, None).unwrap();
     assert_eq!(refund(&shallow, &deep, 120).deny_cause(), Some(DenyCause::DepthExceeded));
 }
 
@@ -128,7 +128,7 @@ fn revocation_by_root_agent_or_jti_is_honoured() {
     let w = world();
     let agent =
         w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
     assert!(refund(&w, &token, 120).allowed());
     w.verifier.revoke_credential(claims(&token)["jti"].as_str().unwrap()).unwrap();
     assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::Revoked));
@@ -136,7 +136,7 @@ fn revocation_by_root_agent_or_jti_is_honoured() {
     let w = world();
     let agent =
         w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
     assert!(refund(&w, &token, 120).allowed());
     w.verifier.revoke(SERVICE).unwrap(); // the root, revoked where the credential is used
     assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::Revoked));
@@ -144,20 +144,20 @@ fn revocation_by_root_agent_or_jti_is_honoured() {
     let w = world();
     let agent =
         w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
     w.verifier.revoke(SERVICE).unwrap(); // before the credential was ever seen
     assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::Revoked));
 
     let w = world();
     let agent =
         w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
     assert!(refund(&w, &token, 120).allowed());
     w.verifier.revoke(agent.uid()).unwrap();
     assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::Revoked));
     // the issuer refuses to issue for a revoked agent
     w.issuer.revoke(agent.uid()).unwrap();
-    assert_eq!(w.issuer.issue_credential(agent.uid(), &w.key).unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
+    assert_eq!(w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap_err().code(), "AMBIT_INVALID_DELEGATION");
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn expired_and_not_yet_valid_credentials_are_denied() {
     let w = world();
     let agent =
         w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 100).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
     assert!(refund(&w, &token, 120).allowed());
     w.clock.advance(100 + ambit::credential::CLOCK_SKEW_SECONDS);
     assert_eq!(refund(&w, &token, 120).deny_cause(), Some(DenyCause::TokenExpired));
@@ -173,7 +173,7 @@ fn expired_and_not_yet_valid_credentials_are_denied() {
     let mut c = claims(&token);
     c["iat"] = json!(NOW + 3600);
     c["exp"] = json!(NOW + 7200);
-    let future = w.key.sign_json(&header(), &c);
+    let future = w.key.sign_jws(&header(), &c).unwrap();
     assert_eq!(refund(&w, &future, 120).deny_cause(), Some(DenyCause::InvalidToken));
 }
 
@@ -182,21 +182,21 @@ fn forged_tampered_and_confused_credentials_are_denied_with_their_cause() {
     let w = world();
     let agent =
         w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
     let parts: Vec<&str> = token.split('.').collect();
     let c = claims(&token);
 
     // another key under the same issuer and kid
     let impostor = IssuerKey::generate(ISSUER, "k1").unwrap();
-    let forged = impostor.sign_json(&header(), &c);
+    let forged = impostor.sign_jws(&header(), &c).unwrap();
     assert_eq!(refund(&w, &forged, 120).deny_cause(), Some(DenyCause::InvalidToken));
     // an unknown kid, an unknown issuer
-    let other_kid = impostor.sign_json(&json!({"alg": "EdDSA", "typ": "ambit+jwt", "kid": "k2"}), &c);
+    let other_kid = impostor.sign_jws(&json!({"alg": "EdDSA", "typ": "ambit+jwt", "kid": "k2"}), &c).unwrap();
     assert_eq!(refund(&w, &other_kid, 120).deny_cause(), Some(DenyCause::UntrustedIssuer));
     let mut other_iss = c.clone();
     other_iss["iss"] = json!("https://evil.example");
     assert_eq!(
-        refund(&w, &impostor.sign_json(&header(), &other_iss), 120).deny_cause(),
+        refund(&w, &impostor.sign_jws(&header(), &other_iss).unwrap(), 120).deny_cause(),
         Some(DenyCause::UntrustedIssuer)
     );
 
@@ -225,7 +225,7 @@ fn forged_tampered_and_confused_credentials_are_denied_with_their_cause() {
     }
     // a verifier that trusts nobody
     let lonely = Authorizer::from_dir(fixture()).unwrap();
-    let d = lonely.authorize_credential(&token, "issue_refund", TICKET, json!({"amount": 1})).unwrap();
+    let d = lonely.authorize_credential(&token, "issue_refund", TICKET, json!({"amount": 1}), None).unwrap();
     assert_eq!(d.deny_cause(), Some(DenyCause::UntrustedIssuer));
 }
 
@@ -238,8 +238,8 @@ fn a_trusted_signer_still_cannot_widen_a_chain() {
         .issuer
         .mint_agent(&AgentSpec::new(parent.uid(), "c", 300).scopes(["issue_refund"]).attributes(acme()))
         .unwrap();
-    let c = claims(&w.issuer.issue_credential(child.uid(), &w.key).unwrap());
-    let sign = |c: &Value| w.key.sign_json(&header(), c);
+    let c = claims(&w.issuer.issue_credential(child.uid(), &w.key, None).unwrap());
+    let sign = |c: &Value| w.key.sign_jws(&header(), c).unwrap();
     // a child scope its parent does not hold
     let mut wider = c.clone();
     wider["chain"][2]["agent"]["scopes"] = json!(["issue_refund", "read_ticket"]);
@@ -307,7 +307,7 @@ fn refused_credentials_are_audited_like_any_deny() {
         .audit(audit)
         .build()
         .unwrap();
-    let d = verifier.authorize_credential("x.y.z", "issue_refund", TICKET, json!({"amount": 1})).unwrap();
+    let d = verifier.authorize_credential("x.y.z", "issue_refund", TICKET, json!({"amount": 1}), None).unwrap();
     assert_eq!(d.deny_cause(), Some(DenyCause::InvalidToken));
     let audit = verifier.audit().unwrap();
     audit.flush();
@@ -328,11 +328,11 @@ fn trusted_issuers_come_from_options_as_in_every_binding() {
     let issuer = Authorizer::from_dir(fixture()).unwrap();
     let agent =
         issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let token = issuer.issue_credential(agent.uid(), &key).unwrap();
+    let token = issuer.issue_credential(agent.uid(), &key, None).unwrap();
     for trusted in [json!([{"issuer": ISSUER, "file": file}]), json!([{"issuer": ISSUER, "jwks": key.public_jwks()}])] {
         let options = ambit::wire::AuthorizerOptions::from_json(&json!({"trusted_issuers": trusted})).unwrap();
         let verifier = options.apply(Authorizer::builder().dir(fixture()), None).unwrap().build().unwrap();
-        let d = verifier.authorize_credential(&token, "issue_refund", TICKET, json!({"amount": 5})).unwrap();
+        let d = verifier.authorize_credential(&token, "issue_refund", TICKET, json!({"amount": 5}), None).unwrap();
         assert!(d.allowed(), "{d:?}");
     }
     for bad in [json!([{"issuer": ISSUER}]), json!([{"issuer": ISSUER, "file": file, "jwks": {}}])] {
@@ -367,21 +367,22 @@ fn es256_keys_work_and_an_algorithm_never_crosses_to_another_key_type() {
         .unwrap();
     let agent =
         issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let decide = |t: &str| verifier.authorize_credential(t, "issue_refund", TICKET, json!({"amount": 5})).unwrap();
-    let token = issuer.issue_credential(agent.uid(), &ec).unwrap();
+    let decide =
+        |t: &str| verifier.authorize_credential(t, "issue_refund", TICKET, json!({"amount": 5}), None).unwrap();
+    let token = issuer.issue_credential(agent.uid(), &ec, None).unwrap();
     assert_eq!(
         serde_json::from_slice::<Value>(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap()["alg"],
         "ES256"
     );
     assert!(decide(&token).allowed());
-    assert!(decide(&issuer.issue_credential(agent.uid(), &ed).unwrap()).allowed());
+    assert!(decide(&issuer.issue_credential(agent.uid(), &ed, None).unwrap()).allowed());
     let c = claims(&token);
     // an ES256 signature presented as EdDSA, or under the Ed25519 key's kid: refused
-    let as_eddsa = ec.sign_json(&json!({"alg": "EdDSA", "typ": "ambit+jwt", "kid": "ec1"}), &c);
+    let as_eddsa = ec.sign_jws(&json!({"alg": "EdDSA", "typ": "ambit+jwt", "kid": "ec1"}), &c).unwrap();
     assert_eq!(decide(&as_eddsa).deny_cause(), Some(DenyCause::InvalidToken));
-    let under_ed_kid = ec.sign_json(&json!({"alg": "ES256", "typ": "ambit+jwt", "kid": "ed1"}), &c);
+    let under_ed_kid = ec.sign_jws(&json!({"alg": "ES256", "typ": "ambit+jwt", "kid": "ed1"}), &c).unwrap();
     assert_eq!(decide(&under_ed_kid).deny_cause(), Some(DenyCause::InvalidToken));
-    let ed_as_es = ed.sign_json(&json!({"alg": "ES256", "typ": "ambit+jwt", "kid": "ed1"}), &c);
+    let ed_as_es = ed.sign_jws(&json!({"alg": "ES256", "typ": "ambit+jwt", "kid": "ed1"}), &c).unwrap();
     assert_eq!(decide(&ed_as_es).deny_cause(), Some(DenyCause::InvalidToken));
     // a signature of the wrong length (a DER encoding, say) is not an ES256 signature
     let parts: Vec<&str> = token.split('.').collect();
@@ -423,7 +424,7 @@ fn a_holder_attenuates_a_credential_for_its_sub_agent_and_verifiers_check_every_
         .issuer
         .mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund", "read_ticket"]).attributes(acme()))
         .unwrap();
-    let token = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
+    let token = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
     let narrow = holder
         .attenuate(
             &token,
@@ -441,6 +442,7 @@ fn a_holder_attenuates_a_credential_for_its_sub_agent_and_verifiers_check_every_
                 action,
                 TICKET,
                 if action == "issue_refund" { json!({"amount": 5}) } else { json!({}) },
+                None,
             )
             .unwrap()
     };
@@ -479,8 +481,8 @@ fn a_credential_cannot_speak_for_a_static_agent_of_the_verifier() {
             {"uid": r#"Ops::Agent::"deploy-bot""#, "agent": {"task": "t", "scopes": ["deploy"], "created_at": now, "expires_at": now + 600}},
         ],
     });
-    let token = key.sign_json(&header(), &claims);
-    let d = verifier.authorize_credential(&token, "deploy", r#"Ops::Host::"prod-1""#, json!({})).unwrap();
+    let token = key.sign_jws(&header(), &claims).unwrap();
+    let d = verifier.authorize_credential(&token, "deploy", r#"Ops::Host::"prod-1""#, json!({}), None).unwrap();
     assert_eq!(d.deny_cause(), Some(DenyCause::InvalidToken), "{d:?}");
     assert!(d.errors()[0].message().contains("static entity"), "{d:?}");
 }
@@ -501,13 +503,14 @@ fn issuer_keys_from_a_file_rotate_with_a_reload_and_a_bad_file_keeps_the_last_go
     assert!(verifier.source_paths().contains(&file), "a watcher reloads when the JWKS file changes");
     let agent =
         w.issuer.mint_agent(&AgentSpec::new(SERVICE, "t", 900).scopes(["issue_refund"]).attributes(acme())).unwrap();
-    let old = w.issuer.issue_credential(agent.uid(), &w.key).unwrap();
-    let decide = |c: &str| verifier.authorize_credential(c, "issue_refund", TICKET, json!({"amount": 10})).unwrap();
+    let old = w.issuer.issue_credential(agent.uid(), &w.key, None).unwrap();
+    let decide =
+        |c: &str| verifier.authorize_credential(c, "issue_refund", TICKET, json!({"amount": 10}), None).unwrap();
     assert!(decide(&old).allowed());
     // rotation: the file now holds only the new key
     let rotated = IssuerKey::generate(ISSUER, "k2").unwrap();
     std::fs::write(&file, rotated.public_jwks().to_string()).unwrap();
-    let fresh = w.issuer.issue_credential(agent.uid(), &rotated).unwrap();
+    let fresh = w.issuer.issue_credential(agent.uid(), &rotated, None).unwrap();
     assert_eq!(decide(&fresh).deny_cause(), Some(DenyCause::UntrustedIssuer), "not before the reload");
     verifier.reload().unwrap();
     assert!(decide(&fresh).allowed());

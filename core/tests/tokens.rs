@@ -46,7 +46,7 @@ fn claims() -> Value {
 }
 
 fn refund(a: &Authorizer, token: &str, amount: i64) -> ambit::Decision {
-    a.authorize_token(token, "issue_refund", TICKET, json!({"amount": amount})).unwrap()
+    a.authorize_token(token, "issue_refund", TICKET, json!({"amount": amount}), None).unwrap()
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn scopes_and_may_act_narrow() {
     c["scope"] = json!("openid read_ticket");
     let t = key.sign_jwt(&c).unwrap();
     assert_eq!(refund(&a, &t, 100).deny_cause(), Some(DenyCause::OutOfScope));
-    assert!(a.authorize_token(&t, "read_ticket", TICKET, json!({})).unwrap().allowed());
+    assert!(a.authorize_token(&t, "read_ticket", TICKET, json!({}), None).unwrap().allowed());
     c["scope"] = json!("Helpdesk::Action::\"issue_refund\"");
     assert!(refund(&a, &key.sign_jwt(&c).unwrap(), 100).allowed(), "a full action uid is a scope too");
     c.as_object_mut().unwrap().remove("scope");
@@ -106,7 +106,7 @@ fn scopes_and_may_act_narrow() {
 }
 
 fn forge(header: &Value, claims: &Value, signer: &IssuerKey) -> String {
-    signer.sign_json(header, claims)
+    signer.sign_jws(header, claims).unwrap()
 }
 
 #[test]
@@ -180,13 +180,13 @@ fn every_bad_token_is_a_deny_with_its_cause() {
     }
     // a bad action or context is still an error, as for any request
     assert_eq!(
-        a.authorize_token(&good, "no_such_action", TICKET, json!({})).unwrap_err().code(),
+        a.authorize_token(&good, "no_such_action", TICKET, json!({}), None).unwrap_err().code(),
         "AMBIT_INVALID_REQUEST"
     );
     // an authorizer with no OAuth issuer trusts no token
     let plain = Authorizer::from_dir(fixture()).unwrap();
     assert_eq!(
-        plain.authorize_token(&good, "issue_refund", TICKET, json!({"amount": 1})).unwrap().deny_cause(),
+        plain.authorize_token(&good, "issue_refund", TICKET, json!({"amount": 1}), None).unwrap().deny_cause(),
         Some(DenyCause::UntrustedIssuer)
     );
 }
@@ -208,11 +208,11 @@ fn mapped_claims_are_the_tokens_own_context() {
     let mut c = claims();
     c["tenant"] = json!("acme");
     let t = key.sign_jwt(&c).unwrap();
-    assert!(a.authorize_token(&t, "read", r#"App::Doc::"d""#, json!({})).unwrap().allowed());
+    assert!(a.authorize_token(&t, "read", r#"App::Doc::"d""#, json!({}), None).unwrap().allowed());
     // the caller cannot pass a `token` of its own: the token's claims replace it
     c["tenant"] = json!("globex");
     let t = key.sign_jwt(&c).unwrap();
-    let d = a.authorize_token(&t, "read", r#"App::Doc::"d""#, json!({"token": {"tenant": "acme"}})).unwrap();
+    let d = a.authorize_token(&t, "read", r#"App::Doc::"d""#, json!({"token": {"tenant": "acme"}}), None).unwrap();
     assert_eq!(d.deny_cause(), Some(DenyCause::NoPermit));
 }
 

@@ -31,6 +31,7 @@ from ambit._ambit import (
     SchemaError,
     SourceError,
     format_uid,
+    jwk_thumbprint,
     verify_audit_log,
 )
 from ambit._guard import Denied, guard
@@ -69,6 +70,7 @@ __all__ = [
     "Uid",
     "format_uid",
     "guard",
+    "jwk_thumbprint",
     "verify_audit_log",
 ]
 
