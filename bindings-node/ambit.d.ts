@@ -51,6 +51,10 @@ export interface AuthorizerOptions {
     principalType: string
     actorType: string
     contextClaims?: Array<string>
+    /** Claims that become attributes of a subject the entity store does not know. */
+    principalClaims?: Array<string>
+    /** Members of each `act` claim that become attributes of that actor's entity, likewise. */
+    actorClaims?: Array<string>
   }> | null
   /** Share the registry with a fleet through Redis (see docs/fleet.md). */
   fleet?: FleetOptions | null

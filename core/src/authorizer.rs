@@ -743,9 +743,33 @@ impl Authorizer {
             // the token's claims, never the caller's: a `token` the caller sent is replaced
             context.insert("token".into(), serde_json::Value::Object(claims));
         }
+        // the chain's entities the token describes, for identities the entity store does not
+        // know (a known one is decided as the store says): a description that does not fit the
+        // schema is the token's fault, a deny
+        let mut entities = Vec::with_capacity(admitted.entities.len());
+        for (text, json) in admitted.entities {
+            // registry agents bring their own attributes
+            let known = snap
+                .parse_uid_text(&text, "principal")
+                .is_ok_and(|(uid, _)| snap.entities.get(&uid).is_some() || uid.type_name() == &snap.agent_type);
+            if known {
+                continue;
+            }
+            if let Err(e) = cedar_policy::Entity::from_json_value(json.clone(), snap.schema.as_ref()) {
+                let why = format!(
+                    "the token's claims do not describe `{text}` as the schema says: {}",
+                    crate::error::error_chain(&e)
+                );
+                return self.refused(&snap, now, action, resource, context.into(), DenyCause::InvalidToken, why);
+            }
+            entities.push(json);
+        }
         let mut chain = admitted.chain;
         let principal = chain.pop().unwrap_or_default();
-        let request = Request::new(principal, action, resource).on_behalf_of(chain).with_context(context.into());
+        let request = Request::new(principal, action, resource)
+            .on_behalf_of(chain)
+            .with_context(context.into())
+            .with_token_entities(entities);
         self.decide_audited(&snap, &request)
     }
 
@@ -1210,7 +1234,8 @@ impl Authorizer {
                 return Err(enum_error(&resource));
             }
         }
-        let entities = request_entities(snap, request, info, config.trust_request_entities)?;
+        let entities =
+            request_entities(snap, request, info, config.trust_request_entities || request.entities_trusted())?;
         Ok(Prepared {
             info,
             principal,

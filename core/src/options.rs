@@ -48,7 +48,7 @@ pub struct AuthorizerOptions {
     pub trusted_issuers: Option<Vec<TrustedIssuerOptions>>,
     /// OAuth issuers whose access tokens `authorize_token` accepts (`issuer`, `audience`,
     /// `file` or `jwks`, `algorithms`, `clock_skew_seconds`, `principal_type`, `actor_type`,
-    /// `context_claims`).
+    /// `context_claims`, `principal_claims`, `actor_claims`).
     pub oauth_issuers: Option<Vec<crate::token::OAuthIssuerOptions>>,
     /// Share the registry with a fleet through Redis (`redis_url`, `stream`, `staleness_ms`,
     /// `stale_static`, `checkpoint_every`, `connect_timeout_ms`).

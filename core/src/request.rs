@@ -21,6 +21,10 @@ pub struct Request {
     entities: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     on_behalf_of: Vec<String>,
+    /// The entities were built by ambit from a verified token (never from the wire): they may
+    /// be principals, as static entities are.
+    #[serde(skip)]
+    trusted: bool,
 }
 
 fn empty_object() -> Value {
@@ -37,7 +41,20 @@ impl Request {
             context: empty_object(),
             entities: Vec::new(),
             on_behalf_of: Vec::new(),
+            trusted: false,
         }
+    }
+
+    /// Entities ambit built from a verified token's claims: trusted as principals.
+    pub(crate) fn with_token_entities(mut self, entities: Vec<Value>) -> Self {
+        self.entities = entities;
+        self.trusted = true;
+        self
+    }
+
+    /// Whether the entities came from a verified token.
+    pub(crate) fn entities_trusted(&self) -> bool {
+        self.trusted
     }
 
     /// Sets the context: a JSON object (Cedar's context JSON format).

@@ -48,6 +48,13 @@ pub struct OAuthIssuerOptions {
     /// valid DPoP proof came with the token (a boolean).
     #[serde(default)]
     pub context_claims: Option<Vec<String>>,
+    /// Claims that become attributes of the subject's entity (same names), for a subject the
+    /// entity store does not know (a known one is decided as the store says); none by default.
+    #[serde(default)]
+    pub principal_claims: Option<Vec<String>>,
+    /// Members of each `act` claim that become attributes of that actor's entity, likewise.
+    #[serde(default)]
+    pub actor_claims: Option<Vec<String>>,
 }
 
 /// An issuer, ready to verify.
@@ -61,6 +68,8 @@ pub(crate) struct OAuthIssuer {
     principal_type: String,
     actor_type: String,
     context_claims: Vec<String>,
+    principal_claims: Vec<String>,
+    actor_claims: Vec<String>,
 }
 
 impl OAuthIssuer {
@@ -99,6 +108,8 @@ impl OAuthIssuer {
             principal_type: o.principal_type.clone(),
             actor_type: o.actor_type.clone(),
             context_claims: o.context_claims.clone().unwrap_or_default(),
+            principal_claims: o.principal_claims.clone().unwrap_or_default(),
+            actor_claims: o.actor_claims.clone().unwrap_or_default(),
         })
     }
 }
@@ -116,6 +127,9 @@ pub(crate) struct Admitted {
     pub(crate) token_context: Option<Map<String, Value>>,
     /// `cnf.jkt`: the key a DPoP proof must be made with.
     pub(crate) jkt: Option<String>,
+    /// The chain's entities as the token describes them (Cedar entity JSON), root first, for
+    /// the hops whose attributes are mapped from claims.
+    pub(crate) entities: Vec<(String, Value)>,
 }
 
 use crate::credential::{refuse, Refusal as Refused};
@@ -192,19 +206,19 @@ pub(crate) fn admit(
     }
     let sub = claims.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("the token has no `sub`"))?;
     // nested `act`, outermost first (RFC 8693 4.1): the current actor, then who it acts for
-    let mut actors: Vec<&str> = Vec::new();
+    let mut actors: Vec<(&str, &Map<String, Value>)> = Vec::new();
     let mut act = claims.get("act");
     while let Some(a) = act {
         if actors.len() >= max_depth as usize {
             return Err(refuse(DenyCause::DepthExceeded, "the token's `act` chain is deeper than the limit"));
         }
         let a = a.as_object().ok_or_else(|| invalid("an `act` claim is not an object"))?;
-        actors.push(a.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("an `act` claim has no `sub`"))?);
+        actors.push((a.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("an `act` claim has no `sub`"))?, a));
         act = a.get("act");
     }
     if let Some(may) = claims.get("may_act") {
         let allowed = may.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("`may_act` has no `sub`"))?;
-        if actors.first().is_some_and(|current| *current != allowed) {
+        if actors.first().is_some_and(|(current, _)| *current != allowed) {
             return Err(invalid("the current actor is not the one `may_act` allows"));
         }
     }
@@ -212,8 +226,21 @@ pub(crate) fn admit(
         crate::request::format_uid(t, id).map_err(|e| refuse(DenyCause::InvalidToken, e.message().to_owned()))
     };
     let mut chain = vec![uid(&issuer.principal_type, sub)?];
-    for a in actors.iter().rev() {
-        chain.push(uid(&issuer.actor_type, a)?);
+    let mut entities = Vec::new();
+    let described = |ty: &str, id: &str, names: &[String], from: &Map<String, Value>| {
+        let attrs: Map<String, Value> =
+            names.iter().filter_map(|n| from.get(n).map(|v| (n.clone(), v.clone()))).collect();
+        serde_json::json!({"uid": {"type": ty, "id": id}, "attrs": attrs, "parents": []})
+    };
+    if !issuer.principal_claims.is_empty() {
+        entities.push((chain[0].clone(), described(&issuer.principal_type, sub, &issuer.principal_claims, &claims)));
+    }
+    for (a, from) in actors.iter().rev() {
+        let text = uid(&issuer.actor_type, a)?;
+        if !issuer.actor_claims.is_empty() {
+            entities.push((text.clone(), described(&issuer.actor_type, a, &issuer.actor_claims, from)));
+        }
+        chain.push(text);
     }
     let scopes = match (claims.get("scope"), claims.get("scp")) {
         (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
@@ -245,5 +272,5 @@ pub(crate) fn admit(
             .collect()
     });
     let wants_dpop_bound = issuer.context_claims.iter().any(|c| c == DPOP_BOUND);
-    Ok(Admitted { wants_dpop_bound, chain, scopes, token_context, jkt })
+    Ok(Admitted { wants_dpop_bound, chain, scopes, token_context, jkt, entities })
 }

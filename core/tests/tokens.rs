@@ -250,3 +250,66 @@ fn issuer_options_are_checked_at_build() {
         Authorizer::builder().dir(fixture()).clock(Arc::new(ManualClock::new(NOW))).oauth_issuer(o).build().unwrap();
     assert_eq!(refund(&a, &es.sign_jwt(&claims()).unwrap(), 100).deny_cause(), Some(DenyCause::InvalidToken));
 }
+
+#[test]
+fn claims_describe_principals_the_store_does_not_know() {
+    let key = IssuerKey::generate(IDP, "k1").unwrap();
+    let mut o = issuer_options(&key);
+    o.principal_type = "App::User".into();
+    o.actor_type = "App::Bot".into();
+    o.principal_claims = Some(vec!["role".into(), "tenant".into()]);
+    o.actor_claims = Some(vec!["tenant".into()]);
+    let schema =
+        "namespace App { entity User { role: String, tenant: String, admin?: Bool }; entity Bot { tenant?: String }; \
+                  entity Doc { tenant: String }; action read appliesTo { principal: [User, Bot], resource: Doc }; }";
+    let policies = r#"
+        permit (principal is App::User, action, resource) when { principal.role == "editor" && principal.tenant == resource.tenant };
+        permit (principal is App::Bot, action, resource) when { principal has tenant && principal.tenant == resource.tenant };
+        forbid (principal is App::User, action, resource) when { principal has admin && principal.admin };
+    "#;
+    let entities = r#"[
+        {"uid": {"type": "App::Doc", "id": "d"}, "attrs": {"tenant": "acme"}, "parents": []},
+        {"uid": {"type": "App::User", "id": "known"}, "attrs": {"role": "viewer", "tenant": "acme"}, "parents": []}
+    ]"#;
+    let a = Authorizer::builder()
+        .schema_str(schema)
+        .policies_str(policies)
+        .entities_json(entities)
+        .clock(Arc::new(ManualClock::new(NOW)))
+        .oauth_issuer(o)
+        .build()
+        .unwrap();
+    let read = |c: Value| {
+        let t = key.sign_jwt(&c).unwrap();
+        a.authorize_token(&t, "read", r#"App::Doc::"d""#, json!({}), None).unwrap()
+    };
+    let base =
+        |sub: &str| json!({"iss": IDP, "aud": API, "sub": sub, "exp": NOW + 60, "role": "editor", "tenant": "acme"});
+    // the subject, unknown to the store, is as its claims say; the bot acts for it
+    let mut c = base("newhire");
+    c["act"] = json!({"sub": "copilot", "tenant": "acme"});
+    let ok = read(c.clone());
+    assert!(ok.allowed(), "{ok:?}");
+    // the actor's own claims: another tenant's bot is denied at its hop
+    c["act"] = json!({"sub": "copilot", "tenant": "globex"});
+    let d = read(c);
+    assert_eq!((d.deny_cause(), d.deny_hop()), (Some(DenyCause::NoPermit), Some(1)));
+    // another role, another tenant
+    let mut c = base("newhire");
+    c["role"] = json!("viewer");
+    assert_eq!(read(c).deny_cause(), Some(DenyCause::NoPermit));
+    // a subject the store knows is decided as the store says, whatever the token claims
+    assert_eq!(read(base("known")).deny_cause(), Some(DenyCause::NoPermit));
+    // claims that do not fit the schema: the token's fault, a deny with its cause
+    let mut c = base("newhire");
+    c["role"] = json!(7);
+    let d = read(c);
+    assert_eq!(d.deny_cause(), Some(DenyCause::InvalidToken), "{d:?}");
+    let mut c = base("newhire");
+    c.as_object_mut().unwrap().remove("tenant");
+    assert_eq!(read(c).deny_cause(), Some(DenyCause::InvalidToken), "a required attribute missing");
+    // a claim that is not mapped never becomes an attribute (else the forbid would match)
+    let mut c = base("newhire");
+    c["admin"] = json!(true);
+    assert!(read(c).allowed());
+}
