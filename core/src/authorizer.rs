@@ -370,7 +370,7 @@ impl AuthorizerBuilder {
             retired: Mutex::new(None),
             credentials,
             inline_issuers: self.issuers,
-            oauth: ArcSwap::from_pointee(oauth),
+            oauth: ArcSwap::from_pointee(crate::token::Issuers::new(oauth)),
             oauth_options: self.oauth,
             dpop,
             issuer_files: self.issuer_files,
@@ -424,7 +424,7 @@ pub struct Authorizer {
     issuer_files: Vec<(String, std::path::PathBuf)>,
     /// OAuth issuers whose access tokens `authorize_token` accepts: swapped whole when a
     /// reload reads their JWKS files again.
-    oauth: ArcSwap<Vec<crate::token::OAuthIssuer>>,
+    oauth: ArcSwap<crate::token::Issuers>,
     oauth_options: Vec<crate::token::OAuthIssuerOptions>,
     /// The DPoP judge and the proofs it has seen.
     dpop: crate::dpop::Dpop,
@@ -1141,7 +1141,7 @@ impl Authorizer {
             self.credentials.set_trusted(trusted);
         }
         if let Some(oauth) = oauth {
-            self.oauth.store(Arc::new(oauth));
+            self.oauth.store(Arc::new(crate::token::Issuers::new(oauth)));
         }
         let old = self.snapshot.swap(Arc::new(snapshot));
         // The writer keeps the previous snapshot until the next reload, so the last strong

@@ -114,6 +114,56 @@ impl OAuthIssuer {
     }
 }
 
+/// A verified token's claims, shared between the memory and the decisions that use them.
+type SignedClaims = std::sync::Arc<Map<String, Value>>;
+
+/// The most verified tokens remembered; past it the memory starts over.
+const MAX_REMEMBERED: usize = 16 * 1024;
+
+/// The configured issuers and the tokens whose signature they verified, remembered by the
+/// token's SHA-256: a token presented again is not verified again (its times, audience and
+/// chain still are). Swapped whole when a reload reads the issuers' keys again, so a key
+/// rotated out verifies nothing it verified before.
+pub(crate) struct Issuers {
+    list: Vec<OAuthIssuer>,
+    verified: papaya::HashMap<[u8; 32], (SignedClaims, usize)>,
+}
+
+impl std::fmt::Debug for Issuers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuers").field("list", &self.list).finish_non_exhaustive()
+    }
+}
+
+impl Issuers {
+    pub(crate) fn new(list: Vec<OAuthIssuer>) -> Self {
+        Self { list, verified: papaya::HashMap::new() }
+    }
+
+    /// The claims of a token whose signature one of these issuers verified, and that issuer.
+    fn signed(&self, token: &str) -> std::result::Result<(SignedClaims, &OAuthIssuer), Refused> {
+        use sha2::Digest as _;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(refuse(DenyCause::InvalidToken, "the token is larger than the limit"));
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let verified = self.verified.pin();
+        if let Some((claims, i)) = verified.get(&digest) {
+            if let Some(issuer) = self.list.get(*i) {
+                return Ok((std::sync::Arc::clone(claims), issuer));
+            }
+        }
+        let (claims, issuer) = signed(token, &self.list)?;
+        let index = self.list.iter().position(|i| std::ptr::eq(i, issuer)).unwrap_or(usize::MAX);
+        let claims = std::sync::Arc::new(claims);
+        if verified.len() >= MAX_REMEMBERED {
+            verified.clear();
+        }
+        verified.insert(digest, (std::sync::Arc::clone(&claims), index));
+        Ok((claims, issuer))
+    }
+}
+
 /// What a verified token asks for.
 #[derive(Debug)]
 pub(crate) struct Admitted {
@@ -180,12 +230,12 @@ fn signed<'i>(
 /// Verifies `token` against the configured issuers at `now`: who it is for and through whom.
 pub(crate) fn admit(
     token: &str,
-    issuers: &[OAuthIssuer],
+    issuers: &Issuers,
     max_depth: u32,
     now: u64,
 ) -> std::result::Result<Admitted, Refused> {
     let invalid = |why: &str| refuse(DenyCause::InvalidToken, why);
-    let (claims, issuer) = signed(token, issuers)?;
+    let (claims, issuer) = issuers.signed(token)?;
     let skew = issuer.skew;
     let exp = time_claim(&claims, "exp")?.ok_or_else(|| invalid("the token has no `exp`"))?;
     if exp.saturating_add(skew) <= now {

@@ -313,3 +313,25 @@ fn claims_describe_principals_the_store_does_not_know() {
     c["admin"] = json!(true);
     assert!(read(c).allowed());
 }
+
+#[test]
+fn a_token_verified_before_is_still_checked_for_time_and_audience_each_call() {
+    let key = IssuerKey::generate_with(IDP, "k1", Algorithm::ES256).unwrap();
+    let clock = ManualClock::new(NOW);
+    let a = Authorizer::builder()
+        .dir(fixture())
+        .clock(Arc::new(clock.clone()))
+        .oauth_issuer(issuer_options(&key))
+        .build()
+        .unwrap();
+    let token = key.sign_jwt(&claims()).unwrap();
+    assert!(refund(&a, &token, 100).allowed());
+    assert!(refund(&a, &token, 100).allowed(), "the remembered signature");
+    clock.advance(300 + 60);
+    assert_eq!(refund(&a, &token, 100).deny_cause(), Some(DenyCause::TokenExpired), "remembered, still expires");
+    // a different token text (one byte of the signature changed) is verified afresh
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(refund(&a, &forged, 100).deny_cause(), Some(DenyCause::InvalidToken));
+}
