@@ -50,3 +50,10 @@ test('every exported name is in the table', () => {
   }
   assert.deepEqual(missing, [], `exported but not in docs/api.md: ${missing.join(', ')}`)
 })
+
+test('the DenyCause type in ambit.d.ts is exactly the core causes', () => {
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'ambit.d.ts'), 'utf8')
+  const block = dts.slice(dts.indexOf('export type DenyCause'), dts.indexOf('export interface', dts.indexOf('export type DenyCause')))
+  const typed = [...block.matchAll(/'([a-z_]+)'/g)].map((m) => m[1])
+  assert.deepEqual(typed, ambit.denyCauses())
+})
