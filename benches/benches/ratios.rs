@@ -315,6 +315,19 @@ fn main() {
             fmt_ns(t_scope),
             t_ambit / t_scope
         );
+        // how many policies ambit evaluates (explain traces exactly the evaluated ones) against
+        // how many have a scope that can match; goal (issue 19): at most 1.2×
+        let evaluated = areqs
+            .iter()
+            .map(|q| a.explain(q).unwrap().hops.first().map_or(0, |h| h.policies.len()))
+            .sum::<usize>() as f64
+            / areqs.len() as f64;
+        let ratio = if mean_scope > 0.0 { evaluated / mean_scope } else { 1.0 };
+        let _ = writeln!(
+            table,
+            "| policies evaluated per request, P = {p} | {evaluated:.1} | scope can match {mean_scope:.1} | {ratio:.2}× (goal ≤ 1.2×: {}) |",
+            if ratio <= 1.2 { "met" } else { "missed" }
+        );
         let _ = writeln!(
             table,
             "| 1 hop, P = {p}, vs raw Cedar building each request from text and JSON | {} | {} | {:.2}× |",

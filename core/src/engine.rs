@@ -32,6 +32,9 @@ pub(crate) struct Compiled {
     condition: Expr,
     /// Entity uids written in the policy's conditions (see `index::condition_literals`).
     pub(crate) literals: Vec<EntityUid>,
+    /// Its principal and resource scopes, to drop it before evaluation when either cannot
+    /// match (see `index::Slice::policies_for`).
+    pub(crate) scope: (crate::index::Scope, crate::index::Scope),
 }
 
 impl Compiled {
@@ -42,6 +45,7 @@ impl Compiled {
             forbid: p.effect() == Effect::Forbid,
             condition: policy.condition(),
             literals: crate::index::condition_literals(p),
+            scope: crate::index::Scope::of(p),
             policy: p.clone(),
         }
     }

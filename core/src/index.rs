@@ -51,13 +51,29 @@ impl Slice {
     /// policies minus some whose scope is false for this request, so decisions, reasons and
     /// errors are unchanged. Each policy comes at most once (a policy is in one group, and a
     /// uid's ancestors exclude the uid).
+    ///
+    /// In a keyed slice each candidate's other scope is checked too (a policy keyed by its
+    /// resource scope whose principal scope is false for this principal, or one whose `is`
+    /// cannot hold, is dropped): a request evaluates the policies whose principal *and*
+    /// resource scopes can both match. A scope that is false makes Cedar's condition false
+    /// before any `when` / `unless` is read, so dropping it changes no decision, reason or
+    /// error.
     pub(crate) fn policies_for<'a>(
         &'a self,
-        principal: &EntityUid,
-        resource: &EntityUid,
-        entities: &cedar_policy::Entities,
+        principal: &'a EntityUid,
+        resource: &'a EntityUid,
+        entities: &'a cedar_policy::Entities,
     ) -> impl Iterator<Item = &'a Compiled> + 'a {
         let mut groups: Vec<u32> = Vec::new();
+        let keyed_now = self.keyed.is_some();
+        let ancestors = |uid: &EntityUid| -> Vec<&'a EntityUid> {
+            if keyed_now {
+                entities.ancestors(uid).into_iter().flatten().collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let (p_anc, r_anc) = (ancestors(principal), ancestors(resource));
         if let Some(keys) = &self.keyed {
             for (map, uid) in [(&keys.by_entity, resource), (&keys.by_principal, principal)] {
                 if map.is_empty() {
@@ -83,6 +99,53 @@ impl Slice {
             .iter()
             .chain(groups.into_iter().flat_map(move |g| keyed.map_or(&[][..], |k| &k.groups[g as usize][..])))
             .map(AsRef::as_ref)
+            .filter(move |c| {
+                !keyed_now || (c.scope.0.may_match(principal, &p_anc) && c.scope.1.may_match(resource, &r_anc))
+            })
+    }
+}
+
+/// A principal or resource scope, as the index tests it.
+#[derive(Debug, Clone)]
+pub(crate) enum Scope {
+    Any,
+    Eq(EntityUid),
+    In(EntityUid),
+    Is(cedar_policy::EntityTypeName),
+    IsIn(cedar_policy::EntityTypeName, EntityUid),
+}
+
+impl Scope {
+    pub(crate) fn of(p: &cedar_policy::Policy) -> (Self, Self) {
+        use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
+        let principal = match p.principal_constraint() {
+            P::Any => Self::Any,
+            P::Eq(e) => Self::Eq(e),
+            P::In(e) => Self::In(e),
+            P::Is(t) => Self::Is(t),
+            P::IsIn(t, e) => Self::IsIn(t, e),
+        };
+        let resource = match p.resource_constraint() {
+            R::Any => Self::Any,
+            R::Eq(e) => Self::Eq(e),
+            R::In(e) => Self::In(e),
+            R::Is(t) => Self::Is(t),
+            R::IsIn(t, e) => Self::IsIn(t, e),
+        };
+        (principal, resource)
+    }
+
+    /// Whether the scope can hold for `uid`, whose ancestors (in the decision's entities) are
+    /// `ancestors`: exactly Cedar's `==`, `in`, `is` and `is ... in` on a known entity.
+    fn may_match(&self, uid: &EntityUid, ancestors: &[&EntityUid]) -> bool {
+        let within = |e: &EntityUid| uid == e || ancestors.contains(&e);
+        match self {
+            Self::Any => true,
+            Self::Eq(e) => uid == e,
+            Self::In(e) => within(e),
+            Self::Is(t) => uid.type_name() == t,
+            Self::IsIn(t, e) => uid.type_name() == t && within(e),
+        }
     }
 }
 
