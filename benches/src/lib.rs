@@ -11,6 +11,8 @@
 )]
 
 use serde_json::{json, Value};
+
+pub mod shapes;
 use std::fmt::Write as _;
 use std::path::Path;
 

@@ -20,6 +20,9 @@ pub(crate) struct Slice {
     pub(crate) literals: Vec<EntityUid>,
     /// For larger slices, the same policies grouped by their scope entity.
     keyed: Option<ScopeKeys>,
+    /// Whether some policy has a principal (`.0`) or resource (`.1`) scope to check, and
+    /// whether one of those is an `in` (its ancestors are needed).
+    checks: ((bool, bool), (bool, bool)),
 }
 
 /// Policies grouped by the entity in their resource scope (`resource == E`, `resource in E`,
@@ -52,7 +55,7 @@ impl Slice {
     /// errors are unchanged. Each policy comes at most once (a policy is in one group, and a
     /// uid's ancestors exclude the uid).
     ///
-    /// In a keyed slice each candidate's other scope is checked too (a policy keyed by its
+    /// Each candidate's scopes are checked too (a policy keyed by its
     /// resource scope whose principal scope is false for this principal, or one whose `is`
     /// cannot hold, is dropped): a request evaluates the policies whose principal *and*
     /// resource scopes can both match. A scope that is false makes Cedar's condition false
@@ -65,15 +68,15 @@ impl Slice {
         entities: &'a cedar_policy::Entities,
     ) -> impl Iterator<Item = &'a Compiled> + 'a {
         let mut groups: Vec<u32> = Vec::new();
-        let keyed_now = self.keyed.is_some();
-        let ancestors = |uid: &EntityUid| -> Vec<&'a EntityUid> {
-            if keyed_now {
+        let ((check_p, in_p), (check_r, in_r)) = self.checks;
+        let ancestors = |uid: &EntityUid, needed: bool| -> Vec<&'a EntityUid> {
+            if needed {
                 entities.ancestors(uid).into_iter().flatten().collect()
             } else {
                 Vec::new()
             }
         };
-        let (p_anc, r_anc) = (ancestors(principal), ancestors(resource));
+        let (p_anc, r_anc) = (ancestors(principal, in_p), ancestors(resource, in_r));
         if let Some(keys) = &self.keyed {
             for (map, uid) in [(&keys.by_entity, resource), (&keys.by_principal, principal)] {
                 if map.is_empty() {
@@ -100,7 +103,8 @@ impl Slice {
             .chain(groups.into_iter().flat_map(move |g| keyed.map_or(&[][..], |k| &k.groups[g as usize][..])))
             .map(AsRef::as_ref)
             .filter(move |c| {
-                !keyed_now || (c.scope.0.may_match(principal, &p_anc) && c.scope.1.may_match(resource, &r_anc))
+                (!check_p || c.scope.0.may_match(principal, &p_anc))
+                    && (!check_r || c.scope.1.may_match(resource, &r_anc))
             })
     }
 }
@@ -223,7 +227,13 @@ fn slice(compiled: Vec<Arc<Compiled>>) -> Slice {
     let mut seen = HashSet::new();
     let literals = compiled.iter().flat_map(|c| &c.literals).filter(|u| seen.insert(*u)).cloned().collect();
     let keyed = scope_keys(&compiled);
-    Slice { compiled, literals, keyed }
+    let side = |f: fn(&Compiled) -> &Scope| {
+        let scoped = compiled.iter().any(|c| !matches!(f(c), Scope::Any));
+        let within = compiled.iter().any(|c| matches!(f(c), Scope::In(_) | Scope::IsIn(..)));
+        (scoped, within)
+    };
+    let checks = (side(|c| &c.scope.0), side(|c| &c.scope.1));
+    Slice { compiled, literals, keyed, checks }
 }
 
 /// Entity literals in a policy's `when` / `unless` conditions. Scope literals are left out:
