@@ -14,6 +14,9 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("threads") {
         return threads();
     }
+    if std::env::args().nth(1).as_deref() == Some("shapes") {
+        return shapes();
+    }
     let p: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10);
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
     let a = ambit_benches::authorizer(p);
@@ -97,4 +100,29 @@ fn threads() {
     }
     let (one, two) = (rate(1), rate(2));
     eprintln!("1 thread {one:.0}/s, 2 threads {two:.0}/s: {:.2}x", two / one);
+}
+
+/// `profile shapes [P] [N]`: N decisions on the second workload (`ambit_benches::shapes`).
+fn shapes() {
+    use ambit_benches::shapes as s;
+    let p: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::args().nth(3).and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let a = ambit::Authorizer::builder()
+        .schema_str(s::schema())
+        .policies_str(s::policies(p))
+        .entities_json(s::entities().to_string())
+        .build()
+        .unwrap();
+    let reqs: Vec<ambit::Request> = s::requests(300)
+        .into_iter()
+        .map(|r| ambit::Request::new(r.principal, r.action, r.resource).with_context(r.context))
+        .collect();
+    let start = std::time::Instant::now();
+    let mut allowed = 0;
+    for i in 0..n {
+        if a.authorize(&reqs[i % reqs.len()]).unwrap().allowed() {
+            allowed += 1;
+        }
+    }
+    eprintln!("{n} decisions, {allowed} allowed, {:?} per decision", start.elapsed() / u32::try_from(n).unwrap());
 }
