@@ -682,10 +682,10 @@ impl Authorizer {
     ) -> Result<Decision> {
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        let admitted = self
-            .credentials
-            .admit(credential, &snap, &self.registry, self.config.max_depth, now)
-            .and_then(|a| self.dpop.check(dpop, credential, a.jkt.as_deref(), now).map(|_| a.sub));
+        let admitted =
+            self.credentials.admit(credential, &snap, &self.registry, self.config.max_depth, now).and_then(|a| {
+                self.dpop.check(dpop, credential, a.jkt.as_deref(), now, self.fleet_backend()).map(|_| a.sub)
+            });
         match admitted {
             Ok(sub) => self.decide_audited(&snap, &Request::new(sub, action, resource).with_context(context)),
             Err(refusal) => self.refused(&snap, now, action, resource, context, refusal.cause, refusal.why),
@@ -716,8 +716,9 @@ impl Authorizer {
     ) -> Result<Decision> {
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        let admitted = crate::token::admit(token, &self.oauth.load(), self.config.max_depth, now)
-            .and_then(|a| self.dpop.check(dpop, token, a.jkt.as_deref(), now).map(|bound| (a, bound)));
+        let admitted = crate::token::admit(token, &self.oauth.load(), self.config.max_depth, now).and_then(|a| {
+            self.dpop.check(dpop, token, a.jkt.as_deref(), now, self.fleet_backend()).map(|bound| (a, bound))
+        });
         let (admitted, bound) = match admitted {
             Ok(admitted) => admitted,
             Err(r) => return self.refused(&snap, now, action, resource, context, r.cause, r.why),
@@ -771,6 +772,11 @@ impl Authorizer {
             .with_context(context.into())
             .with_token_entities(entities);
         self.decide_audited(&snap, &request)
+    }
+
+    /// The fleet's backend, when this authorizer follows one.
+    fn fleet_backend(&self) -> Option<&dyn crate::fleet::Backend> {
+        self.fleet.as_ref().map(|f| f.link.backend())
     }
 
     /// A deny for a credential or token that was refused before any chain was decided,

@@ -153,12 +153,15 @@ impl Dpop {
 
     /// Judges the proof (if any) presented with `token`, bound to `jkt` (if it is): whether
     /// the token is now proven bound to its holder's key, or why it is refused.
+    /// With `fleet`, a proof is also claimed in the fleet's shared memory, so that it works
+    /// once across every member; a fleet that cannot be reached refuses it.
     pub(crate) fn check(
         &self,
         proof: Option<&DpopProof>,
         token: &str,
         jkt: Option<&str>,
         now: u64,
+        fleet: Option<&dyn crate::fleet::Backend>,
     ) -> std::result::Result<bool, Refusal> {
         match (proof, jkt) {
             (None, None) if self.required => {
@@ -171,11 +174,18 @@ impl Dpop {
             (Some(_), None) => {
                 Err(refuse(DenyCause::DpopInvalid, "a DPoP proof came with a token that is not bound to a key"))
             }
-            (Some(p), Some(jkt)) => self.verify(p, token, jkt, now).map(|()| true),
+            (Some(p), Some(jkt)) => self.verify(p, token, jkt, now, fleet).map(|()| true),
         }
     }
 
-    fn verify(&self, p: &DpopProof, token: &str, jkt: &str, now: u64) -> std::result::Result<(), Refusal> {
+    fn verify(
+        &self,
+        p: &DpopProof,
+        token: &str,
+        jkt: &str,
+        now: u64,
+        fleet: Option<&dyn crate::fleet::Backend>,
+    ) -> std::result::Result<(), Refusal> {
         let invalid = |why: &str| refuse(DenyCause::DpopInvalid, why);
         let jws = crate::credential::parse_jws(&p.proof, MAX_PROOF_BYTES, "DPoP proof")
             .map_err(|r| refuse(DenyCause::DpopInvalid, r.why))?;
@@ -227,21 +237,47 @@ impl Dpop {
             return Err(invalid("the proof's key is not the one the token is bound to (cnf.jkt)"));
         }
         // remembered only once everything else holds: a forged proof cannot use up a jti
-        self.remember(jkt, jti, iat.saturating_add(self.max_age), now)
+        self.remember(jkt, jti, iat.saturating_add(self.max_age), now, fleet)
     }
 
-    fn remember(&self, jkt: &str, jti: &str, until: u64, now: u64) -> std::result::Result<(), Refusal> {
+    fn remember(
+        &self,
+        jkt: &str,
+        jti: &str,
+        until: u64,
+        now: u64,
+        fleet: Option<&dyn crate::fleet::Backend>,
+    ) -> std::result::Result<(), Refusal> {
         let mut hasher = sha2::Sha256::new();
         hasher.update(jkt.as_bytes());
         hasher.update([0]);
         hasher.update(jti.as_bytes());
         let id: [u8; 32] = hasher.finalize().into();
+        let replayed = || refuse(DenyCause::Replayed, "this DPoP proof was used before");
+        let seen_here = |seen: &HashMap<[u8; 32], u64>| seen.get(&id).is_some_and(|&old| old >= now);
+        if let Some(fleet) = fleet {
+            // seen here: no need to ask; otherwise the fleet's memory decides (atomically, so
+            // two members given the same proof at once accept it once), and the lock is not
+            // held while Redis answers
+            if seen_here(&self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)) {
+                return Err(replayed());
+            }
+            let key = B64.encode(id);
+            match fleet.claim_once(&key, until.saturating_sub(now).saturating_add(1)) {
+                Ok(true) => {}
+                Ok(false) => return Err(replayed()),
+                Err(e) => {
+                    return Err(refuse(
+                        DenyCause::DpopInvalid,
+                        format!("the fleet's DPoP replay memory cannot be reached, so the proof is refused: {e}"),
+                    ))
+                }
+            }
+        }
         // a poisoned lock only means another thread panicked mid-insert: the map is still a map
         let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(&old) = seen.get(&id) {
-            if old >= now {
-                return Err(refuse(DenyCause::Replayed, "this DPoP proof was used before"));
-            }
+        if seen_here(&seen) {
+            return Err(replayed());
         }
         if seen.len() >= self.capacity {
             seen.retain(|_, until| *until >= now);

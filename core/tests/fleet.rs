@@ -230,6 +230,9 @@ impl Backend for Pausable {
     fn trim_through(&self, seq: u64) -> ambit::Result<()> {
         self.inner.trim_through(seq)
     }
+    fn claim_once(&self, key: &str, ttl_seconds: u64) -> ambit::Result<bool> {
+        self.inner.claim_once(key, ttl_seconds)
+    }
 }
 
 #[test]
@@ -344,4 +347,45 @@ fn fleet_options_are_checked_before_anything_connects() {
             .unwrap_err();
         assert_eq!(e.code(), "AMBIT_CONFIG", "{bad}: {e}");
     }
+}
+
+#[test]
+fn a_dpop_proof_works_once_across_the_fleet_and_not_at_all_without_redis() {
+    let mut redis = Redis::start();
+    let o = options(&redis, "t9", 2_000);
+    let idp = ambit::IssuerKey::generate_with("https://idp.example", "k1", ambit::Algorithm::ES256).unwrap();
+    let holder = ambit::IssuerKey::generate("holder", "h").unwrap();
+    let issuer: ambit::wire::OAuthIssuerOptions = serde_json::from_value(json!({
+        "issuer": "https://idp.example", "audience": "https://helpdesk.example/api", "jwks": idp.public_jwks(),
+        "principal_type": "Helpdesk::User", "actor_type": "Helpdesk::Service"
+    }))
+    .unwrap();
+    let member = || Authorizer::builder().dir(fixture()).fleet(&o).oauth_issuer(issuer.clone()).build().unwrap();
+    let (a, b) = (member(), member());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let token = idp
+        .sign_jwt(&json!({"iss": "https://idp.example", "aud": "https://helpdesk.example/api", "sub": "alice",
+                          "exp": now + 600, "act": {"sub": "helpdesk"}, "cnf": {"jkt": holder.thumbprint()}}))
+        .unwrap();
+    let url = "https://helpdesk.example/api/refunds";
+    let refund = |m: &Authorizer, proof: &ambit::DpopProof| {
+        m.authorize_token(&token, "issue_refund", TICKET, json!({"amount": 100}), Some(proof)).unwrap()
+    };
+    let proof = || ambit::DpopProof::new(holder.dpop_proof("POST", url, &token, None, None).unwrap(), "POST", url);
+    let p = proof();
+    assert!(refund(&a, &p).allowed());
+    assert_eq!(refund(&b, &p).deny_cause(), Some(DenyCause::Replayed), "another member saw it used");
+    assert_eq!(refund(&a, &p).deny_cause(), Some(DenyCause::Replayed));
+    // the same fresh proof at two members at once: accepted once
+    let q = proof();
+    let (x, y) = std::thread::scope(|s| {
+        let x = s.spawn(|| refund(&a, &q).allowed());
+        let y = s.spawn(|| refund(&b, &q).allowed());
+        (x.join().unwrap(), y.join().unwrap())
+    });
+    assert!(x ^ y, "exactly one member accepts a proof raced to both: {x} {y}");
+    // without Redis the fleet cannot say whether a proof is new: refused, not let through
+    redis.kill();
+    let r = refund(&b, &proof());
+    assert_eq!(r.deny_cause(), Some(DenyCause::DpopInvalid), "{r:?}");
 }

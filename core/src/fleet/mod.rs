@@ -83,6 +83,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `AMBIT_FLEET` when the backend cannot be reached.
     fn trim_through(&self, seq: u64) -> Result<()>;
+    /// Marks `key` as used for `ttl_seconds`, atomically across the fleet: whether it was
+    /// unused (the fleet's shared DPoP replay memory).
+    ///
+    /// # Errors
+    /// `AMBIT_FLEET` when the backend cannot be reached.
+    fn claim_once(&self, key: &str, ttl_seconds: u64) -> Result<bool>;
 }
 
 /// One read of the feed.
@@ -358,6 +364,11 @@ pub(crate) struct Link {
 }
 
 impl Link {
+    /// The feed's backend (for the fleet-wide DPoP replay memory).
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
     fn new(backend: Arc<dyn Backend>, settings: FleetSettings) -> Self {
         Self {
             backend,

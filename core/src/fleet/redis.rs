@@ -247,6 +247,24 @@ impl Backend for RedisBackend {
         }
     }
 
+    fn claim_once(&self, key: &str, ttl_seconds: u64) -> Result<bool> {
+        let v: Value = self.with(&self.writer, self.command_timeout(), |con| {
+            redis::cmd("SET")
+                .arg(format!("{}:dpop:{key}", self.stream))
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(ttl_seconds.max(1))
+                .query(con)
+        })?;
+        match v {
+            Value::Okay => Ok(true),
+            Value::SimpleString(s) if s == "OK" => Ok(true),
+            Value::Nil => Ok(false),
+            other => Err(Error::fleet(format!("Redis answered SET NX with {other:?}"))),
+        }
+    }
+
     fn trim_through(&self, seq: u64) -> Result<()> {
         let _: Value = self.with(&self.writer, self.command_timeout(), |con| {
             redis::cmd("XTRIM").arg(&self.stream).arg("MINID").arg(seq.saturating_add(1)).query(con)
