@@ -1337,8 +1337,16 @@ impl Authorizer {
                 t.resize_with(i + 1, Vec::new);
                 &mut t[i]
             });
-            let answer =
-                crate::engine::is_authorized(uid, &p.action, &p.resource, &p.context, entities, policies, hop_trace);
+            let answer = crate::engine::is_authorized(
+                uid,
+                &p.action,
+                &p.resource,
+                &p.context,
+                entities,
+                policies,
+                slice.scopes_hold(),
+                hop_trace,
+            );
             let hop = evaluate_hop(answer, self.config.error_mode);
             out.record_hop(i, hop.0);
             if let Some(cause) = hop.1 {

@@ -30,6 +30,9 @@ pub(crate) struct Compiled {
     pub(crate) policy: cedar_policy::Policy,
     /// Cedar's `condition()` of the policy, built once.
     condition: Expr,
+    /// `true && <when and unless>`: the condition once its three scopes are known to hold, as
+    /// Cedar's `&&` chain evaluates it then (a non-boolean body is the same type error).
+    body: Expr,
     /// Entity uids written in the policy's conditions (see `index::condition_literals`).
     pub(crate) literals: Vec<EntityUid>,
     /// Its principal and resource scopes, to drop it before evaluation when either cannot
@@ -44,6 +47,11 @@ impl Compiled {
             id: p.id().to_string(),
             forbid: p.effect() == Effect::Forbid,
             condition: policy.condition(),
+            body: Expr::and(
+                Expr::val(true),
+                policy.non_scope_constraints().cloned().unwrap_or_else(|| Expr::val(true)),
+            )
+            .with_maybe_source_loc(policy.loc().cloned()),
             literals: crate::index::condition_literals(p),
             scope: crate::index::Scope::of(p),
             policy: p.clone(),
@@ -65,7 +73,10 @@ pub(crate) struct Answer {
 
 /// Evaluates `policies` for the request `principal`, `action`, `resource`, `context` over
 /// `entities`, by Cedar's rule. With `trace`, records how each policy fared: this is the one
-/// evaluation `explain` reports, so its trace cannot disagree with the decision.
+/// evaluation `explain` reports, so its trace cannot disagree with the decision. With
+/// `scopes_hold`, the caller has established that every policy's principal, action and
+/// resource scopes hold for this request, and only the rest of each condition is evaluated.
+#[allow(clippy::too_many_arguments, reason = "one Cedar request, its store, its policies, and how to read them")]
 pub(crate) fn is_authorized<'a>(
     principal: &EntityUid,
     action: &EntityUid,
@@ -73,6 +84,7 @@ pub(crate) fn is_authorized<'a>(
     context: &cedar_policy::Context,
     entities: &cedar_policy::Entities,
     policies: impl Iterator<Item = &'a Compiled>,
+    scopes_hold: bool,
     mut trace: Option<&mut Vec<crate::explain::PolicyTrace>>,
 ) -> Answer {
     let known = |uid: &EntityUid| EntityUIDEntry::known(AsRef::<ast::EntityUID>::as_ref(uid).clone(), None);
@@ -87,7 +99,8 @@ pub(crate) fn is_authorized<'a>(
     let mut answer = Answer::default();
     for p in policies {
         let env = AsRef::<ast::Policy>::as_ref(&p.policy).env();
-        let satisfied = match evaluator.interpret(&p.condition, env) {
+        let condition = if scopes_hold { &p.body } else { &p.condition };
+        let satisfied = match evaluator.interpret(condition, env) {
             Ok(v) => match v.value_kind() {
                 ValueKind::Lit(Literal::Bool(b)) => Ok(*b),
                 // a condition is a conjunction (`&&`), whose value is always a boolean

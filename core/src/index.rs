@@ -23,6 +23,8 @@ pub(crate) struct Slice {
     /// Whether some policy has a principal (`.0`) or resource (`.1`) scope to check, and
     /// whether one of those is an `in` (its ancestors are needed).
     checks: ((bool, bool), (bool, bool)),
+    /// A slice for one action (not the full set): every policy's action scope holds for it.
+    for_action: bool,
 }
 
 /// Policies grouped by the entity in their resource scope (`resource == E`, `resource in E`,
@@ -44,6 +46,13 @@ struct ScopeKeys {
 const KEYED_MIN_POLICIES: usize = 8;
 
 impl Slice {
+    /// Whether every policy [`Self::policies_for`] yields has all three scopes true for the
+    /// request: the action's by construction (a per-action slice), the principal's and the
+    /// resource's because they were checked.
+    pub(crate) fn scopes_hold(&self) -> bool {
+        self.for_action
+    }
+
     /// Every policy of the slice.
     pub(crate) fn all(&self) -> impl ExactSizeIterator<Item = &Compiled> {
         self.compiled.iter().map(AsRef::as_ref)
@@ -207,7 +216,7 @@ pub(crate) const FULL: usize = 0;
 impl Index {
     pub(crate) fn new(policies: &PolicySet) -> Self {
         let all: Vec<Arc<Compiled>> = policies.policies().map(|p| Arc::new(Compiled::new(p))).collect();
-        Self { slices: vec![slice(all)] }
+        Self { slices: vec![slice(all, false)] }
     }
 
     /// Builds the slice for `action`, whose action groups (transitively) are `groups`.
@@ -218,12 +227,12 @@ impl Index {
             ActionConstraint::In(list) => list.iter().any(|a| a == action || groups.contains(a)),
         };
         let chosen: Vec<Arc<Compiled>> = self.slices[FULL].compiled.iter().filter(applies).cloned().collect();
-        self.slices.push(slice(chosen));
+        self.slices.push(slice(chosen, true));
         self.slices.len() - 1
     }
 }
 
-fn slice(compiled: Vec<Arc<Compiled>>) -> Slice {
+fn slice(compiled: Vec<Arc<Compiled>>, for_action: bool) -> Slice {
     let mut seen = HashSet::new();
     let literals = compiled.iter().flat_map(|c| &c.literals).filter(|u| seen.insert(*u)).cloned().collect();
     let keyed = scope_keys(&compiled);
@@ -233,7 +242,7 @@ fn slice(compiled: Vec<Arc<Compiled>>) -> Slice {
         (scoped, within)
     };
     let checks = (side(|c| &c.scope.0), side(|c| &c.scope.1));
-    Slice { compiled, literals, keyed, checks }
+    Slice { compiled, literals, keyed, checks, for_action }
 }
 
 /// Entity literals in a policy's `when` / `unless` conditions. Scope literals are left out:

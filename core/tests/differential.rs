@@ -99,6 +99,11 @@ fn condition() -> impl Strategy<Value = String> {
         Just("when { context.n * 4611686018427387904 > 1 }".to_owned()),
         Just("when { principal.manager.manager.level < 3 }".to_owned()),
         Just("when { resource in principal.manager }".to_owned()),
+        // conditions that are not booleans, and several clauses: the same type errors and
+        // the same results whether the scopes are evaluated or known to hold
+        Just("when { context.n }".to_owned()),
+        Just("when { true } unless { context.n }".to_owned()),
+        Just("when { principal.level > 1 } when { context.n > 0 } unless { context.n > 2 }".to_owned()),
     ]
 }
 
