@@ -26,14 +26,7 @@ fn main() {
             ambit::Request::new(r.principal, r.action, r.resource).with_context(serde_json::json!({"amount": r.amount}))
         })
         .collect();
-    let start = std::time::Instant::now();
-    let mut allowed = 0;
-    for i in 0..n {
-        if a.authorize(&reqs[i % reqs.len()]).unwrap().allowed() {
-            allowed += 1;
-        }
-    }
-    eprintln!("{n} decisions, {allowed} allowed, {:?} per decision", start.elapsed() / u32::try_from(n).unwrap());
+    decide_loop(&a, &reqs, n);
 }
 
 /// `profile mint [N]`: N mints under one service.
@@ -117,6 +110,11 @@ fn shapes() {
         .into_iter()
         .map(|r| ambit::Request::new(r.principal, r.action, r.resource).with_context(r.context))
         .collect();
+    decide_loop(&a, &reqs, n);
+}
+
+/// `n` decisions over `reqs` in turn, then how many were allowed and the time per decision.
+fn decide_loop(a: &ambit::Authorizer, reqs: &[ambit::Request], n: usize) {
     let start = std::time::Instant::now();
     let mut allowed = 0;
     for i in 0..n {

@@ -894,11 +894,7 @@ pub fn verify_audit_log(files: Vec<String>) -> napi::Result<Value, String> {
 pub fn jwk_thumbprint(
     #[napi(ts_arg_type = "string | Record<string, unknown>")] jwk: Value,
 ) -> napi::Result<String, String> {
-    let text = match jwk {
-        Value::String(t) => t,
-        other => other.to_string(),
-    };
-    ambit::dpop::jwk_thumbprint(&text).map_err(to_js)
+    ambit::dpop::jwk_thumbprint(&jwk).map_err(to_js)
 }
 
 /// Formats a uid from type and id, escaping the id.

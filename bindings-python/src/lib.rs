@@ -140,11 +140,7 @@ fn dpop_proof(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ambit::DpopProo
 /// The RFC 7638 thumbprint of a public JWK (a dict or JSON text): what `cnf.jkt` holds.
 #[pyfunction]
 fn jwk_thumbprint(jwk: &Bound<'_, PyAny>) -> PyResult<String> {
-    let text = match jwk.extract::<String>() {
-        Ok(t) => t,
-        Err(_) => json(jwk)?.to_string(),
-    };
-    ambit::dpop::jwk_thumbprint(&text).map_err(to_py)
+    ambit::dpop::jwk_thumbprint(&json(jwk)?).map_err(to_py)
 }
 
 fn uid(obj: &Bound<'_, PyAny>) -> PyResult<String> {

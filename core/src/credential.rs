@@ -48,6 +48,19 @@ impl Algorithm {
         }
     }
 
+    /// The algorithms an option names (`what`, for the error), or both (`ES256`, `EdDSA`)
+    /// when it names none.
+    ///
+    /// # Errors
+    /// `AMBIT_CONFIG` for an empty list or an unknown name.
+    pub(crate) fn list(names: Option<&[String]>, what: &str) -> Result<Vec<Self>> {
+        match names {
+            None => Ok(vec![Self::ES256, Self::EdDSA]),
+            Some([]) => Err(Error::config(format!("`{what}` must name at least one"))),
+            Some(names) => names.iter().map(|n| Self::from_name(n)).collect(),
+        }
+    }
+
     /// The algorithm of a JOSE name (`EdDSA`, `ES256`), or an `AMBIT_CONFIG` error.
     ///
     /// # Errors

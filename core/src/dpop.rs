@@ -101,14 +101,21 @@ pub(crate) fn sha256_b64(text: &[u8]) -> String {
     B64.encode(sha2::Sha256::digest(text))
 }
 
-/// The RFC 7638 thumbprint of a public JWK (Ed25519 or P-256): what a bound token's `cnf.jkt`
-/// holds.
+/// The RFC 7638 thumbprint of a public JWK (Ed25519 or P-256), given as a JSON object or as
+/// its JSON text: what a bound token's `cnf.jkt` holds.
 ///
 /// # Errors
 /// `AMBIT_CONFIG` when `jwk` is not such a public key.
-pub fn jwk_thumbprint(jwk: &str) -> Result<String> {
-    let value: Value = serde_json::from_str(jwk).map_err(|e| Error::config(format!("invalid JWK: {e}")))?;
-    crate::credential::public_from_jwk(&value).map(|k| k.thumbprint())
+pub fn jwk_thumbprint(jwk: &Value) -> Result<String> {
+    let parsed;
+    let jwk = match jwk {
+        Value::String(text) => {
+            parsed = serde_json::from_str(text).map_err(|e| Error::config(format!("invalid JWK: {e}")))?;
+            &parsed
+        }
+        other => other,
+    };
+    crate::credential::public_from_jwk(jwk).map(|k| k.thumbprint())
 }
 
 /// Whether `jkt` looks like a SHA-256 thumbprint (43 base64url characters).
@@ -132,11 +139,7 @@ impl Dpop {
     /// # Errors
     /// `AMBIT_CONFIG` for an unknown algorithm or a zero capacity.
     pub(crate) fn from_options(o: &DpopOptions) -> Result<Self> {
-        let algorithms = match &o.algorithms {
-            None => vec![Algorithm::ES256, Algorithm::EdDSA],
-            Some(names) if names.is_empty() => return Err(Error::config("`dpop.algorithms` must name at least one")),
-            Some(names) => names.iter().map(|n| Algorithm::from_name(n)).collect::<Result<_>>()?,
-        };
+        let algorithms = Algorithm::list(o.algorithms.as_deref(), "dpop.algorithms")?;
         let capacity = o.replay_capacity.unwrap_or(100_000);
         if capacity == 0 {
             return Err(Error::config("`dpop.replay_capacity` must be at least 1"));

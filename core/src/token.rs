@@ -89,11 +89,7 @@ impl OAuthIssuer {
         };
         let mut keys = TrustedIssuers::default();
         keys.add(o.issuer.clone(), &jwks)?;
-        let algorithms = match &o.algorithms {
-            None => vec![Algorithm::ES256, Algorithm::EdDSA],
-            Some(names) if names.is_empty() => return Err(Error::config("`algorithms` must name at least one")),
-            Some(names) => names.iter().map(|n| Algorithm::from_name(n)).collect::<Result<_>>()?,
-        };
+        let algorithms = Algorithm::list(o.algorithms.as_deref(), "algorithms")?;
         for (what, t) in [("principal_type", &o.principal_type), ("actor_type", &o.actor_type)] {
             t.parse::<cedar_policy::EntityTypeName>().map_err(|_| {
                 Error::config(format!("`{what}` `{}` is not an entity type", crate::error::user_text(t)))
