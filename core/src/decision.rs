@@ -449,3 +449,17 @@ mod tests {
         assert_eq!(all.len(), 80_000);
     }
 }
+
+/// How one policy fared for one hop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyTrace {
+    /// The policy id.
+    pub id: String,
+    /// `permit` or `forbid`.
+    pub effect: String,
+    /// `satisfied`, `not_satisfied` or `error`.
+    pub outcome: String,
+    /// The error, when it erred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -12,9 +12,9 @@
 //! `dpop_invalid`, one seen before is `replayed`, a bound token without a proof (or any token
 //! without one, when proofs are required) is `dpop_required`.
 
-use crate::credential::{refuse, Algorithm, Refusal};
 use crate::decision::DenyCause;
 use crate::error::{Error, Result};
+use crate::jose::{refuse, Algorithm, Refusal};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,7 @@ use sha2::Digest as _;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// The media type in a proof's `typ` header.
-pub const PROOF_TYPE: &str = "dpop+jwt";
+pub use crate::jose::PROOF_TYPE;
 /// The largest proof read, in bytes.
 pub const MAX_PROOF_BYTES: usize = 8 * 1024;
 /// The longest `jti` accepted, in bytes.
@@ -96,32 +95,8 @@ impl DpopProof {
     }
 }
 
-/// The base64url SHA-256 of `text`: a token's `ath`, a key's thumbprint.
-pub(crate) fn sha256_b64(text: &[u8]) -> String {
-    B64.encode(sha2::Sha256::digest(text))
-}
-
-/// The RFC 7638 thumbprint of a public JWK (Ed25519 or P-256), given as a JSON object or as
-/// its JSON text: what a bound token's `cnf.jkt` holds.
-///
-/// # Errors
-/// `AMBIT_CONFIG` when `jwk` is not such a public key.
-pub fn jwk_thumbprint(jwk: &Value) -> Result<String> {
-    let parsed;
-    let jwk = match jwk {
-        Value::String(text) => {
-            parsed = serde_json::from_str(text).map_err(|e| Error::config(format!("invalid JWK: {e}")))?;
-            &parsed
-        }
-        other => other,
-    };
-    crate::credential::public_from_jwk(jwk).map(|k| k.thumbprint())
-}
-
-/// Whether `jkt` looks like a SHA-256 thumbprint (43 base64url characters).
-pub(crate) fn is_thumbprint(jkt: &str) -> bool {
-    jkt.len() == 43 && B64.decode(jkt).is_ok_and(|b| b.len() == 32)
-}
+pub use crate::jose::jwk_thumbprint;
+use crate::jose::sha256_b64;
 
 /// An authorizer's DPoP judge: its settings and the proofs it has seen.
 #[derive(Debug)]
@@ -190,7 +165,7 @@ impl Dpop {
         fleet: Option<&dyn crate::fleet::Backend>,
     ) -> std::result::Result<(), Refusal> {
         let invalid = |why: &str| refuse(DenyCause::DpopInvalid, why);
-        let jws = crate::credential::parse_jws(&p.proof, MAX_PROOF_BYTES, "DPoP proof")
+        let jws = crate::jose::parse_jws(&p.proof, MAX_PROOF_BYTES, "DPoP proof")
             .map_err(|r| refuse(DenyCause::DpopInvalid, r.why))?;
         if jws.header.typ.as_deref() != Some(PROOF_TYPE) {
             return Err(invalid("the proof's type must be dpop+jwt"));
@@ -202,8 +177,8 @@ impl Dpop {
         if jwk.get("d").is_some() || jwk.get("p").is_some() || jwk.get("k").is_some() {
             return Err(invalid("the proof's `jwk` holds a private key"));
         }
-        let key = crate::credential::public_from_jwk(jwk)
-            .map_err(|_| invalid("the proof's `jwk` is not a usable public key"))?;
+        let key =
+            crate::jose::public_from_jwk(jwk).map_err(|_| invalid("the proof's `jwk` is not a usable public key"))?;
         jws.verified_by(&key).map_err(|r| refuse(DenyCause::DpopInvalid, r.why))?;
         let claims: Map<String, Value> =
             serde_json::from_slice(&jws.payload).map_err(|_| invalid("the proof's payload is not a JSON object"))?;

@@ -16,48 +16,11 @@
 //! `core/tests/differential.rs` compares decisions, reasons, error ids and error messages with
 //! `cedar_policy::Authorizer` on random policy sets; Cedar's corpus runs through it too.
 
-use cedar_policy::{Effect, EntityUid};
-use cedar_policy_core::ast::{self, EntityUIDEntry, Expr, Literal, ValueKind};
+use crate::policy::Compiled;
+use cedar_policy::EntityUid;
+use cedar_policy_core::ast::{self, EntityUIDEntry, Literal, ValueKind};
 use cedar_policy_core::evaluator::Evaluator;
 use cedar_policy_core::extensions::Extensions;
-
-/// A policy ready to evaluate.
-#[derive(Debug)]
-pub(crate) struct Compiled {
-    pub(crate) id: String,
-    pub(crate) forbid: bool,
-    /// The policy itself.
-    pub(crate) policy: cedar_policy::Policy,
-    /// Cedar's `condition()` of the policy, built once.
-    condition: Expr,
-    /// `true && <when and unless>`: the condition once its three scopes are known to hold, as
-    /// Cedar's `&&` chain evaluates it then (a non-boolean body is the same type error).
-    body: Expr,
-    /// Entity uids written in the policy's conditions (see `index::condition_literals`).
-    pub(crate) literals: Vec<EntityUid>,
-    /// Its principal and resource scopes, to drop it before evaluation when either cannot
-    /// match (see `index::Slice::policies_for`).
-    pub(crate) scope: (crate::index::Scope, crate::index::Scope),
-}
-
-impl Compiled {
-    pub(crate) fn new(p: &cedar_policy::Policy) -> Self {
-        let policy: &ast::Policy = p.as_ref();
-        Self {
-            id: p.id().to_string(),
-            forbid: p.effect() == Effect::Forbid,
-            condition: policy.condition(),
-            body: Expr::and(
-                Expr::val(true),
-                policy.non_scope_constraints().cloned().unwrap_or_else(|| Expr::val(true)),
-            )
-            .with_maybe_source_loc(policy.loc().cloned()),
-            literals: crate::index::condition_literals(p),
-            scope: crate::index::Scope::of(p),
-            policy: p.clone(),
-        }
-    }
-}
 
 /// Cedar's answer for one request.
 #[derive(Debug, Default)]
@@ -85,7 +48,7 @@ pub(crate) fn is_authorized<'a>(
     entities: &cedar_policy::Entities,
     policies: impl Iterator<Item = &'a Compiled>,
     scopes_hold: bool,
-    mut trace: Option<&mut Vec<crate::explain::PolicyTrace>>,
+    mut trace: Option<&mut Vec<crate::decision::PolicyTrace>>,
 ) -> Answer {
     let known = |uid: &EntityUid| EntityUIDEntry::known(AsRef::<ast::EntityUID>::as_ref(uid).clone(), None);
     let request = ast::Request::new_unchecked(
@@ -109,7 +72,7 @@ pub(crate) fn is_authorized<'a>(
             Err(e) => Err(crate::error::cedar_text(&e)),
         };
         if let Some(t) = trace.as_deref_mut() {
-            t.push(crate::explain::PolicyTrace {
+            t.push(crate::decision::PolicyTrace {
                 id: p.id.clone(),
                 effect: if p.forbid { "forbid" } else { "permit" }.to_owned(),
                 outcome: match &satisfied {

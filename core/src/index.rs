@@ -6,7 +6,7 @@
 //! whose scope cannot match changes neither decision, reasons nor errors: their scope is false,
 //! so Cedar never evaluates their conditions.
 
-use crate::engine::Compiled;
+use crate::policy::{Compiled, Scope};
 use cedar_policy::{ActionConstraint, EntityUid, PolicySet};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -35,8 +35,8 @@ pub(crate) struct Slice {
 struct ScopeKeys {
     unkeyed: Vec<Arc<Compiled>>,
     groups: Vec<Vec<Arc<Compiled>>>,
-    by_entity: HashMap<EntityUid, u32, FastHash>,
-    by_principal: HashMap<EntityUid, u32, FastHash>,
+    by_entity: HashMap<EntityUid, u32, rustc_hash::FxBuildHasher>,
+    by_principal: HashMap<EntityUid, u32, rustc_hash::FxBuildHasher>,
 }
 
 /// Slices smaller than this are evaluated whole: looking up scope groups would cost more than
@@ -118,50 +118,6 @@ impl Slice {
     }
 }
 
-/// A principal or resource scope, as the index tests it.
-#[derive(Debug, Clone)]
-pub(crate) enum Scope {
-    Any,
-    Eq(EntityUid),
-    In(EntityUid),
-    Is(cedar_policy::EntityTypeName),
-    IsIn(cedar_policy::EntityTypeName, EntityUid),
-}
-
-impl Scope {
-    pub(crate) fn of(p: &cedar_policy::Policy) -> (Self, Self) {
-        use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
-        let principal = match p.principal_constraint() {
-            P::Any => Self::Any,
-            P::Eq(e) => Self::Eq(e),
-            P::In(e) => Self::In(e),
-            P::Is(t) => Self::Is(t),
-            P::IsIn(t, e) => Self::IsIn(t, e),
-        };
-        let resource = match p.resource_constraint() {
-            R::Any => Self::Any,
-            R::Eq(e) => Self::Eq(e),
-            R::In(e) => Self::In(e),
-            R::Is(t) => Self::Is(t),
-            R::IsIn(t, e) => Self::IsIn(t, e),
-        };
-        (principal, resource)
-    }
-
-    /// Whether the scope can hold for `uid`, whose ancestors (in the decision's entities) are
-    /// `ancestors`: exactly Cedar's `==`, `in`, `is` and `is ... in` on a known entity.
-    fn may_match(&self, uid: &EntityUid, ancestors: &[&EntityUid]) -> bool {
-        let within = |e: &EntityUid| uid == e || ancestors.contains(&e);
-        match self {
-            Self::Any => true,
-            Self::Eq(e) => uid == e,
-            Self::In(e) => within(e),
-            Self::Is(t) => uid.type_name() == t,
-            Self::IsIn(t, e) => uid.type_name() == t && within(e),
-        }
-    }
-}
-
 fn scope_keys(policies: &[Arc<Compiled>]) -> Option<ScopeKeys> {
     use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
     if policies.len() < KEYED_MIN_POLICIES {
@@ -192,17 +148,6 @@ fn scope_keys(policies: &[Arc<Compiled>]) -> Option<ScopeKeys> {
     }
     Some(keys)
 }
-
-/// FxHash (`rustc-hash`, as in rustc) for the maps a decision looks up: the index's, and the
-/// snapshot's action, type and name tables. Their keys come from the policies, schema and
-/// static entities, which are trusted; requests only look keys up, so an unseeded hash opens no
-/// flooding attack, and it is several times cheaper than SipHash on entity uids.
-pub(crate) type FastHash = rustc_hash::FxBuildHasher;
-
-/// A map with keys from trusted sources, looked up on the decision path.
-pub(crate) type FastMap<K, V> = HashMap<K, V, FastHash>;
-/// A set with keys from trusted sources, looked up on the decision path.
-pub(crate) type FastSet<K> = HashSet<K, FastHash>;
 
 #[derive(Debug)]
 pub(crate) struct Index {
@@ -243,36 +188,4 @@ fn slice(compiled: Vec<Arc<Compiled>>, for_action: bool) -> Slice {
     };
     let checks = (side(|c| &c.scope.0), side(|c| &c.scope.1));
     Slice { compiled, literals, keyed, checks, for_action }
-}
-
-/// Entity literals in a policy's `when` / `unless` conditions. Scope literals are left out:
-/// `principal == X` compares uids and `principal in X` reads the principal's ancestors, so
-/// neither needs entity `X` itself. Cedar's `entity_literals` lists one occurrence per use,
-/// scope included; removing one occurrence per scope use keeps a literal that appears in both.
-pub(crate) fn condition_literals(p: &cedar_policy::Policy) -> Vec<EntityUid> {
-    use cedar_policy::{PrincipalConstraint as P, ResourceConstraint as R};
-    if !p.has_non_scope_constraint() {
-        return Vec::new();
-    }
-    let mut all = p.entity_literals();
-    let mut scope = Vec::new();
-    match p.principal_constraint() {
-        P::In(u) | P::Eq(u) | P::IsIn(_, u) => scope.push(u),
-        P::Any | P::Is(_) => {}
-    }
-    match p.action_constraint() {
-        ActionConstraint::Eq(u) => scope.push(u),
-        ActionConstraint::In(list) => scope.extend(list),
-        ActionConstraint::Any => {}
-    }
-    match p.resource_constraint() {
-        R::In(u) | R::Eq(u) | R::IsIn(_, u) => scope.push(u),
-        R::Any | R::Is(_) => {}
-    }
-    for s in scope {
-        if let Some(pos) = all.iter().position(|x| x == &s) {
-            all.swap_remove(pos);
-        }
-    }
-    all
 }

@@ -6,8 +6,8 @@
 
 use crate::audit::{Audit, AuditRecord, FileOptions, Overflow};
 use crate::authorizer::AuthorizerBuilder;
+use crate::config::{ErrorMode, Validation};
 use crate::error::{Error, Result};
-use crate::snapshot::{ErrorMode, Validation};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -3,16 +3,16 @@
 //! gives, without its expression building and evaluation. Optionally writes the value's type
 //! signature, on which Cedar's schema checks depend (used to remember checks that passed).
 
-use crate::index::FastMap;
 use cedar_policy::EntityTypeName;
 use cedar_policy_core::ast::Value;
+use rustc_hash::FxHashMap;
 use serde_json::Value as Json;
 use std::fmt::Write as _;
 
 /// Builds Cedar values from plain JSON, appending type signatures to `sig` when given.
 pub(crate) struct Plain<'a> {
     /// Entity types `__entity` references may name; `None` refuses references.
-    pub(crate) types: Option<&'a FastMap<String, EntityTypeName>>,
+    pub(crate) types: Option<&'a FxHashMap<String, EntityTypeName>>,
     pub(crate) sig: Option<&'a mut String>,
 }
 

@@ -118,15 +118,3 @@ impl Request {
         &self.on_behalf_of
     }
 }
-
-/// Formats an entity uid in Cedar syntax, escaping the id: `format_uid("User", "a\"b")` is
-/// `User::"a\"b"`.
-///
-/// # Errors
-/// `AMBIT_INVALID_REQUEST` when `type_name` is not a valid Cedar type name.
-pub fn format_uid(type_name: &str, id: &str) -> crate::Result<String> {
-    let ty: cedar_policy::EntityTypeName = type_name.parse().map_err(|_| {
-        crate::Error::invalid_request(format!("malformed entity type `{}`", crate::error::user_text(type_name)))
-    })?;
-    Ok(cedar_policy::EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(id)).to_string())
-}

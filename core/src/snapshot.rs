@@ -3,94 +3,18 @@
 //! A snapshot is built off the read path and swapped in whole; a decision loads one snapshot and
 //! never mixes two versions.
 
+use crate::config::Validation;
 use crate::error::{diagnostic_parts, DuplicatePolicyIdError, Error, Location, Result, ValidationError};
-use crate::index::{FastMap, FastSet, Index};
+use crate::index::Index;
 use crate::source::{Text, Texts};
 use cedar_policy::{
     Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Schema, SchemaFragment, ValidationMode, Validator,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
-
-/// How strictly policies are checked against the schema at load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Validation {
-    /// Cedar's strict validation (the default). Requests are validated against the schema too.
-    #[default]
-    Strict,
-    /// Cedar's permissive validation. Requests are validated against the schema too.
-    Permissive,
-    /// No policy or request validation: for migrating unvalidated Cedar. A schema, when
-    /// given, is still used to parse entities and contexts.
-    Off,
-}
-
-impl Validation {
-    /// The stable name: `strict`, `permissive` or `off`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Strict => "strict",
-            Self::Permissive => "permissive",
-            Self::Off => "off",
-        }
-    }
-}
-
-impl FromStr for Validation {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "strict" => Ok(Self::Strict),
-            "permissive" => Ok(Self::Permissive),
-            "off" => Ok(Self::Off),
-            other => Err(Error::config(format!(
-                "unknown validation mode `{}`: expected `strict`, `permissive` or `off`",
-                crate::error::user_text(other)
-            ))),
-        }
-    }
-}
-
-/// What to do when a policy's condition errors during evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ErrorMode {
-    /// An erroring `forbid` counts as matched: the hop is denied with `evaluation_error`
-    /// (the default). An erroring `permit` is skipped, as in Cedar.
-    #[default]
-    FailClosed,
-    /// Cedar's exact semantics: an erroring policy is skipped, whatever its effect.
-    Cedar,
-}
-
-impl ErrorMode {
-    /// The stable name: `fail_closed` or `cedar`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FailClosed => "fail_closed",
-            Self::Cedar => "cedar",
-        }
-    }
-}
-
-impl FromStr for ErrorMode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "fail_closed" => Ok(Self::FailClosed),
-            "cedar" => Ok(Self::Cedar),
-            other => Err(Error::config(format!(
-                "unknown error mode `{}`: expected `fail_closed` or `cedar`",
-                crate::error::user_text(other)
-            ))),
-        }
-    }
-}
 
 /// Facts about one action known at load.
 #[derive(Debug)]
@@ -101,9 +25,9 @@ pub(crate) struct ActionInfo {
     /// Index of the action's policy slice in `Index::slices`.
     pub(crate) slice: usize,
     /// Principal types the schema allows for the action (`None` without a schema entry).
-    pub(crate) principals: Option<FastSet<EntityTypeName>>,
+    pub(crate) principals: Option<FxHashSet<EntityTypeName>>,
     /// Resource types the schema allows for the action.
-    pub(crate) resources: Option<FastSet<EntityTypeName>>,
+    pub(crate) resources: Option<FxHashSet<EntityTypeName>>,
     /// The action uid's text, as decisions report it.
     pub(crate) text: String,
 }
@@ -116,21 +40,21 @@ pub(crate) struct Snapshot {
     pub(crate) entities: Entities,
     /// For each static entity, the entity uids its attributes and tags mention.
     pub(crate) refs: HashMap<EntityUid, Vec<EntityUid>>,
-    pub(crate) actions: FastMap<EntityUid, ActionInfo>,
+    pub(crate) actions: FxHashMap<EntityUid, ActionInfo>,
     /// Bare action name -> uid; `None` when the name is ambiguous across namespaces.
-    pub(crate) action_names: FastMap<String, Option<EntityUid>>,
+    pub(crate) action_names: FxHashMap<String, Option<EntityUid>>,
     pub(crate) agent_type: EntityTypeName,
     /// Every entity type the snapshot knows, by its text, for the fast uid parse.
-    pub(crate) types: FastMap<String, EntityTypeName>,
+    pub(crate) types: FxHashMap<String, EntityTypeName>,
     pub(crate) version: String,
     pub(crate) generation: u64,
     pub(crate) validation: Validation,
     /// Bare action (or action group) name -> the canonical uid text it names; `None` when the
     /// name is ambiguous across namespaces.
-    pub(crate) scope_names: FastMap<String, Option<String>>,
+    pub(crate) scope_names: FxHashMap<String, Option<String>>,
     /// Enumerated entity types and their declared ids: strict request validation refuses any
     /// other id, as Cedar's `Request::new` with a schema does.
-    pub(crate) enums: FastMap<EntityTypeName, FastSet<String>>,
+    pub(crate) enums: FxHashMap<EntityTypeName, FxHashSet<String>>,
     /// Type signatures of agent entities already checked against the schema (see
     /// `registry::build_entity`): conformance depends only on the signature.
     pub(crate) agent_shapes: papaya::HashSet<String>,
@@ -149,79 +73,6 @@ pub(crate) struct BuildOptions<'a> {
     pub(crate) max_source_bytes: usize,
     /// Whether static entities are checked against the schema (default true).
     pub(crate) validate_entities: bool,
-}
-
-/// Names a decision clones, as this thread's own copies.
-///
-/// A Cedar name holds reference counts (`Arc`s: its namespace path, its source text) that every
-/// clone increments and every drop decrements. Cloned from one table shared by all threads,
-/// each decision on each core writes the same few cache lines, and a second thread adds little
-/// throughput (measured: 1.25× the decisions of one thread at P = 100, where two processes
-/// give 2×). A copy parsed once per thread from the name's text is equal to the shared one
-/// (equality and hashing ignore source locations) and its counters stay on that thread.
-struct ThreadCopies {
-    types: FastMap<String, EntityTypeName>,
-    uids: FastMap<String, EntityUid>,
-}
-
-/// Entries per map and thread; beyond it the map starts over (names come from snapshots, so
-/// only a process cycling through many schemas gets there).
-const MAX_THREAD_COPIES: usize = 1024;
-
-thread_local! {
-    static THREAD_COPIES: std::cell::RefCell<ThreadCopies> =
-        std::cell::RefCell::new(ThreadCopies { types: FastMap::default(), uids: FastMap::default() });
-}
-
-/// This thread's copy of the name written `text`, which `shared` gives (or `None` when the
-/// snapshot does not know it). Falls back to the shared value when the thread's table cannot
-/// be used (during thread teardown).
-fn thread_copy<T: Clone + FromStr + PartialEq>(text: &str, shared: impl Fn() -> Option<T>) -> Option<T>
-where
-    ThreadCopies: CopyTable<T>,
-{
-    let local = THREAD_COPIES.try_with(|cell| {
-        let mut copies = cell.try_borrow_mut().ok()?;
-        let table = copies.table();
-        if let Some(t) = table.get(text) {
-            return Some(t.clone());
-        }
-        // only names the snapshot knows get a copy (the table stays bounded by them)
-        shared()?;
-        let own: T = text.parse().ok()?;
-        debug_assert!(shared().is_some_and(|s| s == own), "a thread copy differs from the shared name");
-        if table.len() >= MAX_THREAD_COPIES {
-            table.clear();
-        }
-        table.insert(text.to_owned(), own.clone());
-        Some(own)
-    });
-    match local {
-        Ok(Some(t)) => Some(t),
-        // unknown to the snapshot (`shared` says so again, cheaply), or no usable thread table
-        _ => shared(),
-    }
-}
-
-trait CopyTable<T> {
-    fn table(&mut self) -> &mut FastMap<String, T>;
-}
-
-impl CopyTable<EntityTypeName> for ThreadCopies {
-    fn table(&mut self) -> &mut FastMap<String, EntityTypeName> {
-        &mut self.types
-    }
-}
-
-impl CopyTable<EntityUid> for ThreadCopies {
-    fn table(&mut self) -> &mut FastMap<String, EntityUid> {
-        &mut self.uids
-    }
-}
-
-/// This thread's copy of a uid the snapshot holds, `text` being its canonical text.
-pub(crate) fn thread_uid(text: &str, shared: &EntityUid) -> EntityUid {
-    thread_copy(text, || Some(shared.clone())).unwrap_or_else(|| shared.clone())
 }
 
 impl Snapshot {
@@ -277,7 +128,7 @@ impl Snapshot {
     pub(crate) fn parse_uid(&self, text: &str, what: &str) -> Result<EntityUid> {
         match self.parse_plain_uid(text) {
             Some(uid) => Ok(uid),
-            None => crate::registry::parse_uid(text, what),
+            None => crate::uid::parse_uid(text, what),
         }
     }
 
@@ -288,7 +139,7 @@ impl Snapshot {
             debug_assert_eq!(uid.to_string(), text);
             Ok((uid, text.to_owned()))
         } else {
-            let uid = crate::registry::parse_uid(text, what)?;
+            let uid = crate::uid::parse_uid(text, what)?;
             let canonical = uid.to_string();
             Ok((uid, canonical))
         }
@@ -300,10 +151,10 @@ impl Snapshot {
         let quote = text.find('"')?;
         let ty = text[..quote].strip_suffix("::")?;
         let id = text[quote + 1..].strip_suffix('"')?;
-        if !id.bytes().all(plain_id_byte) {
+        if !id.bytes().all(crate::uid::plain_id_byte) {
             return None;
         }
-        let t = thread_copy(ty, || self.types.get(ty).cloned())?;
+        let t = crate::uid::thread_copy(ty, || self.types.get(ty).cloned())?;
         Some(EntityUid::from_type_name_and_id(t, cedar_policy::EntityId::new(id)))
     }
 
@@ -338,13 +189,13 @@ impl Snapshot {
             parse_entities(texts.entities.as_ref(), schema.as_ref(), opts.validate_entities, &agent_type)?;
         let (actions, action_names, index) = index_actions(schema.as_ref(), &entities, &policies);
         let version = version(texts);
-        let mut types: FastMap<String, EntityTypeName> = FastMap::default();
+        let mut types: FxHashMap<String, EntityTypeName> = FxHashMap::default();
         let known = schema.iter().flat_map(|s| s.entity_types().cloned().collect::<Vec<_>>());
         let seen = entities.iter().map(|e| e.uid().type_name().clone());
         for t in known.chain(seen).chain(actions.keys().map(|a| a.type_name().clone())).chain([agent_type.clone()]) {
             types.insert(t.to_string(), t);
         }
-        let mut scope_names: FastMap<String, Option<String>> = FastMap::default();
+        let mut scope_names: FxHashMap<String, Option<String>> = FxHashMap::default();
         for (uid, info) in &actions {
             scope_names
                 .entry(uid.id().unescaped().to_owned())
@@ -404,31 +255,6 @@ pub(crate) fn test_snapshot(schema: &str, entities: Option<&str>, validation: Va
         Ok(snap) => snap,
         Err(e) => unreachable!("test snapshot must build: {e}"),
     }
-}
-
-/// Id characters that need no escaping in Cedar's normalized uid text.
-fn plain_id_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_'
-                | b'.'
-                | b':'
-                | b'@'
-                | b'/'
-                | b'+'
-                | b'='
-                | b'~'
-                | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'!'
-                | b'?'
-                | b','
-                | b';'
-                | b'|'
-        )
 }
 
 fn parse_schema(texts: &[Text]) -> Result<Option<Schema>> {
@@ -820,7 +646,7 @@ fn collect_refs_with(v: &serde_json::Value, out: &mut Vec<EntityUid>, types: &mu
     }
 }
 
-type ActionTables = (FastMap<EntityUid, ActionInfo>, FastMap<String, Option<EntityUid>>, Index);
+type ActionTables = (FxHashMap<EntityUid, ActionInfo>, FxHashMap<String, Option<EntityUid>>, Index);
 
 fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &PolicySet) -> ActionTables {
     let mut uids: Vec<EntityUid> = Vec::new();
@@ -834,8 +660,8 @@ fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &Policy
     }
     uids.sort_by_key(ToString::to_string);
     let mut index = Index::new(policies);
-    let mut actions = FastMap::default();
-    let mut names: FastMap<String, Option<EntityUid>> = FastMap::default();
+    let mut actions = FxHashMap::default();
+    let mut names: FxHashMap<String, Option<EntityUid>> = FxHashMap::default();
     for uid in uids {
         let ancestors: Vec<EntityUid> = entities.ancestors(&uid).map(|it| it.cloned().collect()).unwrap_or_default();
         let mut scope_names = vec![uid.to_string()];
@@ -858,9 +684,9 @@ fn index_actions(schema: Option<&Schema>, entities: &Entities, policies: &Policy
 }
 
 /// Every enumerated entity type of the schema with its declared ids.
-fn enum_ids(schema: &Schema) -> FastMap<EntityTypeName, FastSet<String>> {
+fn enum_ids(schema: &Schema) -> FxHashMap<EntityTypeName, FxHashSet<String>> {
     use cedar_policy_core::validator::ValidatorEntityTypeKind;
-    let mut out = FastMap::default();
+    let mut out = FxHashMap::default();
     for ty in schema.as_ref().entity_types() {
         if let ValidatorEntityTypeKind::Enum(choices) = &ty.kind {
             let name: EntityTypeName = EntityTypeName::from(ty.name().clone());

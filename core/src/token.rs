@@ -4,9 +4,9 @@
 //! Cedar as for any chain; `scope` / `scp` narrow the actions like agent scopes; selected
 //! claims become `context.token`.
 
-use crate::credential::{Algorithm, TrustedIssuers};
 use crate::decision::DenyCause;
 use crate::error::{Error, Result};
+use crate::jose::{Algorithm, TrustedIssuers};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -178,7 +178,7 @@ pub(crate) struct Admitted {
     pub(crate) entities: Vec<(String, Value)>,
 }
 
-use crate::credential::{refuse, Refusal as Refused};
+use crate::jose::{refuse, Refusal as Refused};
 
 fn time_claim(claims: &Map<String, Value>, name: &str) -> std::result::Result<Option<u64>, Refused> {
     match claims.get(name) {
@@ -200,7 +200,7 @@ fn signed<'i>(
     if issuers.is_empty() {
         return Err(refuse(DenyCause::UntrustedIssuer, "this authorizer trusts no OAuth issuer"));
     }
-    let jws = crate::credential::parse_jws(token, MAX_TOKEN_BYTES, "token")?;
+    let jws = crate::jose::parse_jws(token, MAX_TOKEN_BYTES, "token")?;
     match jws.header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("jwt" | "at+jwt" | "application/at+jwt") => {}
         Some(_) => return Err(invalid("the type is not an access token's (JWT, at+jwt)")),
@@ -269,7 +269,7 @@ pub(crate) fn admit(
         }
     }
     let uid = |t: &str, id: &str| {
-        crate::request::format_uid(t, id).map_err(|e| refuse(DenyCause::InvalidToken, e.message().to_owned()))
+        crate::uid::format_uid(t, id).map_err(|e| refuse(DenyCause::InvalidToken, e.message().to_owned()))
     };
     let mut chain = vec![uid(&issuer.principal_type, sub)?];
     let mut entities = Vec::new();
@@ -303,7 +303,7 @@ pub(crate) fn admit(
     let jkt = match claims.get("cnf") {
         None => None,
         Some(cnf) => match cnf.as_object().map(|o| (o.get("jkt"), o.len())) {
-            Some((Some(Value::String(jkt)), 1)) if crate::dpop::is_thumbprint(jkt) => Some(jkt.clone()),
+            Some((Some(Value::String(jkt)), 1)) if crate::jose::is_thumbprint(jkt) => Some(jkt.clone()),
             // a token bound some other way (an mTLS certificate: `x5t#S256`) cannot be proven
             // here: refused, never taken as a bearer token
             _ => return Err(invalid("the token's `cnf` is not a DPoP key thumbprint (`jkt`) alone")),

@@ -24,9 +24,9 @@ pub struct VectorFile {
     /// Fixture directory, relative to the repository root.
     pub policies: String,
     /// Authorizer options: the same names and values as every binding's
-    /// ([`crate::wire::AuthorizerOptions`]).
+    /// ([`crate::options::AuthorizerOptions`]).
     #[serde(default)]
-    pub options: crate::wire::AuthorizerOptions,
+    pub options: crate::options::AuthorizerOptions,
     /// Clock start (epoch seconds).
     #[serde(default)]
     pub now: Option<u64>,
@@ -197,7 +197,7 @@ impl ProofStep {
         let mut claims = serde_json::json!({
             "jti": self.jti.clone().unwrap_or_else(|| self.name.clone()),
             "htm": self.method, "htu": self.url, "iat": self.iat.unwrap_or(now),
-            "ath": crate::dpop::sha256_b64(token.as_bytes()),
+            "ath": crate::jose::sha256_b64(token.as_bytes()),
         });
         if let Some(n) = &self.nonce {
             claims["nonce"] = Value::String(n.clone());

@@ -29,7 +29,7 @@ pub use self::redis::RedisBackend;
 
 use crate::credential::Verifier;
 use crate::error::{Error, Result};
-use crate::registry::{self, Minted, Registry, RegistryState};
+use crate::registry::{Minted, Registry, RegistryState};
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
@@ -293,11 +293,11 @@ impl Target {
                 .enter(&self.registry, &snap, self.max_depth, false)
                 .and_then(|a| serde_json::to_value(a).map_err(|e| Error::internal(e.to_string()))),
             Op::Revoke { uid, at } => {
-                let uid = registry::parse_uid(uid, "revoked")?;
+                let uid = crate::uid::parse_uid(uid, "revoked")?;
                 self.registry.revoke(&uid, &snap, *at).map(serde_json::Value::from)
             }
             Op::Reinstate { uid } => {
-                let uid = registry::parse_uid(uid, "reinstated")?;
+                let uid = crate::uid::parse_uid(uid, "reinstated")?;
                 self.registry.reinstate(&uid, &snap).map(serde_json::Value::Bool)
             }
             Op::RevokeCredential { jti } => {

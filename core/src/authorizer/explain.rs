@@ -1,27 +1,14 @@
 //! Explanations: what `authorize` decides, plus per hop which policies applied, which were
 //! satisfied or erred, and the rule that ended a deny, in words a person can act on.
 
-use crate::authorizer::{Authorizer, Prepared};
-use crate::decision::{Decision, DenyCause};
+use super::Authorizer;
+use crate::decision::{Decision, DenyCause, PolicyTrace};
 use crate::error::Result;
+use crate::prepare::Prepared;
 use crate::registry::Hop;
 use crate::request::Request;
 use cedar_policy::EntityUid;
 use serde::{Deserialize, Serialize};
-
-/// How one policy fared for one hop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyTrace {
-    /// The policy id.
-    pub id: String,
-    /// `permit` or `forbid`.
-    pub effect: String,
-    /// `satisfied`, `not_satisfied` or `error`.
-    pub outcome: String,
-    /// The error, when it erred.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// One hop, explained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,9 +45,10 @@ impl Authorizer {
     /// As [`Authorizer::authorize`].
     pub fn explain(&self, request: &Request) -> Result<Explanation> {
         let snap = self.snapshot.load();
-        let mut traces: Vec<Vec<PolicyTrace>> = Vec::new();
-        let decision = self.decide(&snap, request, Some(&mut traces))?;
-        let p = Authorizer::prepare(&snap, &self.config, request)?;
+        // one preparation and one evaluation: the decision explained is the decision made
+        let p = crate::prepare::prepare(&snap, &self.config, request)?;
+        let mut traces: crate::decide::Trace = Vec::new();
+        let decision = crate::decide::decide(self.inputs(&snap, &p), &p, self.clock.now(), Some(&mut traces))?;
         let slice = &snap.index.slices[p.info.map_or(crate::index::FULL, |i| i.slice)];
         let hops: Vec<(EntityUid, Hop)> = decision
             .chain

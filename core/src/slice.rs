@@ -1,0 +1,136 @@
+//! The entity store one decision reads: the chain, the action, the resource, what the context
+//! and the policies' conditions name, and everything their attributes reach; built with the
+//! transitive closure already known where ambit can prove it.
+
+use crate::error::{cedar_text, Error, Result};
+use crate::prepare::Prepared;
+use crate::registry::{self, Registry};
+use crate::snapshot::Snapshot;
+use cedar_policy::{Entities, Entity, EntityUid};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The small set of entities one decision can reach: the chain, action, resource, context
+/// references, the slice's condition literals, and everything their attributes mention.
+pub(crate) fn entity_slice(
+    snap: &Snapshot,
+    registry: &Registry,
+    hops: &[(EntityUid, registry::Hop)],
+    p: &Prepared,
+    literals: &[EntityUid],
+) -> Result<SliceEntities> {
+    let mut seen: HashSet<EntityUid> = HashSet::new();
+    let mut queue: Vec<EntityUid> = Vec::with_capacity(8 + literals.len());
+    let mut list: Vec<Entity> = Vec::new();
+    let mut agents: Vec<Arc<crate::agent::AgentRecord>> = Vec::new();
+    for (uid, hop) in hops {
+        if let registry::Hop::Agent(a) = hop {
+            if seen.insert(uid.clone()) {
+                queue.extend(a.refs.iter().cloned());
+                agents.push(Arc::clone(a));
+            }
+        } else {
+            queue.push(uid.clone());
+        }
+    }
+    for (entity, refs) in &p.entities {
+        if seen.insert(entity.uid()) {
+            list.push(entity.clone());
+            queue.extend(refs.iter().cloned());
+        }
+    }
+    queue.push(p.action.clone());
+    queue.push(p.resource.clone());
+    queue.extend(p.context_refs.iter().cloned());
+    queue.extend(literals.iter().cloned());
+    while let Some(uid) = queue.pop() {
+        if seen.contains(&uid) {
+            continue;
+        }
+        if let Some(e) = snap.entities.get(&uid) {
+            if let Some(refs) = snap.refs.get(&uid) {
+                queue.extend(refs.iter().cloned());
+            }
+            list.push(e.clone());
+        } else if uid.type_name() == &snap.agent_type {
+            if let Some(a) = registry.get(&uid) {
+                queue.extend(a.refs.iter().cloned());
+                queue.push(a.parent.clone());
+                agents.push(a);
+            }
+        }
+        seen.insert(uid);
+    }
+    if p.entities.is_empty() {
+        return closed_store(snap, list, &agents);
+    }
+    // request entities name parents of their own: let Cedar compute the closure
+    list.extend(agents.iter().map(|a| a.entity.clone()));
+    Entities::from_entities(list, None).map(SliceEntities::Api).map_err(|e| slice_error(&e))
+}
+
+fn slice_error(e: &dyn std::fmt::Display) -> Error {
+    Error::entities(format!("cannot assemble the request's entities: {}", cedar_text(e)), None)
+}
+
+/// A decision's entity store: Cedar's, or one built with its closure already known.
+pub(crate) enum SliceEntities {
+    Api(Entities),
+    Core(cedar_policy_core::entities::Entities),
+}
+
+impl SliceEntities {
+    pub(crate) fn get(&self) -> &Entities {
+        use ref_cast::RefCast as _;
+        match self {
+            Self::Api(e) => e,
+            Self::Core(e) => Entities::ref_cast(e),
+        }
+    }
+}
+
+/// The store for static entities (whose ancestor sets the snapshot already closed) and agents,
+/// without Cedar's per-request transitive-closure pass: an agent's ancestors are exactly the
+/// agents above it on its chain, its root, and the root's (already closed) ancestors, so they
+/// are added directly. Debug builds check the result against Cedar's own computation.
+fn closed_store(
+    snap: &Snapshot,
+    list: Vec<Entity>,
+    agents: &[Arc<crate::agent::AgentRecord>],
+) -> Result<SliceEntities> {
+    use cedar_policy_core::ast::{Entity as CoreEntity, EntityUID};
+    use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+    let mut all: Vec<CoreEntity> = list.iter().map(|e| e.as_ref().clone()).collect();
+    for a in agents {
+        let mut entity: CoreEntity = a.entity.as_ref().clone();
+        let above = &a.chain[..a.chain.len().saturating_sub(1)];
+        for uid in above {
+            let uid: EntityUID = uid.clone().into();
+            if !entity.is_descendant_of(&uid) {
+                entity.add_indirect_ancestor(uid);
+            }
+        }
+        if let Some(root) = above.first() {
+            for ancestor in snap.entities.ancestors(root).into_iter().flatten() {
+                entity.add_indirect_ancestor(ancestor.clone().into());
+            }
+        }
+        all.push(entity);
+    }
+    let store = CoreEntities::from_entities(
+        all,
+        None::<&NoEntitiesSchema>,
+        TCComputation::AssumeAlreadyComputed,
+        cedar_policy_core::extensions::Extensions::all_available(),
+    )
+    .map_err(|e| slice_error(&e))?;
+    #[cfg(debug_assertions)]
+    {
+        let mut plain = list;
+        plain.extend(agents.iter().map(|a| a.entity.clone()));
+        if let Ok(cedar) = Entities::from_entities(plain, None) {
+            debug_assert!(cedar.as_ref().deep_eq(&store), "precomputed closure differs from Cedar's");
+        }
+    }
+    Ok(SliceEntities::Core(store))
+}
