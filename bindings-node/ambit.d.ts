@@ -72,6 +72,37 @@ export interface AuthorizerOptions {
   } | null
 }
 
+/** What a reload attempt came to (`watch` callbacks, `reloadAsync`'s raw form): the core's report. */
+export interface ReloadReport {
+  readonly ok: boolean
+  /** The version serving after a successful reload. */
+  readonly version?: string
+  readonly generation?: number
+  /** The stable code of a failed reload (the last good policies keep serving). */
+  readonly code?: string
+  readonly message?: string
+}
+
+/** A node of `delegationTree(root)`: the identity, its agent record (absent for the root), children. */
+export interface DelegationNode {
+  readonly uid: string
+  readonly revoked: boolean
+  readonly agent?: {
+    readonly uid: string
+    readonly parent: string
+    readonly owner: string
+    readonly chain: ReadonlyArray<string>
+    readonly task: string
+    readonly scopes: ReadonlyArray<string>
+    readonly resources?: ReadonlyArray<string>
+    readonly depth: number
+    readonly createdAt: number
+    readonly expiresAt: number
+    readonly revoked: boolean
+  }
+  readonly children: ReadonlyArray<DelegationNode>
+}
+
 /** A DPoP proof (the `DPoP` header's value) and the call it came with. */
 export interface DpopProof {
   proof: string

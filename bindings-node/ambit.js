@@ -9,12 +9,12 @@ const native = require('./index.js')
  * such as `__proto__` stay data), and whatever it throws or rejects is reported as a warning
  * instead of ending the process.
  */
-function safeCallback(callback) {
+function safeCallback(callback, what = 'audit', code = 'AMBIT_AUDIT') {
   if (callback === undefined || callback === null) return undefined
-  if (typeof callback !== 'function') throw coded('AMBIT_INVALID_REQUEST', 'the audit callback must be a function')
+  if (typeof callback !== 'function') throw coded('AMBIT_INVALID_REQUEST', `the ${what} callback must be a function`)
   const report = (error) => {
     try {
-      process.emitWarning(`ambit audit callback failed: ${error && error.message ? error.message : String(error)}`, { code: 'AMBIT_AUDIT' })
+      process.emitWarning(`ambit ${what} callback failed: ${error && error.message ? error.message : String(error)}`, { code })
     } catch {
       // nothing left to tell
     }
@@ -427,6 +427,13 @@ class AmbitDenied extends Error {
 }
 
 /** `reload()` off the event loop; rejects with an Error whose `code` is the stable code. */
+const nativeWatch = native.Authorizer.prototype.watch
+/** Follows the policy files; `callback(report)` gets each reload's `{ ok, version, generation }` or
+ * `{ ok: false, code, message }`, as Python's `watch(callback)` does. */
+Authorizer.prototype.watch = function watch(callback) {
+  return nativeWatch.call(this, safeCallback(callback, 'watch', 'AMBIT_RELOAD'))
+}
+
 Authorizer.prototype.reloadAsync = async function reloadAsync() {
   const r = await this.reloadAsyncRaw()
   if (!r.ok) {

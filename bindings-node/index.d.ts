@@ -14,30 +14,10 @@ export declare class Authorizer {
   /** Builds an authorizer from text options. */
   constructor(options: import('./ambit').AuthorizerOptions, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>)
   /**
-   * Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path` (the
-   * package's `Authorizer.fromDir` calls this with its audit callback made safe).
-   */
-  static fromDirRaw(path: string, options?: import('./ambit').AuthorizerOptions | undefined | null, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>): Authorizer
-  /**
-   * Decides one request; the decision as camelCase JSON text, `allowed` first. The package's
-   * `authorize(request)` calls this and wraps the text in a lazy `Decision`.
-   */
-  authorizeJson(principal: string, action: string, resource: string, context?: string | undefined | null, entities?: string | undefined | null, onBehalfOf?: Array<string> | undefined | null): string
-  /**
    * A signed credential (compact JWS text) for the live agent `agent`, signed with `key`.
    * With `holder` (a key's thumbprint) it is good only with a DPoP proof by that key.
    */
   issueCredential(agent: string, key: IssuerKey, holder?: string | undefined | null): string
-  /**
-   * Decides for the agent a credential carries; the decision as camelCase JSON text (the
-   * package's `authorizeCredential(request)` calls this and makes it a `Decision`).
-   */
-  authorizeCredentialJson(credential: string, action: string, resource: string, context?: string | undefined | null, dpop?: string | undefined | null): string
-  /**
-   * Decides for an OAuth access token; the decision as camelCase JSON text (the package's
-   * `authorizeToken(request)` calls this and makes it a `Decision`).
-   */
-  authorizeTokenJson(token: string, action: string, resource: string, context?: string | undefined | null, dpop?: string | undefined | null): string
   /** Revokes a credential by its `jti`: every later decision with it is denied `revoked`. */
   revokeCredential(jti: string): void
   /** What this process knows of its fleet feed (camelCase keys); `null` without a fleet. */
@@ -53,27 +33,6 @@ export declare class Authorizer {
    * `null` when the policies decide. The context is not read. Not audited.
    */
   precheck(request: PrecheckRequest): string | null
-  /**
-   * Decides and explains, per hop; `decision` is the decision's camelCase JSON text (the
-   * package's `explain(request)` calls this and makes it a `Decision`).
-   */
-  explainRaw(request: RawRequest): { decision: string, summary: string, hops: Array<Record<string, unknown>> }
-  /**
-   * Decides many requests on one policy version; each slot is a decision's camelCase JSON
-   * text or an error (the package's `authorizeBatch(requests)` calls this).
-   */
-  authorizeBatchJson(requests: Array<RawRequest>): Array<string | BatchError>
-  /**
-   * Mints a just-in-time agent; `attributes` is JSON text (the package's
-   * `mintAgent(options)` converts the attributes object faithfully first).
-   */
-  mintAgentRaw(options: MintOptions, attributes?: string | undefined | null): Agent
-  /**
-   * A narrower credential for a sub-agent of the agent `credential` carries, signed with
-   * `key` (the package's `attenuate({ credential, key, task, scopes, ttlSeconds, ... })`
-   * calls this with an empty parent).
-   */
-  attenuateRaw(credential: string, options: MintOptions, attributes: string | undefined | null, key: IssuerKey): string
   /** Revokes an identity and its subtree; returns how many were cut off. */
   revoke(uid: string): number
   /** Lifts the revocation of a person or service. */
@@ -83,38 +42,26 @@ export declare class Authorizer {
    * filled; kept across reloads until `unlink`.
    */
   link(link: LinkOptions): ReloadOutcome
-  /**
-   * The members of `arguments` (JSON text) that `action`'s context type declares, as JSON
-   * text (the package's `contextFor(action, args)` converts both ways).
-   */
-  contextForJson(action: string, arguments: string): string
   /** Removes a run-time link. */
   unlink(linkId: string): ReloadOutcome
   /** Every template link now serving. */
   links(): Array<LinkInfo>
   /** Re-reads every source; on error the last good policies keep serving. */
   reload(): ReloadOutcome
-  /** `reload()` off the event loop (the package's `reloadAsync()` wraps this). */
-  reloadAsyncRaw(): Promise<ReloadResult>
   replacePolicies(text: string): ReloadOutcome
   replaceEntities(json: string): ReloadOutcome
   /** Follows the policy files and reloads on change. */
-  watch(): void
+  watch(callback?: (report: import('./ambit').ReloadReport) => void): void
   unwatch(): void
-  watchStatus(): { reloads: number, failures: number, last_version: string | null, last_error: [string, string] | null } | null
+  watchStatus(): { reloads: number, failures: number, lastVersion: string | null, lastError: [string, string] | null } | null
   agents(): Array<Agent>
-  delegationTree(root: string): { uid: string, revoked: boolean, agent?: Record<string, unknown>, children: Array<Record<string, unknown>> }
+  delegationTree(root: string): import('./ambit').DelegationNode
   purgeExpired(): number
   get policyVersion(): string
   get generation(): number
   /** The most entities one request may carry (the package checks it before converting them). */
   get maxRequestEntities(): number
   get policyIds(): Array<string>
-  /**
-   * The last `n` audit records, after flushing, as a JSON array text (the package's
-   * `auditRecent(n)` parses it).
-   */
-  auditRecentJson(n: number): string
   /**
    * Flushes the audit trail and closes it with a final `closed` record; afterwards every
    * decision throws `AMBIT_AUDIT` (nothing is decided unrecorded). Idempotent; the package
@@ -266,10 +213,7 @@ export interface ReloadOutcome {
   generation: number
 }
 
-/**
- * The outcome of an off-thread reload: the JS wrapper turns `ok: false` into a thrown
- * `Error` with `code` (a task can only reject with a napi status, not our code).
- */
+/** The core's [`ambit::wire::ReloadReport`], as napi carries it to JS (same names, camelCase). */
 export interface ReloadResult {
   ok: boolean
   version?: string
@@ -279,4 +223,4 @@ export interface ReloadResult {
 }
 
 /** Verifies a hash-chained audit log across files, oldest first. */
-export declare function verifyAuditLog(files: Array<string>): { ok: boolean, records: number, first_bad_seq: number | null, problem: string | null, last_seq: number, last_hash: string, closed: boolean }
+export declare function verifyAuditLog(files: Array<string>): { ok: boolean, records: number, firstBadSeq: number | null, problem: string | null, lastSeq: number, lastHash: string, closed: boolean }

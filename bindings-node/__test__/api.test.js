@@ -111,7 +111,12 @@ test('lifecycle: mint, attenuate, revoke, expire', () => {
   assert.equal(a2.expiresAt, a1.expiresAt)
   assert.throws(() => authz.mintAgent({ parent: a1.uid, task: 'w', scopes: ['issue_refund'], ttlSeconds: 10 }), { code: 'AMBIT_INVALID_DELEGATION' })
   assert.equal(authz.authorize({ principal: a2.uid, action: 'reply_ticket', resource: TICKET }).allowed, true)
-  assert.equal(authz.delegationTree(SERVICE).children[0].children[0].uid, a2.uid)
+  const tree = authz.delegationTree(SERVICE)
+  assert.equal(tree.children[0].children[0].uid, a2.uid)
+  // camelCase all the way down, as the Agent objects mintAgent returns
+  assert.equal(tree.children[0].agent.expiresAt, a1.expiresAt)
+  assert.equal(tree.children[0].agent.createdAt, a1.createdAt)
+  assert.equal('expires_at' in tree.children[0].agent, false)
   assert.equal(authz.revoke(a1.uid), 2)
   assert.equal(authz.authorize({ principal: a2.uid, action: 'reply_ticket', resource: TICKET }).denyCause, 'revoked')
   const a3 = authz.mintAgent({ parent: SERVICE, task: 's', scopes: ['read_ticket'], ttlSeconds: 10, attributes: ACME })
@@ -152,7 +157,9 @@ test('audit: file, callback and verify', async () => {
   fs.writeFileSync(log, lines.join('\n') + '\n')
   const bad = verifyAuditLog([log])
   assert.equal(bad.ok, false)
-  assert.equal(bad.first_bad_seq, 2)
+  assert.equal(bad.firstBadSeq, 2)
+  assert.equal('first_bad_seq' in bad, false, 'the report is camelCase, as every Node shape')
+  assert.equal(typeof report.lastHash, 'string')
 })
 
 test('guard: allow, deny, error denies', async () => {
@@ -213,7 +220,8 @@ test('batch and explain', () => {
 test('watch follows the files', async () => {
   const dir = tmpCopy()
   const authz = Authorizer.fromDir(dir)
-  authz.watch()
+  const reports = []
+  authz.watch((r) => reports.push(r))
   const agent = refundAgent(authz)
   const req = { principal: agent.uid, action: 'issue_refund', resource: TICKET, context: { amount: 120 } }
   assert.equal(authz.authorize(req).allowed, true)
@@ -224,8 +232,47 @@ test('watch follows the files', async () => {
     assert.ok(Date.now() < deadline, 'reload not seen')
     await new Promise((r) => setTimeout(r, 50))
   }
-  assert.ok(authz.watchStatus().reloads >= 1)
+  while (reports.length === 0) {
+    assert.ok(Date.now() < deadline, 'no watch report')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  // the core's report, the same keys as Python's watch callback gets
+  assert.equal(reports.at(-1).ok, true)
+  assert.equal(reports.at(-1).version, authz.policyVersion)
+  assert.equal(typeof reports.at(-1).generation, 'number')
+  const status = authz.watchStatus()
+  assert.ok(status.reloads >= 1)
+  assert.equal(status.lastVersion, authz.policyVersion)
+  assert.equal('last_version' in status, false)
   authz.unwatch()
+})
+
+test('a failed watched reload reports its code, and a throwing callback is contained', async () => {
+  const dir = tmpCopy()
+  const authz = Authorizer.fromDir(dir)
+  const reports = []
+  const warnings = []
+  const onWarning = (w) => warnings.push(w)
+  process.on('warning', onWarning)
+  authz.watch((r) => {
+    reports.push(r)
+    throw new Error('callback bug')
+  })
+  const before = authz.policyVersion
+  fs.writeFileSync(path.join(dir, 'refunds.cedar'), 'permit(principal, action, resource')
+  const deadline = Date.now() + 20000
+  while (reports.length === 0 || warnings.length === 0) {
+    assert.ok(Date.now() < deadline, 'no failed report')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  process.off('warning', onWarning)
+  authz.unwatch()
+  assert.equal(reports[0].ok, false)
+  assert.equal(reports[0].code, 'AMBIT_RELOAD')
+  assert.match(reports[0].message, /refunds\.cedar/)
+  assert.equal(authz.policyVersion, before, 'the last good policies keep serving')
+  assert.equal(warnings[0].code, 'AMBIT_RELOAD')
+  assert.throws(() => authz.watch(42), { code: 'AMBIT_INVALID_REQUEST' })
 })
 
 test('hostile strings: lone surrogates are refused, never turned into U+FFFD', () => {

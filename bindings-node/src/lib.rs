@@ -453,7 +453,7 @@ impl Authorizer {
 
     /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path` (the
     /// package's `Authorizer.fromDir` calls this with its audit callback made safe).
-    #[napi(factory, js_name = "fromDirRaw")]
+    #[napi(factory, js_name = "fromDirRaw", skip_typescript)]
     pub fn from_dir(
         path: String,
         #[napi(ts_arg_type = "import('./ambit').AuthorizerOptions | undefined | null")] options: Option<Object>,
@@ -467,7 +467,7 @@ impl Authorizer {
 
     /// Decides one request; the decision as camelCase JSON text, `allowed` first. The package's
     /// `authorize(request)` calls this and wraps the text in a lazy `Decision`.
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn authorize_json(
         &self,
         principal: Utf16String,
@@ -503,7 +503,7 @@ impl Authorizer {
 
     /// Decides for the agent a credential carries; the decision as camelCase JSON text (the
     /// package's `authorizeCredential(request)` calls this and makes it a `Decision`).
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn authorize_credential_json(
         &self,
         credential: Utf16String,
@@ -531,7 +531,7 @@ impl Authorizer {
 
     /// Decides for an OAuth access token; the decision as camelCase JSON text (the package's
     /// `authorizeToken(request)` calls this and makes it a `Decision`).
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn authorize_token_json(
         &self,
         token: Utf16String,
@@ -594,7 +594,7 @@ impl Authorizer {
 
     /// Decides and explains, per hop; `decision` is the decision's camelCase JSON text (the
     /// package's `explain(request)` calls this and makes it a `Decision`).
-    #[napi(ts_return_type = "{ decision: string, summary: string, hops: Array<Record<string, unknown>> }")]
+    #[napi(skip_typescript)]
     pub fn explain_raw(&self, request: RawRequest) -> napi::Result<Value, String> {
         let e = self.inner.explain(&raw_request(&request)?).map_err(to_js)?;
         let decision = e.decision.to_camel_json_string();
@@ -605,7 +605,7 @@ impl Authorizer {
 
     /// Decides many requests on one policy version; each slot is a decision's camelCase JSON
     /// text or an error (the package's `authorizeBatch(requests)` calls this).
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn authorize_batch_json(&self, requests: Vec<RawRequest>) -> Vec<Either<String, BatchError>> {
         // a request that cannot even be read (a lone surrogate) is an error in its slot
         let mut good = Vec::with_capacity(requests.len());
@@ -636,7 +636,7 @@ impl Authorizer {
 
     /// Mints a just-in-time agent; `attributes` is JSON text (the package's
     /// `mintAgent(options)` converts the attributes object faithfully first).
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn mint_agent_raw(&self, options: MintOptions, attributes: Option<String>) -> napi::Result<Agent, String> {
         self.inner.mint_agent(&agent_spec(&options, attributes)?).map(Agent::from).map_err(to_js)
     }
@@ -644,7 +644,7 @@ impl Authorizer {
     /// A narrower credential for a sub-agent of the agent `credential` carries, signed with
     /// `key` (the package's `attenuate({ credential, key, task, scopes, ttlSeconds, ... })`
     /// calls this with an empty parent).
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn attenuate_raw(
         &self,
         credential: Utf16String,
@@ -685,7 +685,7 @@ impl Authorizer {
 
     /// The members of `arguments` (JSON text) that `action`'s context type declares, as JSON
     /// text (the package's `contextFor(action, args)` converts both ways).
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn context_for_json(&self, action: Utf16String, arguments: String) -> napi::Result<String, String> {
         let args = ambit::wire::json_from_text::<Value>(&arguments, "arguments").map_err(to_js)?;
         let out = self.inner.context_for(&utf16_text(&action, "action")?, &args).map_err(to_js)?;
@@ -720,7 +720,7 @@ impl Authorizer {
     }
 
     /// `reload()` off the event loop (the package's `reloadAsync()` wraps this).
-    #[napi(ts_return_type = "Promise<ReloadResult>")]
+    #[napi(skip_typescript)]
     pub fn reload_async_raw(&self) -> AsyncTask<ReloadTask> {
         AsyncTask::new(ReloadTask(Arc::clone(&self.inner)))
     }
@@ -737,8 +737,17 @@ impl Authorizer {
 
     /// Follows the policy files and reloads on change.
     #[napi]
-    pub fn watch(&self) -> napi::Result<(), String> {
-        let w = self.inner.watch(None).map_err(to_js)?;
+    pub fn watch(
+        &self,
+        #[napi(ts_arg_type = "(report: import('./ambit').ReloadReport) => void")] callback: Option<AuditCallback>,
+    ) -> napi::Result<(), String> {
+        let cb = callback.map(|cb| -> ambit::ReloadCallback {
+            Box::new(move |outcome: &ambit::Result<ambit::ReloadOutcome>| {
+                let text = serde_json::to_string(&ambit::wire::ReloadReport::from(outcome)).unwrap_or_default();
+                let _ = cb.call(text, ThreadsafeFunctionCallMode::NonBlocking);
+            })
+        });
+        let w = self.inner.watch(cb).map_err(to_js)?;
         if let Ok(mut slot) = self.watcher.lock() {
             *slot = Some(w);
         }
@@ -753,11 +762,11 @@ impl Authorizer {
     }
 
     #[napi(
-        ts_return_type = "{ reloads: number, failures: number, last_version: string | null, last_error: [string, string] | null } | null"
+        ts_return_type = "{ reloads: number, failures: number, lastVersion: string | null, lastError: [string, string] | null } | null"
     )]
     pub fn watch_status(&self) -> Option<Value> {
         let status = self.watcher.lock().ok()?.as_ref().map(ambit::Watcher::status)?;
-        serde_json::to_value(status).ok()
+        serde_json::to_value(status).ok().map(ambit::wire::camel_case_keys)
     }
 
     #[napi]
@@ -765,12 +774,10 @@ impl Authorizer {
         self.inner.agents().into_iter().map(Agent::from).collect()
     }
 
-    #[napi(
-        ts_return_type = "{ uid: string, revoked: boolean, agent?: Record<string, unknown>, children: Array<Record<string, unknown>> }"
-    )]
+    #[napi(ts_return_type = "import('./ambit').DelegationNode")]
     pub fn delegation_tree(&self, root: Utf16String) -> napi::Result<Value, String> {
         let tree = self.inner.delegation_tree(&utf16_text(&root, "root")?).map_err(to_js)?;
-        serde_json::to_value(tree).map_err(|e| bad_arg(e.to_string()))
+        serde_json::to_value(tree).map(ambit::wire::camel_case_keys).map_err(|e| bad_arg(e.to_string()))
     }
 
     #[napi]
@@ -801,7 +808,7 @@ impl Authorizer {
 
     /// The last `n` audit records, after flushing, as a JSON array text (the package's
     /// `auditRecent(n)` parses it).
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn audit_recent_json(&self, n: f64) -> napi::Result<String, String> {
         let n = usize::try_from(count(n, "n", u64::MAX)?).unwrap_or(usize::MAX);
         let records = self.inner.audit().map_or_else(Vec::new, |a| {
@@ -840,8 +847,7 @@ impl Authorizer {
 
 pub struct ReloadTask(Arc<ambit::Authorizer>);
 
-/// The outcome of an off-thread reload: the JS wrapper turns `ok: false` into a thrown
-/// `Error` with `code` (a task can only reject with a napi status, not our code).
+/// The core's [`ambit::wire::ReloadReport`], as napi carries it to JS (same names, camelCase).
 #[napi(object)]
 pub struct ReloadResult {
     pub ok: bool,
@@ -851,27 +857,26 @@ pub struct ReloadResult {
     pub message: Option<String>,
 }
 
+impl From<ambit::wire::ReloadReport> for ReloadResult {
+    fn from(r: ambit::wire::ReloadReport) -> Self {
+        Self {
+            ok: r.ok,
+            version: r.version,
+            generation: r.generation.and_then(|g| i64::try_from(g).ok()),
+            code: r.code,
+            message: r.message,
+        }
+    }
+}
+
 impl Task for ReloadTask {
     type Output = ReloadResult;
     type JsValue = ReloadResult;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(match self.0.reload() {
-            Ok(o) => ReloadResult {
-                ok: true,
-                version: Some(o.version),
-                generation: i64::try_from(o.generation).ok(),
-                code: None,
-                message: None,
-            },
-            Err(e) => ReloadResult {
-                ok: false,
-                version: None,
-                generation: None,
-                code: Some(e.code().to_owned()),
-                message: Some(e.to_string()),
-            },
-        })
+        // the core's report (`ok`, then `version` / `generation` or `code` / `message`): the JS
+        // wrapper turns `ok: false` into a thrown Error with `code` (a task rejects only with a status)
+        Ok(ambit::wire::ReloadReport::from(&self.0.reload()).into())
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
@@ -881,12 +886,12 @@ impl Task for ReloadTask {
 
 /// Verifies a hash-chained audit log across files, oldest first.
 #[napi(
-    ts_return_type = "{ ok: boolean, records: number, first_bad_seq: number | null, problem: string | null, last_seq: number, last_hash: string, closed: boolean }"
+    ts_return_type = "{ ok: boolean, records: number, firstBadSeq: number | null, problem: string | null, lastSeq: number, lastHash: string, closed: boolean }"
 )]
 pub fn verify_audit_log(files: Vec<String>) -> napi::Result<Value, String> {
     let files: Vec<std::path::PathBuf> = files.into_iter().map(Into::into).collect();
     let report = ambit::audit::verify(&files).map_err(to_js)?;
-    serde_json::to_value(report).map_err(|e| bad_arg(e.to_string()))
+    serde_json::to_value(report).map(ambit::wire::camel_case_keys).map_err(|e| bad_arg(e.to_string()))
 }
 
 /// The RFC 7638 thumbprint of a public JWK (an object or JSON text): what `cnf.jkt` holds.

@@ -770,25 +770,25 @@ impl Authorizer {
     }
 
     /// Mints a just-in-time agent under a live parent.
-    #[pyo3(signature = (parent, task, scopes, ttl, resources=None, attributes=None))]
+    #[pyo3(signature = (parent, task, scopes, ttl_seconds, resources=None, attributes=None))]
     fn mint_agent(
         &self,
         py: Python<'_>,
         parent: &Bound<'_, PyAny>,
         task: &Bound<'_, PyAny>,
         scopes: &Bound<'_, PyAny>,
-        ttl: &Bound<'_, PyAny>,
+        ttl_seconds: &Bound<'_, PyAny>,
         resources: Option<&Bound<'_, PyAny>>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Agent> {
-        let spec = agent_spec(uid(parent)?, task, scopes, ttl, resources, attributes)?;
+        let spec = agent_spec(uid(parent)?, task, scopes, ttl_seconds, resources, attributes)?;
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.mint_agent(&spec)).map(Agent).map_err(to_py)
     }
 
     /// A narrower credential for a sub-agent of the agent `credential` carries (minted here
-    /// with `task`, `scopes`, `ttl`, ...), signed with `key`.
-    #[pyo3(signature = (credential, key, task, scopes, ttl, resources=None, attributes=None))]
+    /// with `task`, `scopes`, `ttl_seconds`, ...), signed with `key`.
+    #[pyo3(signature = (credential, key, task, scopes, ttl_seconds, resources=None, attributes=None))]
     #[allow(clippy::too_many_arguments, reason = "the keyword arguments of mint_agent, plus the credential and key")]
     fn attenuate(
         &self,
@@ -797,11 +797,11 @@ impl Authorizer {
         key: &Bound<'_, IssuerKey>,
         task: &Bound<'_, PyAny>,
         scopes: &Bound<'_, PyAny>,
-        ttl: &Bound<'_, PyAny>,
+        ttl_seconds: &Bound<'_, PyAny>,
         resources: Option<&Bound<'_, PyAny>>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let spec = agent_spec(String::new(), task, scopes, ttl, resources, attributes)?;
+        let spec = agent_spec(String::new(), task, scopes, ttl_seconds, resources, attributes)?;
         let credential = text(credential, "credential")?;
         let key = key.get().0.clone();
         let inner = Arc::clone(&self.inner);
@@ -895,16 +895,13 @@ impl Authorizer {
     }
 
     /// Follows the policy files and reloads on change; `callback(outcome)` gets a dict with
-    /// `ok`, and `version` or `code` / `error`. Stops with `unwatch()`.
+    /// `ok`, and `version` / `generation` or `code` / `message` (as in Node). Stops with `unwatch()`.
     #[pyo3(signature = (callback=None))]
     fn watch(&self, callback: Option<Py<PyAny>>) -> PyResult<()> {
         let cb: Option<ambit::ReloadCallback> = callback.map(|cb| -> ambit::ReloadCallback {
             Box::new(move |outcome: &ambit::Result<ambit::ReloadOutcome>| {
                 Python::attach(|py| {
-                    let payload = match outcome {
-                        Ok(o) => serde_json::json!({"ok": true, "version": o.version, "generation": o.generation}),
-                        Err(e) => serde_json::json!({"ok": false, "code": e.code(), "error": e.to_string()}),
-                    };
+                    let payload = ambit::wire::ReloadReport::from(outcome);
                     if let Err(e) = pythonize(py, &payload).map_err(PyErr::from).and_then(|o| cb.call1(py, (o,))) {
                         e.write_unraisable(py, None);
                     }
@@ -1060,11 +1057,11 @@ fn agent_spec(
     parent: String,
     task: &Bound<'_, PyAny>,
     scopes: &Bound<'_, PyAny>,
-    ttl: &Bound<'_, PyAny>,
+    ttl_seconds: &Bound<'_, PyAny>,
     resources: Option<&Bound<'_, PyAny>>,
     attributes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ambit::AgentSpec> {
-    let mut spec = ambit::AgentSpec::new(parent, text(task, "task")?, whole(ttl, "ttl")?)
+    let mut spec = ambit::AgentSpec::new(parent, text(task, "task")?, whole(ttl_seconds, "ttl_seconds")?)
         .scopes(texts(scopes, "scopes")?)
         .resources(uids(resources)?);
     if let Some(attrs) = attributes {

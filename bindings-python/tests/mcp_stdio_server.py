@@ -40,7 +40,7 @@ guard_mcp_server(
     server, authz,
     principal='Helpdesk::Service::"helpdesk"',  # the session's parent: each connection gets its agent
     resource=lambda args: ambit.Uid("Helpdesk::Ticket", args.get("ticket", "4711")),
-    session_agent={"ttl": 600, "task": "mcp-session",
+    session_agent={"ttl_seconds": 600, "task": "mcp-session",
                    "attributes": {"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}}},
 )
 

@@ -21,8 +21,8 @@ def authz(helpdesk):
     return ambit.Authorizer.from_dir(helpdesk)
 
 
-def refund_agent(authz, scopes=("issue_refund",), ttl=900):
-    return authz.mint_agent(SERVICE, "ticket-4711", list(scopes), ttl, attributes=ACME)
+def refund_agent(authz, scopes=("issue_refund",), ttl_seconds=900):
+    return authz.mint_agent(SERVICE, "ticket-4711", list(scopes), ttl_seconds, attributes=ACME)
 
 
 def test_decision_is_an_immutable_value(authz):
@@ -249,7 +249,8 @@ def test_watch_follows_the_files(tmp_path, helpdesk):
     while not outcomes:
         assert time.time() < deadline
         time.sleep(0.05)
-    assert outcomes[-1]["ok"] is True
+    # the core's report: the same keys Node's watch callback gets
+    assert outcomes[-1] == {"ok": True, "version": authz.policy_version, "generation": authz.generation}
     assert authz.watch_status()["reloads"] >= 1
     authz.unwatch()
 

@@ -149,7 +149,7 @@ def test_each_connection_has_its_own_session_agent(helpdesk):
         return "ok"
 
     guard_mcp_server(server, authz, principal=SERVICE, resource='Helpdesk::Ticket::"4711"',
-                     session_agent={"ttl": 600, "attributes": ACME})
+                     session_agent={"ttl_seconds": 600, "attributes": ACME})
 
     async def connect():
         async with Client(server) as c:
@@ -169,7 +169,7 @@ def test_each_connection_has_its_own_session_agent(helpdesk):
 def test_session_agent_options_are_checked_and_a_failed_mint_denies(helpdesk):
     authz = ambit.Authorizer.from_dir(helpdesk)
     with pytest.raises(TypeError):
-        guard_mcp_server(MCPServer("x"), authz, principal=SERVICE, resource="r", session_agent={"ttl": 60, "tll": 1})
+        guard_mcp_server(MCPServer("x"), authz, principal=SERVICE, resource="r", session_agent={"ttl_seconds": 60, "tll": 1})
     server = MCPServer("helpdesk")
     ran = []
 
@@ -181,7 +181,7 @@ def test_session_agent_options_are_checked_and_a_failed_mint_denies(helpdesk):
 
     # the parent is unknown to the registry and the schema: no agent, so no call
     guard_mcp_server(server, authz, principal='Helpdesk::Agent::"nobody"', resource='Helpdesk::Ticket::"4711"',
-                     session_agent={"ttl": 600})
+                     session_agent={"ttl_seconds": 600})
 
     async def run():
         async with Client(server) as c:

@@ -17,6 +17,47 @@ pub use crate::vector::{Expect, IssueStep, MintStep, SignStep, Step, VectorCase,
 
 pub use crate::limit::MAX_JSON_DEPTH;
 
+/// What a reload attempt came to, as a watch callback and an off-thread reload report it in
+/// every language: `{ok: true, version, generation}` or `{ok: false, code, message}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReloadReport {
+    /// Whether the new sources serve now (on `false` the last good snapshot still does).
+    pub ok: bool,
+    /// The version serving after a successful reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The generation serving after a successful reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+    /// The stable code of a failed reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The message of a failed reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl From<&crate::Result<ReloadOutcome>> for ReloadReport {
+    fn from(outcome: &crate::Result<ReloadOutcome>) -> Self {
+        match outcome {
+            Ok(o) => Self {
+                ok: true,
+                version: Some(o.version.clone()),
+                generation: Some(o.generation),
+                code: None,
+                message: None,
+            },
+            Err(e) => Self {
+                ok: false,
+                version: None,
+                generation: None,
+                code: Some(e.code().to_owned()),
+                message: Some(e.to_string()),
+            },
+        }
+    }
+}
+
 /// The error a binding gives for a host value it cannot convert faithfully (bytes, a lone
 /// surrogate, an integer outside Cedar's 64-bit range, an object that is not JSON).
 pub fn invalid_value(message: impl Into<String>) -> crate::Error {

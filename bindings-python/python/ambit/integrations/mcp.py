@@ -5,7 +5,7 @@ principal may call. Options are values or callables of ``(arguments, ctx)``, ``c
 SDK's request context (its ``session``, ``meta`` and ``request``), so the principal can come from
 the session or its OAuth subject.
 
-With ``session_agent={"ttl": seconds, ...}`` the ``principal`` names the session's *parent* (the
+With ``session_agent={"ttl_seconds": seconds, ...}`` the ``principal`` names the session's *parent* (the
 person or service the client acts for) and each MCP connection gets its own agent, minted under
 that parent on the connection's first request, with the server's tool names as its scopes (or
 ``session_agent["scopes"]``), ``task`` (default ``"mcp-session"``), ``resources`` and
@@ -30,10 +30,10 @@ def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, 
     if not isinstance(middleware, list):
         raise TypeError("guard_mcp_server takes an mcp.server.MCPServer (mcp 2.x)")
     if session_agent is not None:
-        unknown = set(session_agent) - {"ttl", "task", "scopes", "resources", "attributes"}
-        if unknown or not isinstance(session_agent.get("ttl"), int):
+        unknown = set(session_agent) - {"ttl_seconds", "task", "scopes", "resources", "attributes"}
+        if unknown or not isinstance(session_agent.get("ttl_seconds"), int):
             raise TypeError(
-                "session_agent takes ttl (seconds, required), task, scopes, resources, attributes"
+                "session_agent takes ttl_seconds (seconds, required), task, scopes, resources, attributes"
                 + (f"; unknown: {sorted(unknown)}" if unknown else "")
             )
 
@@ -91,7 +91,7 @@ def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, 
         # nothing awaits between this check and the mint: one agent per parent and session
         if parent not in agents:
             agent = authz.mint_agent(
-                parent, str(spec.get("task", "mcp-session")), list(scopes), spec["ttl"],
+                parent, str(spec.get("task", "mcp-session")), list(scopes), spec["ttl_seconds"],
                 resources=spec.get("resources"), attributes=spec.get("attributes"),
             )
             agents[parent] = agent.uid
