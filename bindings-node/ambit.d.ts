@@ -1,5 +1,5 @@
 // Types of the npm package: the generated native API (index.d.ts) plus the glue in ambit.js.
-import type { Agent, Authorizer, BatchError, ManualClock, MintOptions, ReloadOutcome } from './index'
+import type { Agent, Authorizer, BatchError, ManualClock, MintOptions, ReloadOutcome, Uid } from './index'
 
 export * from './index'
 
@@ -146,10 +146,11 @@ export interface FleetStatus {
 
 /** A request (the request wire format, camelCase). */
 export interface AuthorizeRequest {
-  principal: string
+  /** Uid text (`Helpdesk::User::"alice"`) or a `Uid`. */
+  principal: string | Uid
   /** A bare action name (`issue_refund`) or a full uid. */
   action: string
-  resource: string
+  resource: string | Uid
   /**
    * Converted faithfully or refused with `AMBIT_INVALID_REQUEST`: own enumerable data
    * properties of plain objects and arrays, strings, booleans, null, safe-integer or finite
@@ -158,7 +159,7 @@ export interface AuthorizeRequest {
   context?: Record<string, unknown>
   entities?: Array<Record<string, unknown>>
   /** Explicit delegators, root first. */
-  onBehalfOf?: Array<string>
+  onBehalfOf?: Array<string | Uid>
 }
 
 export type DenyCause =
@@ -258,12 +259,12 @@ declare module './index' {
      * `depth_exceeded`, `revoked`, `dpop_required`, `dpop_invalid`, `replayed`), never a throw.
      * A credential bound to a holder key needs `dpop`, a proof by that key for this call.
      */
-    authorizeCredential(request: { credential: string; action: string; resource: string; context?: Record<string, unknown>; dpop?: DpopProof }): Decision
+    authorizeCredential(request: { credential: string; action: string; resource: string | Uid; context?: Record<string, unknown>; dpop?: DpopProof }): Decision
     /**
      * Decides for an OAuth access token of a configured issuer (`oauthIssuers`); a token bound
      * to a key (`cnf.jkt`) needs `dpop`, a proof by that key for this call (RFC 9449).
      */
-    authorizeToken(request: { token: string; action: string; resource: string; context?: Record<string, unknown>; dpop?: DpopProof }): Decision
+    authorizeToken(request: { token: string; action: string; resource: string | Uid; context?: Record<string, unknown>; dpop?: DpopProof }): Decision
     /** A narrower credential for a sub-agent of the agent a credential carries, signed with `key`. */
     attenuate(options: {
       credential: string
@@ -288,7 +289,9 @@ declare module './index' {
     /** The members of a tool's arguments that the action's context type declares. */
     contextFor(action: string, args: Record<string, unknown>): Record<string, unknown>
     /** Mints a just-in-time agent; `attributes` are converted faithfully or refused. */
-    mintAgent(options: MintOptions & { attributes?: Record<string, unknown> }): Agent
+    mintAgent(options: Omit<MintOptions, 'parent'> & { parent: string | Uid; attributes?: Record<string, unknown> }): Agent
+    /** The identity checks of a decision without its policies (`null`: the policies decide). */
+    precheck(request: { principal: string | Uid; action: string; resource: string | Uid; onBehalfOf?: Array<string | Uid> }): DenyCause | null
   }
 }
 

@@ -66,15 +66,21 @@ function coding(call) {
   }
 }
 
-// every native method, getter included, answers with ambit codes only
-for (const klass of [native.Authorizer, native.ManualClock, native.IssuerKey]) {
+/** A `Uid` as the uid text the core takes; anything else unchanged (and checked where it is used). */
+function uidText(v) {
+  return v instanceof native.Uid ? v.toString() : v
+}
+
+// every native method, getter included, answers with ambit codes only, and takes a Uid
+// wherever it takes uid text
+for (const klass of [native.Authorizer, native.ManualClock, native.IssuerKey, native.Uid]) {
   for (const key of Object.getOwnPropertyNames(klass.prototype)) {
     if (key === 'constructor') continue
     const d = Object.getOwnPropertyDescriptor(klass.prototype, key)
     if (!d.configurable) continue
     if (typeof d.value === 'function') {
       const raw = d.value
-      Object.defineProperty(klass.prototype, key, { ...d, value: function (...args) { return coding(() => raw.apply(this, args)) } })
+      Object.defineProperty(klass.prototype, key, { ...d, value: function (...args) { return coding(() => raw.apply(this, args.map(uidText))) } })
     }
   }
 }
@@ -101,6 +107,20 @@ IssuerKey.prototype = native.IssuerKey.prototype
 IssuerKey.generate = (issuer, kid, alg) => coding(() => native.IssuerKey.generate(issuer, kid, alg))
 IssuerKey.fromJwk = (issuer, jwk) => coding(() => native.IssuerKey.fromJwk(issuer, jwk))
 
+/** `new Uid(type, id)` and `Uid.parse(text)`, answering with ambit codes: the native class. */
+function Uid(type, id) {
+  return coding(() => new native.Uid(type, id))
+}
+Uid.prototype = native.Uid.prototype
+Uid.parse = (text) => coding(() => native.Uid.parse(text))
+
+const nativePrecheck = native.Authorizer.prototype.precheck
+/** The identity checks of a decision without its policies; uids as text or `Uid`. */
+native.Authorizer.prototype.precheck = function precheck(request) {
+  const r = fields(request)
+  return nativePrecheck.call(this, { principal: r.principal, action: r.action, resource: r.resource, onBehalfOf: r.onBehalfOf })
+}
+
 const ManualClock = new Proxy(native.ManualClock, {
   construct(target, args, newTarget) {
     return coding(() => Reflect.construct(target, args, newTarget))
@@ -111,7 +131,7 @@ const ManualClock = new Proxy(native.ManualClock, {
 native.Authorizer.prototype.mintAgent = function mintAgent(options) {
   if (options === null || typeof options !== 'object') throw coded('AMBIT_INVALID_REQUEST', 'mintAgent takes an options object { parent, task, scopes, ttlSeconds, resources?, attributes? }')
   const plain = {
-    parent: own(options, 'parent'),
+    parent: uidText(own(options, 'parent')),
     task: own(options, 'task'),
     scopes: own(options, 'scopes'),
     ttlSeconds: own(options, 'ttlSeconds'),
@@ -231,9 +251,9 @@ function fields(request) {
     throw coded('AMBIT_INVALID_REQUEST', 'a request is an object { principal, action, resource, context?, entities?, onBehalfOf? }')
   }
   const r = {
-    principal: own(request, 'principal'),
+    principal: uidText(own(request, 'principal')),
     action: own(request, 'action'),
-    resource: own(request, 'resource'),
+    resource: uidText(own(request, 'resource')),
     context: own(request, 'context'),
     entities: own(request, 'entities'),
     onBehalfOf: own(request, 'onBehalfOf'),
@@ -242,10 +262,11 @@ function fields(request) {
     if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
   }
   if (r.onBehalfOf !== undefined && r.onBehalfOf !== null) {
-    if (!Array.isArray(r.onBehalfOf) || !r.onBehalfOf.every((d) => typeof d === 'string')) {
-      throw coded('AMBIT_INVALID_REQUEST', 'request.onBehalfOf must be an array of strings')
+    if (!Array.isArray(r.onBehalfOf)) throw coded('AMBIT_INVALID_REQUEST', 'request.onBehalfOf must be an array of uids')
+    r.onBehalfOf = Array.from(r.onBehalfOf, uidText)
+    if (!r.onBehalfOf.every((d) => typeof d === 'string')) {
+      throw coded('AMBIT_INVALID_REQUEST', 'request.onBehalfOf must be an array of uids (strings or Uid)')
     }
-    r.onBehalfOf = Array.from(r.onBehalfOf)
   } else {
     r.onBehalfOf = undefined
   }
@@ -358,7 +379,7 @@ Authorizer.prototype.authorizeCredential = function authorizeCredential(request)
   if (request === null || typeof request !== 'object') {
     throw coded('AMBIT_INVALID_REQUEST', 'a credential request is an object { credential, action, resource, context?, dpop? }')
   }
-  const r = { credential: own(request, 'credential'), action: own(request, 'action'), resource: own(request, 'resource') }
+  const r = { credential: own(request, 'credential'), action: own(request, 'action'), resource: uidText(own(request, 'resource')) }
   for (const field of ['credential', 'action', 'resource']) {
     if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
   }
@@ -370,7 +391,7 @@ Authorizer.prototype.authorizeToken = function authorizeToken(request) {
   if (request === null || typeof request !== 'object') {
     throw coded('AMBIT_INVALID_REQUEST', 'a token request is an object { token, action, resource, context?, dpop? }')
   }
-  const r = { token: own(request, 'token'), action: own(request, 'action'), resource: own(request, 'resource') }
+  const r = { token: own(request, 'token'), action: own(request, 'action'), resource: uidText(own(request, 'resource')) }
   for (const field of ['token', 'action', 'resource']) {
     if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
   }
@@ -660,4 +681,4 @@ function guardMcpServer(mcp, opts) {
   return mcp
 }
 
-module.exports = { ...native, Authorizer, ManualClock, IssuerKey, Decision, AmbitDenied, guard, guardTool, guardTools, guardMcpServer, authorizeToolCall }
+module.exports = { ...native, Authorizer, ManualClock, IssuerKey, Uid, Decision, AmbitDenied, guard, guardTool, guardTools, guardMcpServer, authorizeToolCall }

@@ -4,6 +4,7 @@ export const {
   Authorizer,
   ManualClock,
   IssuerKey,
+  Uid,
   Decision,
   AmbitDenied,
   guard,

@@ -17,7 +17,7 @@ export declare class Authorizer {
    * A signed credential (compact JWS text) for the live agent `agent`, signed with `key`.
    * With `holder` (a key's thumbprint) it is good only with a DPoP proof by that key.
    */
-  issueCredential(agent: string, key: IssuerKey, holder?: string | undefined | null): string
+  issueCredential(agent: string | Uid, key: IssuerKey, holder?: string | undefined | null): string
   /** Revokes a credential by its `jti`: every later decision with it is denied `revoked`. */
   revokeCredential(jti: string): void
   /** What this process knows of its fleet feed (camelCase keys); `null` without a fleet. */
@@ -34,9 +34,9 @@ export declare class Authorizer {
    */
   precheck(request: PrecheckRequest): string | null
   /** Revokes an identity and its subtree; returns how many were cut off. */
-  revoke(uid: string): number
+  revoke(uid: string | Uid): number
   /** Lifts the revocation of a person or service. */
-  reinstate(uid: string): boolean
+  reinstate(uid: string | Uid): boolean
   /**
    * Links template `templateId` as the policy `linkId`, with `?principal` / `?resource`
    * filled; kept across reloads until `unlink`.
@@ -55,7 +55,7 @@ export declare class Authorizer {
   unwatch(): void
   watchStatus(): { reloads: number, failures: number, lastVersion: string | null, lastError: [string, string] | null } | null
   agents(): Array<Agent>
-  delegationTree(root: string): import('./ambit').DelegationNode
+  delegationTree(root: string | Uid): import('./ambit').DelegationNode
   purgeExpired(): number
   get policyVersion(): string
   get generation(): number
@@ -117,6 +117,26 @@ export declare class ManualClock {
   set(now: number): void
   /** The time (epoch seconds). */
   now(): number
+}
+
+/**
+ * An entity uid, checked once: `new Uid(type, id)` or `Uid.parse(text)`; `toString()` is its
+ * canonical Cedar text. The core's `ambit::Uid`; accepted wherever a uid is.
+ */
+export declare class Uid {
+  constructor(typeName: string, id: string)
+  /** Parses `Type::"id"`. */
+  static parse(text: string): Uid
+  /** The entity type, e.g. `Helpdesk::User`. */
+  get type(): string
+  /** The id, unescaped. */
+  get id(): string
+  /** The canonical text. */
+  toString(): string
+  /** The canonical text (what `JSON.stringify` writes). */
+  toJSON(): string
+  /** Whether `other` (a `Uid`, or uid text) is the same uid. */
+  equals(other: Uid | string): boolean
 }
 
 /** A minted agent. */

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.Authorizer = nativeBinding.Authorizer
 module.exports.IssuerKey = nativeBinding.IssuerKey
 module.exports.ManualClock = nativeBinding.ManualClock
+module.exports.Uid = nativeBinding.Uid
 module.exports.denyCauses = nativeBinding.denyCauses
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.formatUid = nativeBinding.formatUid

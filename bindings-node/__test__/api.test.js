@@ -358,3 +358,36 @@ test('ManualClock can be set and read, as in Python and Rust', () => {
   clock.set(1900000061)
   assert.equal(authz.authorize({ principal: agent.uid, action: 'read_ticket', resource: TICKET }).denyCause, 'expired')
 })
+
+test('Uid: checked once, accepted wherever a uid is', () => {
+  const { Uid } = require('..')
+  const u = Uid.parse('Helpdesk::User::"a\\"b"')
+  assert.equal(u.type, 'Helpdesk::User')
+  assert.equal(u.id, 'a"b')
+  assert.equal(String(u), 'Helpdesk::User::"a\\"b"')
+  assert.equal(JSON.stringify({ u }), JSON.stringify({ u: 'Helpdesk::User::"a\\"b"' }))
+  assert.ok(u.equals(new Uid('Helpdesk::User', 'a"b')))
+  assert.ok(u instanceof Uid)
+  for (const bad of [() => new Uid('not a type', 'x'), () => Uid.parse('User::alice'), () => new Uid('User', 42), () => new Uid('User', '\ud800')]) {
+    assert.throws(bad, { code: 'AMBIT_INVALID_REQUEST' })
+  }
+  const authz = Authorizer.fromDir(HELPDESK)
+  const ticket = new Uid('Helpdesk::Ticket', '4711')
+  const alice = new Uid('Helpdesk::User', 'alice')
+  const byText = authz.authorize({ principal: 'Helpdesk::User::"alice"', action: 'read_ticket', resource: TICKET })
+  const byUid = authz.authorize({ principal: alice, action: 'read_ticket', resource: ticket })
+  assert.equal(byUid.allowed, true)
+  assert.deepEqual({ ...byUid.toJSON(), decisionId: '', timestamp: 0 }, { ...byText.toJSON(), decisionId: '', timestamp: 0 })
+  const agent = authz.mintAgent({ parent: new Uid('Helpdesk::Service', 'helpdesk'), task: 't', scopes: ['read_ticket'], ttlSeconds: 60, attributes: ACME })
+  const agentUid = Uid.parse(agent.uid)
+  assert.equal(authz.precheck({ principal: agentUid, action: 'read_ticket', resource: ticket }), null)
+  assert.equal(authz.delegationTree(new Uid('Helpdesk::Service', 'helpdesk')).children[0].uid, agent.uid)
+  assert.equal(authz.explain({ principal: agentUid, action: 'read_ticket', resource: ticket }).decision.allowed, true)
+  assert.equal(authz.authorizeBatch([{ principal: agentUid, action: 'read_ticket', resource: ticket }])[0].allowed, true)
+  assert.equal(authz.revoke(agentUid), 1)
+  assert.equal(authz.authorize({ principal: agentUid, action: 'read_ticket', resource: ticket }).denyCause, 'revoked')
+  // a lookalike object is not a uid: refused, never stringified
+  const lookalike = { type: 'Helpdesk::User', id: 'alice', toString: () => 'Helpdesk::User::"alice"' }
+  assert.throws(() => authz.authorize({ principal: lookalike, action: 'read_ticket', resource: ticket }), { code: 'AMBIT_INVALID_REQUEST' })
+  assert.throws(() => authz.revoke(lookalike), { code: 'AMBIT_INVALID_REQUEST' })
+})

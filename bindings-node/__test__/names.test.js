@@ -24,7 +24,7 @@ test('every name in the table is exported', () => {
   const authz = ambit.Authorizer.fromDir(path.join(__dirname, '..', '..', 'policies', 'helpdesk'))
   const decision = authz.authorize({ principal: 'Helpdesk::User::"alice"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"4711"' })
   const clock = new ambit.ManualClock(1)
-  const instances = { Authorizer: authz, Decision: decision, ManualClock: clock, IssuerKey: ambit.IssuerKey.generate('i', 'k') }
+  const instances = { Authorizer: authz, Decision: decision, ManualClock: clock, IssuerKey: ambit.IssuerKey.generate('i', 'k'), Uid: new ambit.Uid('User', 'u') }
   for (const name of names) {
     const [head, member] = name.split('.')
     assert.ok(head in ambit, `docs/api.md names ${head}, which the package does not export`)
@@ -42,6 +42,7 @@ test('every exported name is in the table', () => {
     Decision: Object.getOwnPropertyNames(ambit.Decision.prototype),
     ManualClock: Object.getOwnPropertyNames(ambit.ManualClock.prototype),
     IssuerKey: Object.getOwnPropertyNames(ambit.IssuerKey.prototype),
+    Uid: Object.getOwnPropertyNames(ambit.Uid.prototype),
   }
   for (const [cls, own] of Object.entries(members)) {
     for (const m of own) {

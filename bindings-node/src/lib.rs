@@ -493,7 +493,7 @@ impl Authorizer {
     /// With `holder` (a key's thumbprint) it is good only with a DPoP proof by that key.
     pub fn issue_credential(
         &self,
-        agent: Utf16String,
+        #[napi(ts_arg_type = "string | Uid")] agent: Utf16String,
         key: &IssuerKey,
         holder: Option<Utf16String>,
     ) -> napi::Result<String, String> {
@@ -658,13 +658,13 @@ impl Authorizer {
 
     /// Revokes an identity and its subtree; returns how many were cut off.
     #[napi]
-    pub fn revoke(&self, uid: Utf16String) -> napi::Result<u32, String> {
+    pub fn revoke(&self, #[napi(ts_arg_type = "string | Uid")] uid: Utf16String) -> napi::Result<u32, String> {
         self.inner.revoke(&utf16_text(&uid, "uid")?).map(|n| u32::try_from(n).unwrap_or(u32::MAX)).map_err(to_js)
     }
 
     /// Lifts the revocation of a person or service.
     #[napi]
-    pub fn reinstate(&self, uid: Utf16String) -> napi::Result<bool, String> {
+    pub fn reinstate(&self, #[napi(ts_arg_type = "string | Uid")] uid: Utf16String) -> napi::Result<bool, String> {
         self.inner.reinstate(&utf16_text(&uid, "uid")?).map_err(to_js)
     }
 
@@ -775,7 +775,10 @@ impl Authorizer {
     }
 
     #[napi(ts_return_type = "import('./ambit').DelegationNode")]
-    pub fn delegation_tree(&self, root: Utf16String) -> napi::Result<Value, String> {
+    pub fn delegation_tree(
+        &self,
+        #[napi(ts_arg_type = "string | Uid")] root: Utf16String,
+    ) -> napi::Result<Value, String> {
         let tree = self.inner.delegation_tree(&utf16_text(&root, "root")?).map_err(to_js)?;
         serde_json::to_value(tree).map(ambit::wire::camel_case_keys).map_err(|e| bad_arg(e.to_string()))
     }
@@ -900,6 +903,55 @@ pub fn jwk_thumbprint(
     #[napi(ts_arg_type = "string | Record<string, unknown>")] jwk: Value,
 ) -> napi::Result<String, String> {
     ambit::dpop::jwk_thumbprint(&jwk).map_err(to_js)
+}
+
+/// An entity uid, checked once: `new Uid(type, id)` or `Uid.parse(text)`; `toString()` is its
+/// canonical Cedar text. The core's `ambit::Uid`; accepted wherever a uid is.
+#[napi]
+pub struct Uid(ambit::Uid);
+
+#[napi]
+impl Uid {
+    #[napi(constructor)]
+    pub fn new(type_name: Utf16String, id: Utf16String) -> napi::Result<Self, String> {
+        ambit::Uid::new(&utf16_text(&type_name, "type")?, &utf16_text(&id, "id")?).map(Self).map_err(to_js)
+    }
+
+    /// Parses `Type::"id"`.
+    #[napi(factory)]
+    pub fn parse(text: Utf16String) -> napi::Result<Self, String> {
+        ambit::Uid::parse(&utf16_text(&text, "uid text")?).map(Self).map_err(to_js)
+    }
+
+    /// The entity type, e.g. `Helpdesk::User`.
+    #[napi(getter, js_name = "type")]
+    pub fn type_name(&self) -> String {
+        self.0.type_name().to_owned()
+    }
+
+    /// The id, unescaped.
+    #[napi(getter)]
+    pub fn id(&self) -> String {
+        self.0.id().to_owned()
+    }
+
+    /// The canonical text.
+    #[napi(js_name = "toString")]
+    pub fn text(&self) -> String {
+        self.0.as_str().to_owned()
+    }
+
+    /// The canonical text (what `JSON.stringify` writes).
+    #[napi(js_name = "toJSON")]
+    pub fn to_json(&self) -> String {
+        self.0.as_str().to_owned()
+    }
+
+    /// Whether `other` (a `Uid`, or uid text) is the same uid.
+    #[napi]
+    pub fn equals(&self, #[napi(ts_arg_type = "Uid | string")] other: Utf16String) -> bool {
+        utf16_text(&other, "uid").ok().and_then(|t| ambit::Uid::parse(&t).ok()).is_some_and(|o| o == self.0)
+    }
 }
 
 /// Formats a uid from type and id, escaping the id.

@@ -147,8 +147,9 @@ fn uid(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     if obj.is_instance_of::<pyo3::types::PyString>() {
         return text(obj, "an entity uid");
     }
-    if obj.hasattr("type")? && obj.hasattr("id")? {
-        return Ok(obj.str()?.to_string());
+    if let Ok(u) = obj.cast::<Uid>() {
+        // checked when it was made: its canonical text, not formatted again
+        return Ok(u.get().0.as_str().to_owned());
     }
     Err(to_py(ambit::wire::invalid_value("an entity uid must be a str like 'User::\"alice\"' or an ambit.Uid")))
 }
@@ -165,6 +166,48 @@ fn entities_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
         return Ok(s);
     }
     Ok(json(obj)?.to_string())
+}
+
+/// An entity uid, checked once: `Uid(type, id)` or `Uid.parse(text)`; `str()` is its canonical
+/// Cedar text. The core's `ambit::Uid`; accepted wherever a uid is.
+#[pyclass(frozen, eq, hash, ord, module = "ambit", name = "Uid")]
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uid(ambit::Uid);
+
+#[pymethods]
+impl Uid {
+    #[new]
+    #[pyo3(signature = (r#type, id))]
+    fn new(r#type: &Bound<'_, PyAny>, id: &Bound<'_, PyAny>) -> PyResult<Self> {
+        ambit::Uid::new(&text(r#type, "type")?, &text(id, "id")?).map(Self).map_err(to_py)
+    }
+
+    /// Parses `Type::"id"`.
+    #[staticmethod]
+    fn parse(text: &Bound<'_, PyAny>) -> PyResult<Self> {
+        ambit::Uid::parse(&self::text(text, "uid text")?).map(Self).map_err(to_py)
+    }
+
+    /// The entity type, e.g. `Helpdesk::User`.
+    #[getter(r#type)]
+    fn type_name(&self) -> &str {
+        self.0.type_name()
+    }
+
+    /// The id, unescaped.
+    #[getter]
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+
+    fn __str__(&self) -> &str {
+        self.0.as_str()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let repr = |s: &str| -> PyResult<String> { Ok(pyo3::types::PyString::new(py, s).repr()?.to_string()) };
+        Ok(format!("Uid({}, {})", repr(self.0.type_name())?, repr(self.0.id())?))
+    }
 }
 
 /// Formats a uid from type and id, escaping the id (the core's Cedar formatting).
@@ -1121,6 +1164,7 @@ fn _ambit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Agent>()?;
     m.add_class::<ManualClock>()?;
     m.add_class::<IssuerKey>()?;
+    m.add_class::<Uid>()?;
     m.add_function(wrap_pyfunction!(format_uid, m)?)?;
     m.add_function(wrap_pyfunction!(verify_audit_log, m)?)?;
     m.add_function(wrap_pyfunction!(jwk_thumbprint, m)?)?;

@@ -49,6 +49,33 @@ def test_uid_objects_and_strings_are_interchangeable(authz):
     assert e.value.code == "AMBIT_INVALID_REQUEST"
 
 
+def test_uid_is_checked_once_and_is_a_value(authz):
+    u = ambit.Uid.parse('Helpdesk::User::"a\\"b"')
+    assert (u.type, u.id) == ("Helpdesk::User", 'a"b')
+    assert u == ambit.Uid("Helpdesk::User", 'a"b') and hash(u) == hash(ambit.Uid("Helpdesk::User", 'a"b'))
+    assert repr(u) == "Uid('Helpdesk::User', 'a\"b')"
+    assert sorted([ambit.Uid("B", "x"), ambit.Uid("A", "y")])[0].type == "A"
+    for bad in (lambda: ambit.Uid("not a type", "x"), lambda: ambit.Uid.parse("User::alice"), lambda: ambit.Uid("User", b"x")):
+        with pytest.raises(ambit.InvalidRequestError) as e:
+            bad()
+        assert e.value.code == "AMBIT_INVALID_REQUEST"
+    # only a Uid or a str is a uid: an object that merely has `type` and `id` (and a __str__ that
+    # says anything) is refused, not stringified
+    class Lookalike:
+        type = "Helpdesk::User"
+        id = "alice"
+
+        def __str__(self):
+            return 'Helpdesk::User::"alice"'
+
+    with pytest.raises(ambit.InvalidRequestError):
+        authz.authorize(Lookalike(), "read_ticket", TICKET)
+    with pytest.raises(AttributeError):
+        u.id = "mallory"  # frozen
+    agent = authz.mint_agent(ambit.Uid("Helpdesk::Service", "helpdesk"), "t", ["read_ticket"], 60, attributes=ACME)
+    assert authz.authorize(ambit.Uid.parse(agent.uid), "read_ticket", ambit.Uid("Helpdesk::Ticket", "4711")).allowed
+
+
 @pytest.mark.parametrize(
     "call,cls,code",
     [

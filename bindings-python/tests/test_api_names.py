@@ -7,7 +7,7 @@ import ambit
 
 from conftest import ROOT
 
-CLASSES = ["Authorizer", "Decision", "Agent", "ManualClock", "IssuerKey"]
+CLASSES = ["Authorizer", "Decision", "Agent", "ManualClock", "IssuerKey", "Uid"]
 
 
 def python_names():

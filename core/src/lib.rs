@@ -87,6 +87,6 @@ pub use error::{Error, Result};
 pub use limit::Limits;
 pub use link::Link;
 pub use request::Request;
-pub use uid::format_uid;
+pub use uid::{format_uid, Uid};
 #[cfg(feature = "watch")]
 pub use watch::{ReloadCallback, WatchStatus, Watcher, DEFAULT_DEBOUNCE};

@@ -6,6 +6,84 @@ use cedar_policy::{EntityTypeName, EntityUid};
 use rustc_hash::FxHashMap;
 use std::str::FromStr;
 
+/// An entity uid, checked once: its type, its id, and its canonical Cedar text
+/// (`Helpdesk::User::"alice"`, the id escaped). Accepted wherever a uid is (it converts into
+/// the text the request takes), so nobody formats uids by hand. The same type is `ambit.Uid`
+/// in Python and `Uid` in Node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uid {
+    text: String,
+    type_name: String,
+    id: String,
+}
+
+impl Uid {
+    /// The uid of type `type_name` (a Cedar type name, namespaces included) and id `id` (any
+    /// text: it is escaped in the canonical form).
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_REQUEST` when `type_name` is not a valid Cedar type name.
+    pub fn new(type_name: &str, id: &str) -> Result<Self> {
+        // formatted by Cedar, then read back: the type as Cedar normalises it
+        Self::parse(&format_uid(type_name, id)?)
+    }
+
+    /// Parses `Type::"id"` (Cedar's syntax, escapes included).
+    ///
+    /// # Errors
+    /// `AMBIT_INVALID_REQUEST` when `text` is not a uid.
+    pub fn parse(text: &str) -> Result<Self> {
+        let uid = parse_uid(text, "entity")?;
+        Ok(Self { text: uid.to_string(), type_name: uid.type_name().to_string(), id: uid.id().unescaped().to_owned() })
+    }
+
+    /// The entity type, e.g. `Helpdesk::User`.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// The id, unescaped.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The canonical text, as a request takes it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl FromStr for Uid {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self> {
+        Self::parse(text)
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl From<Uid> for String {
+    fn from(uid: Uid) -> Self {
+        uid.text
+    }
+}
+
+impl From<&Uid> for String {
+    fn from(uid: &Uid) -> Self {
+        uid.text.clone()
+    }
+}
+
+impl AsRef<str> for Uid {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
 /// Parses `Type::"id"` with Cedar's parser; `what` names it in the error.
 pub(crate) fn parse_uid(text: &str, what: &str) -> Result<EntityUid> {
     text.parse::<EntityUid>().map_err(|_| {
@@ -124,4 +202,36 @@ impl CopyTable<EntityUid> for ThreadCopies {
 /// This thread's copy of a uid the snapshot holds, `text` being its canonical text.
 pub(crate) fn thread_uid(text: &str, shared: &EntityUid) -> EntityUid {
     thread_copy(text, || Some(shared.clone())).unwrap_or_else(|| shared.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::Uid;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_uid_is_its_parts_and_its_text() {
+        let u = Uid::new("Helpdesk::User", "a\"b").unwrap();
+        assert_eq!(u.type_name(), "Helpdesk::User");
+        assert_eq!(u.id(), "a\"b");
+        assert_eq!(u.to_string(), r#"Helpdesk::User::"a\"b""#);
+        assert_eq!(Uid::parse(u.as_str()).unwrap(), u);
+        assert_eq!(String::from(&u), u.as_str());
+        let e = Uid::new("not a type", "x").unwrap_err();
+        assert_eq!(e.code(), "AMBIT_INVALID_REQUEST");
+        assert_eq!(Uid::parse("User::alice").unwrap_err().code(), "AMBIT_INVALID_REQUEST");
+    }
+
+    proptest! {
+        #[test]
+        fn any_id_round_trips(id in any::<String>(), ns in prop::bool::ANY) {
+            let ty = if ns { "A::B" } else { "User" };
+            let u = Uid::new(ty, &id).unwrap();
+            prop_assert_eq!(u.id(), id.as_str());
+            prop_assert_eq!(u.type_name(), ty);
+            let back = Uid::parse(u.as_str()).unwrap();
+            prop_assert_eq!(&back, &u);
+        }
+    }
 }

@@ -68,3 +68,24 @@ fn audit_records_round_trip() {
         assert_eq!(back, r);
     }
 }
+
+#[test]
+fn a_uid_goes_wherever_uid_text_does() {
+    use ambit::Uid;
+    let a = Authorizer::from_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/helpdesk")).unwrap();
+    let ticket = Uid::new("Helpdesk::Ticket", "4711").unwrap();
+    let alice = Uid::new("Helpdesk::User", "alice").unwrap();
+    let by_uid = a.authorize(&Request::new(&alice, "read_ticket", &ticket)).unwrap();
+    let by_text = a.authorize(&Request::new(r#"Helpdesk::User::"alice""#, "read_ticket", ticket.as_str())).unwrap();
+    assert!(by_uid.allowed());
+    assert_eq!((by_uid.chain(), by_uid.reasons()), (by_text.chain(), by_text.reasons()));
+    let service = Uid::parse(r#"Helpdesk::Service::"helpdesk""#).unwrap();
+    let acme = serde_json::json!({"tenant": {"__entity": {"type": "Helpdesk::Tenant", "id": "acme"}}});
+    let agent = a
+        .mint_agent(
+            &AgentSpec::new(&service, "t", 60).scopes(["read_ticket"]).attributes(acme.as_object().unwrap().clone()),
+        )
+        .unwrap();
+    let agent_uid: Uid = agent.uid().parse().unwrap();
+    assert!(a.authorize(&Request::new(agent_uid, "read_ticket", ticket)).unwrap().allowed());
+}

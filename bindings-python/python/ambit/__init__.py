@@ -6,8 +6,6 @@ core. See the project README for the model and the decision semantics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ambit._ambit import (
     DENY_CAUSES,
     ERROR_CODES,
@@ -30,6 +28,7 @@ from ambit._ambit import (
     ReloadError,
     SchemaError,
     SourceError,
+    Uid,
     format_uid,
     jwk_thumbprint,
     verify_audit_log,
@@ -74,13 +73,3 @@ __all__ = [
     "verify_audit_log",
 ]
 
-
-@dataclass(frozen=True)
-class Uid:
-    """An entity uid; ``str(Uid("User", "alice"))`` is ``'User::"alice"'`` (id escaped by the core)."""
-
-    type: str
-    id: str
-
-    def __str__(self) -> str:
-        return format_uid(self.type, self.id)
