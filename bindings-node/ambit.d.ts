@@ -181,7 +181,11 @@ export type DenyCause =
   | 'no_permit'
   | 'evaluation_error'
 
-export interface PolicyError {
+/** @deprecated renamed `EvaluationError` (Python's `PolicyError` is a policy-text error). */
+export type PolicyError = EvaluationError
+
+/** A policy that erred while a hop was evaluated. */
+export interface EvaluationError {
   readonly policyId: string
   readonly message: string
 }
@@ -192,7 +196,7 @@ export interface Hop {
   /** false when an earlier check or hop ended the decision before this one. */
   readonly evaluated: boolean
   readonly reasons: ReadonlyArray<string>
-  readonly errors: ReadonlyArray<PolicyError>
+  readonly errors: ReadonlyArray<EvaluationError>
 }
 
 /** Every field of a decision, as `toJSON()` gives them (frozen). */
@@ -204,7 +208,7 @@ export interface DecisionFields {
   readonly reasons: ReadonlyArray<string>
   readonly chain: ReadonlyArray<string>
   readonly hops: ReadonlyArray<Hop>
-  readonly errors: ReadonlyArray<PolicyError>
+  readonly errors: ReadonlyArray<EvaluationError>
   readonly action: string
   readonly resource: string
   readonly policyVersion: string
@@ -228,7 +232,7 @@ export declare class Decision {
   /** Root first, ending with the acting principal. */
   get chain(): ReadonlyArray<string>
   get hops(): ReadonlyArray<Hop>
-  get errors(): ReadonlyArray<PolicyError>
+  get errors(): ReadonlyArray<EvaluationError>
   get action(): string
   get resource(): string
   get policyVersion(): string

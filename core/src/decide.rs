@@ -3,7 +3,7 @@
 //! root first; the first check that fails ends it with its cause and hop.
 
 use crate::config::{Config, ErrorMode, Validation};
-use crate::decision::{self, Decision, DenyCause, Hop, PolicyError, PolicyTrace};
+use crate::decision::{self, Decision, DenyCause, EvaluationError, Hop, PolicyTrace};
 use crate::error::{Error, Result};
 use crate::prepare::{enum_error, Prepared};
 use crate::registry::{self, Registry};
@@ -237,8 +237,8 @@ fn out_of_scope(p: &Prepared, hops: &[(EntityUid, registry::Hop)]) -> Option<usi
 /// Cedar's answer for one hop, with ambit's error mode applied.
 fn evaluate_hop(answer: crate::engine::Answer, mode: ErrorMode) -> (Hop, Option<DenyCause>) {
     let crate::engine::Answer { allowed: cedar_allows, mut reasons, errors, erring_forbids } = answer;
-    let errors: Vec<PolicyError> =
-        errors.into_iter().map(|(policy_id, message)| PolicyError { policy_id, message }).collect();
+    let errors: Vec<EvaluationError> =
+        errors.into_iter().map(|(policy_id, message)| EvaluationError { policy_id, message }).collect();
     let (allowed, cause) = if mode == ErrorMode::FailClosed && !erring_forbids.is_empty() {
         reasons = erring_forbids;
         (false, Some(DenyCause::EvaluationError))

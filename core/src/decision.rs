@@ -107,14 +107,20 @@ impl fmt::Display for DenyCause {
     }
 }
 
-/// A policy that erred while a hop was evaluated.
+/// A policy that erred while a hop was evaluated (the policy *text* failing to parse or
+/// validate is an [`crate::Error`]: `AMBIT_POLICY_PARSE`, `AMBIT_VALIDATION`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyError {
+pub struct EvaluationError {
     pub(crate) policy_id: String,
     pub(crate) message: String,
 }
 
-impl PolicyError {
+/// The old name of [`EvaluationError`]: Python's `ambit.PolicyError` is a policy-text error, so
+/// the evaluation error took a name of its own.
+#[deprecated(note = "renamed EvaluationError (Python's PolicyError is a policy-text error)")]
+pub type PolicyError = EvaluationError;
+
+impl EvaluationError {
     /// The id of the policy that erred.
     pub fn policy_id(&self) -> &str {
         &self.policy_id
@@ -134,7 +140,7 @@ pub struct Hop {
     pub(crate) evaluated: bool,
     pub(crate) reasons: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) errors: Vec<PolicyError>,
+    pub(crate) errors: Vec<EvaluationError>,
 }
 
 impl Hop {
@@ -155,7 +161,7 @@ impl Hop {
         &self.reasons
     }
     /// Policies that erred for this hop.
-    pub fn errors(&self) -> &[PolicyError] {
+    pub fn errors(&self) -> &[EvaluationError] {
         &self.errors
     }
 }
@@ -178,7 +184,7 @@ pub struct Decision {
     pub(crate) chain: Vec<String>,
     pub(crate) hops: Vec<Hop>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) errors: Vec<PolicyError>,
+    pub(crate) errors: Vec<EvaluationError>,
     pub(crate) action: String,
     pub(crate) resource: String,
     pub(crate) policy_version: String,
@@ -217,7 +223,7 @@ impl Decision {
         &self.hops
     }
     /// Every policy error seen on any evaluated hop.
-    pub fn errors(&self) -> &[PolicyError] {
+    pub fn errors(&self) -> &[EvaluationError] {
         &self.errors
     }
     /// The resolved action uid.
@@ -300,7 +306,7 @@ impl Serialize for CamelHops<'_> {
 }
 
 /// Policy errors serialised in place.
-struct CamelErrors<'a>(&'a [PolicyError]);
+struct CamelErrors<'a>(&'a [EvaluationError]);
 
 impl Serialize for CamelErrors<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -368,7 +374,7 @@ pub(crate) fn new_decision_id() -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
-    use super::{new_decision_id, Decision, DenyCause, Hop, PolicyError};
+    use super::{new_decision_id, Decision, DenyCause, EvaluationError, Hop};
     use serde_json::Value;
 
     fn camel(key: &str) -> String {
@@ -398,8 +404,8 @@ mod tests {
 
     #[test]
     fn camel_json_is_the_wire_form_in_camel_case_with_allowed_first() {
-        let err = PolicyError { policy_id: "p9".into(), message: "boom".into() };
-        let hop = |allowed, errors: Vec<PolicyError>| Hop {
+        let err = EvaluationError { policy_id: "p9".into(), message: "boom".into() };
+        let hop = |allowed, errors: Vec<EvaluationError>| Hop {
             principal: "User::\"a\"".into(),
             allowed,
             evaluated: true,

@@ -81,7 +81,9 @@ pub use authorizer::{Authorizer, AuthorizerBuilder, Explanation, HopExplanation,
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ErrorMode, Validation, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_PURGE_GRACE_SECONDS};
 pub use credential::{Algorithm, IssuerKey, TrustedIssuers};
-pub use decision::{Decision, DenyCause, Hop, PolicyError, PolicyTrace};
+#[allow(deprecated, reason = "the old name, kept one release for users of the Rust API")]
+pub use decision::PolicyError;
+pub use decision::{Decision, DenyCause, EvaluationError, Hop, PolicyTrace};
 pub use dpop::{DpopOptions, DpopProof};
 pub use error::{Error, Result};
 pub use limit::Limits;

@@ -459,7 +459,7 @@ fn check(expect: &Expect, got: crate::Result<crate::Decision>) -> Result<(), Str
         }
     }
     if let Some(errs) = &expect.errors {
-        let got: Vec<&str> = d.errors().iter().map(crate::PolicyError::policy_id).collect();
+        let got: Vec<&str> = d.errors().iter().map(crate::EvaluationError::policy_id).collect();
         if errs.iter().map(String::as_str).collect::<Vec<_>>() != got {
             diffs.push(format!("errors: expected {errs:?}, got {got:?}"));
         }

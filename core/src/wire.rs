@@ -6,7 +6,7 @@ pub use crate::audit::{AuditEvent, AuditRecord, VerifyReport};
 pub use crate::authorizer::ReloadOutcome;
 pub use crate::authorizer::{Explanation, HopExplanation};
 pub use crate::decision::PolicyTrace;
-pub use crate::decision::{Decision, DenyCause, Hop, PolicyError};
+pub use crate::decision::{Decision, DenyCause, EvaluationError, Hop};
 pub use crate::fleet::{FleetOptions, FleetStatus};
 pub use crate::link::Link;
 pub use crate::options::{AuditCallback, AuthorizerOptions, TrustedIssuerOptions};

@@ -5,7 +5,7 @@ use super::Authorizer;
 
 use crate::agent::AgentSpec;
 use crate::audit::AuditEvent;
-use crate::decision::{self, Decision, DenyCause, PolicyError};
+use crate::decision::{self, Decision, DenyCause, EvaluationError};
 use crate::error::{user_text, Error, Result};
 use crate::prepare::{self};
 use crate::request::Request;
@@ -187,7 +187,7 @@ impl Authorizer {
             reasons: Vec::new(),
             chain: Vec::new(),
             hops: Vec::new(),
-            errors: vec![PolicyError { policy_id: String::new(), message: why }],
+            errors: vec![EvaluationError { policy_id: String::new(), message: why }],
             action: user_text(action),
             resource: user_text(resource),
             policy_version: snap.version.clone(),
