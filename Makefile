@@ -42,12 +42,12 @@ bindings-node/node_modules: bindings-node/package-lock.json
 	cd bindings-node && npm ci --no-audit --no-fund
 	touch $@
 
-node-dev: bindings-node/node_modules ## build the Node addon; regenerates index.js / index.d.ts
-	cd bindings-node && npx napi build --platform --js index.js --dts index.d.ts
+node-dev: bindings-node/node_modules ## build the Node addon; regenerates index.js / index.d.ts and ambit.d.ts's DenyCause
+	cd bindings-node && npx napi build --platform --js index.js --dts index.d.ts && node generate-types.js
 
 test-node: node-dev python-dev redis ## node --test on the Node binding (shared vectors included; a Python process issues the credentials it verifies), tsc, and a drift check
-	git diff --exit-code -- bindings-node/index.js bindings-node/index.d.ts || \
-	  (echo "generated index.js / index.d.ts drifted from the Rust source: commit the rebuilt files"; exit 1)
+	git diff --exit-code -- bindings-node/index.js bindings-node/index.d.ts bindings-node/ambit.d.ts || \
+	  (echo "generated index.js / index.d.ts / ambit.d.ts's DenyCause drifted from the Rust source: commit the rebuilt files"; exit 1)
 	cd bindings-node && npm test
 
 test-quickstarts: python-dev node-dev ## the README quickstarts and docs/integrations.md examples, each pasted into a new project outside the repo

@@ -53,112 +53,26 @@ function track(authz) {
 }
 
 /**
- * Runs a native call; an error napi raised while converting arguments (`NumberExpected`,
- * `StringExpected`, `InvalidArg`, ...) becomes AMBIT_INVALID_REQUEST, so every error from
- * every entry point carries an ambit code.
+ * Runs a glue call; an error napi raised while converting what the glue hands the addon
+ * becomes AMBIT_INVALID_REQUEST, so every error from every entry point carries an ambit code.
+ * (The addon's public methods convert their own arguments and throw ambit codes themselves.)
  */
 function coding(call) {
   try {
     return call()
   } catch (e) {
-    if (e !== null && typeof e === 'object' && typeof e.code === 'string' && e.code.startsWith('AMBIT_')) throw e
-    throw coded('AMBIT_INVALID_REQUEST', e && e.message ? e.message : String(e))
+    throw recode(e)
   }
+}
+
+function recode(e) {
+  if (e !== null && typeof e === 'object' && typeof e.code === 'string' && e.code.startsWith('AMBIT_')) return e
+  return coded('AMBIT_INVALID_REQUEST', e && e.message ? e.message : String(e))
 }
 
 /** A `Uid` as the uid text the core takes; anything else unchanged (and checked where it is used). */
 function uidText(v) {
   return v instanceof native.Uid ? v.toString() : v
-}
-
-// every native method, getter included, answers with ambit codes only, and takes a Uid
-// wherever it takes uid text
-for (const klass of [native.Authorizer, native.ManualClock, native.IssuerKey, native.Uid]) {
-  for (const key of Object.getOwnPropertyNames(klass.prototype)) {
-    if (key === 'constructor') continue
-    const d = Object.getOwnPropertyDescriptor(klass.prototype, key)
-    if (!d.configurable) continue
-    if (typeof d.value === 'function') {
-      const raw = d.value
-      Object.defineProperty(klass.prototype, key, { ...d, value: function (...args) { return coding(() => raw.apply(this, args.map(uidText))) } })
-    }
-  }
-}
-
-function fromDir(path, options, clock, onAudit) {
-  return track(coding(() => native.Authorizer.fromDirRaw(path, options, clock, safeCallback(onAudit))))
-}
-const Authorizer = new Proxy(native.Authorizer, {
-  construct(target, args, newTarget) {
-    const [options, clock, onAudit] = args
-    return track(coding(() => Reflect.construct(target, [options, clock, safeCallback(onAudit)], newTarget)))
-  },
-  get(target, key, receiver) {
-    return key === 'fromDir' ? fromDir : Reflect.get(target, key, receiver)
-  },
-})
-
-/** An issuer's Ed25519 key for signed agent credentials: `IssuerKey.generate(issuer, kid)` or
- * `IssuerKey.fromJwk(issuer, jwkText)`; its factories answer with ambit codes too. */
-function IssuerKey() {
-  throw coded('AMBIT_INVALID_REQUEST', 'keys are made by IssuerKey.generate(issuer, kid) or IssuerKey.fromJwk(issuer, jwk)')
-}
-IssuerKey.prototype = native.IssuerKey.prototype
-IssuerKey.generate = (issuer, kid, alg) => coding(() => native.IssuerKey.generate(issuer, kid, alg))
-IssuerKey.fromJwk = (issuer, jwk) => coding(() => native.IssuerKey.fromJwk(issuer, jwk))
-
-/** `new Uid(type, id)` and `Uid.parse(text)`, answering with ambit codes: the native class. */
-function Uid(type, id) {
-  return coding(() => new native.Uid(type, id))
-}
-Uid.prototype = native.Uid.prototype
-Uid.parse = (text) => coding(() => native.Uid.parse(text))
-
-const nativePrecheck = native.Authorizer.prototype.precheck
-/** The identity checks of a decision without its policies; uids as text or `Uid`. */
-native.Authorizer.prototype.precheck = function precheck(request) {
-  const r = fields(request)
-  return nativePrecheck.call(this, { principal: r.principal, action: r.action, resource: r.resource, onBehalfOf: r.onBehalfOf })
-}
-
-const ManualClock = new Proxy(native.ManualClock, {
-  construct(target, args, newTarget) {
-    return coding(() => Reflect.construct(target, args, newTarget))
-  },
-})
-
-/** Mints a just-in-time agent; attributes are converted faithfully or refused. */
-native.Authorizer.prototype.mintAgent = function mintAgent(options) {
-  if (options === null || typeof options !== 'object') throw coded('AMBIT_INVALID_REQUEST', 'mintAgent takes an options object { parent, task, scopes, ttlSeconds, resources?, attributes? }')
-  const plain = {
-    parent: uidText(own(options, 'parent')),
-    task: own(options, 'task'),
-    scopes: own(options, 'scopes'),
-    ttlSeconds: own(options, 'ttlSeconds'),
-    resources: own(options, 'resources'),
-  }
-  const attributes = jsonText(own(options, 'attributes'), 'attributes')
-  return this.mintAgentRaw(plain, attributes)
-}
-
-/**
- * A narrower credential for a sub-agent of the agent a credential carries:
- * `{ credential, key, task, scopes, ttlSeconds, resources?, attributes? }`, signed with `key`.
- */
-native.Authorizer.prototype.attenuate = function attenuate(options) {
-  if (options === null || typeof options !== 'object') throw coded('AMBIT_INVALID_REQUEST', 'attenuate takes an options object { credential, key, task, scopes, ttlSeconds, resources?, attributes? }')
-  const plain = { parent: '', task: own(options, 'task'), scopes: own(options, 'scopes'), ttlSeconds: own(options, 'ttlSeconds'), resources: own(options, 'resources') }
-  return this.attenuateRaw(own(options, 'credential'), plain, jsonText(own(options, 'attributes'), 'attributes'), own(options, 'key'))
-}
-
-/** The members of a tool's arguments that the action's context type declares. */
-native.Authorizer.prototype.contextFor = function contextFor(action, args) {
-  return JSON.parse(this.contextForJson(action, jsonText(args ?? {}, 'arguments')))
-}
-
-/** The last `n` audit records (after a flush), as plain objects. */
-native.Authorizer.prototype.auditRecent = function auditRecent(n) {
-  return JSON.parse(this.auditRecentJson(n))
 }
 
 /** An Error carrying a stable ambit code, as the native addon throws them. */
@@ -293,25 +207,28 @@ function deepFreeze(value) {
   return value
 }
 
-// The addon answers with the decision's camelCase JSON, `allowed` always its first field.
-const ALLOWED = '{"allowed":true,'
-
 /**
- * A decision: allowed, or denied with a stable `denyCause`. Made from the addon's JSON text:
- * `allowed` is read from the text's first field, the rest is parsed (once, frozen) when first
- * asked for, so a caller that only checks `allowed` pays for no parse.
+ * A decision: allowed, or denied with a stable `denyCause`. `allowed` is the core's boolean as
+ * the addon hands it over; every other field comes from the core's camelCase JSON of the same
+ * decision, parsed (once, frozen) when first asked for, so a caller that only checks `allowed`
+ * pays for no parse.
  */
 class Decision {
+  #allowed
   #text
   #fields
-  constructor(text) {
-    this.#text = text
+  constructor(raw) {
+    if (raw === null || typeof raw !== 'object' || typeof raw.allowed !== 'boolean' || typeof raw.json !== 'string') {
+      throw coded('AMBIT_INVALID_REQUEST', 'decisions are made by an Authorizer')
+    }
+    this.#allowed = raw.allowed
+    this.#text = raw.json
   }
   #all() {
     return (this.#fields ??= deepFreeze(JSON.parse(this.#text)))
   }
   get allowed() {
-    return this.#text.startsWith(ALLOWED)
+    return this.#allowed
   }
   get decisionId() {
     return this.#all().decisionId
@@ -358,7 +275,6 @@ class Decision {
   }
 }
 
-/** Decides one request; a deny is a `Decision`, never a throw. */
 /** Refuses more request entities than the authorizer accepts, before converting any of them. */
 function entityCount(authz, entities) {
   if (Array.isArray(entities) && entities.length > authz.maxRequestEntities) {
@@ -366,67 +282,163 @@ function entityCount(authz, entities) {
   }
 }
 
-Authorizer.prototype.authorize = function authorize(request) {
-  const r = fields(request)
-  entityCount(this, r.entities)
-  const context = jsonText(r.context, 'context')
-  const entities = jsonText(r.entities, 'entities')
-  return new Decision(this.authorizeJson(r.principal, r.action, r.resource, context, entities, r.onBehalfOf))
-}
-
-/** Decides for the agent a signed credential carries: `{ credential, action, resource, context? }`. */
-Authorizer.prototype.authorizeCredential = function authorizeCredential(request) {
+/** A credential or token request's fields: `{ [kind], action, resource, context?, dpop? }`. */
+function bearerRequest(request, kind) {
   if (request === null || typeof request !== 'object') {
-    throw coded('AMBIT_INVALID_REQUEST', 'a credential request is an object { credential, action, resource, context?, dpop? }')
+    throw coded('AMBIT_INVALID_REQUEST', `a ${kind} request is an object { ${kind}, action, resource, context?, dpop? }`)
   }
-  const r = { credential: own(request, 'credential'), action: own(request, 'action'), resource: uidText(own(request, 'resource')) }
-  for (const field of ['credential', 'action', 'resource']) {
+  const r = { [kind]: own(request, kind), action: own(request, 'action'), resource: uidText(own(request, 'resource')) }
+  for (const field of [kind, 'action', 'resource']) {
     if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
   }
-  const context = jsonText(own(request, 'context'), 'context')
-  return new Decision(this.authorizeCredentialJson(r.credential, r.action, r.resource, context, jsonText(own(request, 'dpop'), 'dpop')))
+  return [r[kind], r.action, r.resource, jsonText(own(request, 'context'), 'context'), jsonText(own(request, 'dpop'), 'dpop')]
 }
 
-Authorizer.prototype.authorizeToken = function authorizeToken(request) {
-  if (request === null || typeof request !== 'object') {
-    throw coded('AMBIT_INVALID_REQUEST', 'a token request is an object { token, action, resource, context?, dpop? }')
+/** A mint's options as the addon takes them, attributes as JSON text. */
+function mintOptions(options, what, shape) {
+  if (options === null || typeof options !== 'object') throw coded('AMBIT_INVALID_REQUEST', `${what} takes an options object ${shape}`)
+  return {
+    parent: uidText(own(options, 'parent')),
+    task: own(options, 'task'),
+    scopes: own(options, 'scopes'),
+    ttlSeconds: own(options, 'ttlSeconds'),
+    resources: own(options, 'resources'),
   }
-  const r = { token: own(request, 'token'), action: own(request, 'action'), resource: uidText(own(request, 'resource')) }
-  for (const field of ['token', 'action', 'resource']) {
-    if (typeof r[field] !== 'string') throw coded('AMBIT_INVALID_REQUEST', `request.${field} must be a string`)
-  }
-  const context = jsonText(own(request, 'context'), 'context')
-  return new Decision(this.authorizeTokenJson(r.token, r.action, r.resource, context, jsonText(own(request, 'dpop'), 'dpop')))
 }
+
+// the directory `Authorizer.fromDir` builds from, handed to the constructor it calls (both run
+// synchronously, so no other construction can see it)
+let fromDirPath
 
 /**
- * Decides many requests on one policy version; each slot is a `Decision` or an error object
- * `{ code, message }` (not thrown).
+ * The in-process authorizer: the addon's class, plus the glue that reads request objects
+ * (own properties only, values converted faithfully or refused) and makes callbacks safe.
+ * Decisions, errors and every shape are the core's.
  */
-Authorizer.prototype.authorizeBatch = function authorizeBatch(requests) {
-  if (!Array.isArray(requests)) throw coded('AMBIT_INVALID_REQUEST', 'authorizeBatch takes an array of requests')
-  const raw = requests.map((r) => {
+class Authorizer extends native.Authorizer {
+  constructor(options, clock, onAudit) {
+    const dir = fromDirPath
+    fromDirPath = undefined
     try {
-      return rawRequest(r)
+      super(options, clock, safeCallback(onAudit), dir)
     } catch (e) {
-      return e
+      throw recode(e)
     }
-  })
-  const sent = raw.filter((r) => !(r instanceof Error))
-  const answers = this.authorizeBatchJson(sent)
-  let next = 0
-  return raw.map((r) => {
-    if (r instanceof Error) return { code: r.code, message: r.message }
-    const a = answers[next++]
-    return typeof a === 'string' ? new Decision(a) : a
-  })
-}
+    track(this)
+  }
 
-/** Decides and explains, per hop; `decision` is the same `Decision` as `authorize` gives. */
-Authorizer.prototype.explain = function explain(request) {
-  const e = this.explainRaw(rawRequest(request))
-  e.decision = new Decision(e.decision)
-  return e
+  /** Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path`. */
+  static fromDir(path, options, clock, onAudit) {
+    if (typeof path !== 'string') throw coded('AMBIT_INVALID_REQUEST', 'fromDir takes a directory path (a string)')
+    fromDirPath = path
+    try {
+      return new Authorizer(options, clock, onAudit)
+    } finally {
+      fromDirPath = undefined
+    }
+  }
+
+  /** Decides one request; a deny is a `Decision`, never a throw. */
+  authorize(request) {
+    const r = fields(request)
+    entityCount(this, r.entities)
+    const context = jsonText(r.context, 'context')
+    const entities = jsonText(r.entities, 'entities')
+    return new Decision(coding(() => this.authorizeRaw(r.principal, r.action, r.resource, context, entities, r.onBehalfOf)))
+  }
+
+  /** Decides for the agent a signed credential carries: `{ credential, action, resource, context?, dpop? }`. */
+  authorizeCredential(request) {
+    const args = bearerRequest(request, 'credential')
+    return new Decision(coding(() => this.authorizeCredentialRaw(...args)))
+  }
+
+  /** Decides for an OAuth access token: `{ token, action, resource, context?, dpop? }`. */
+  authorizeToken(request) {
+    const args = bearerRequest(request, 'token')
+    return new Decision(coding(() => this.authorizeTokenRaw(...args)))
+  }
+
+  /**
+   * Decides many requests on one policy version; each slot is a `Decision` or an error object
+   * `{ code, message }` (not thrown).
+   */
+  authorizeBatch(requests) {
+    if (!Array.isArray(requests)) throw coded('AMBIT_INVALID_REQUEST', 'authorizeBatch takes an array of requests')
+    const raw = requests.map((r) => {
+      try {
+        return rawRequest(r)
+      } catch (e) {
+        return e
+      }
+    })
+    const answers = coding(() => this.authorizeBatchRaw(raw.filter((r) => !(r instanceof Error))))
+    let next = 0
+    return raw.map((r) => {
+      if (r instanceof Error) return { code: r.code, message: r.message }
+      const a = answers[next++]
+      return 'json' in a ? new Decision(a) : a
+    })
+  }
+
+  /** Decides and explains, per hop; `decision` is the same `Decision` as `authorize` gives. */
+  explain(request) {
+    const r = rawRequest(request)
+    const e = coding(() => this.explainRaw(r))
+    e.decision = new Decision(e.decision)
+    return e
+  }
+
+  /** The identity checks of a decision without its policies; uids as text or `Uid`. */
+  precheck(request) {
+    const r = fields(request)
+    return coding(() => this.precheckRaw({ principal: r.principal, action: r.action, resource: r.resource, onBehalfOf: r.onBehalfOf }))
+  }
+
+  /** Mints a just-in-time agent; attributes are converted faithfully or refused. */
+  mintAgent(options) {
+    const plain = mintOptions(options, 'mintAgent', '{ parent, task, scopes, ttlSeconds, resources?, attributes? }')
+    const attributes = jsonText(own(options, 'attributes'), 'attributes')
+    return coding(() => this.mintAgentRaw(plain, attributes))
+  }
+
+  /**
+   * A narrower credential for a sub-agent of the agent a credential carries:
+   * `{ credential, key, task, scopes, ttlSeconds, resources?, attributes? }`, signed with `key`.
+   */
+  attenuate(options) {
+    const plain = mintOptions(options, 'attenuate', '{ credential, key, task, scopes, ttlSeconds, resources?, attributes? }')
+    plain.parent = ''
+    const attributes = jsonText(own(options, 'attributes'), 'attributes')
+    return coding(() => this.attenuateRaw(own(options, 'credential'), plain, attributes, own(options, 'key')))
+  }
+
+  /** The members of a tool's arguments that the action's context type declares. */
+  contextFor(action, args) {
+    const text = jsonText(args ?? {}, 'arguments')
+    return JSON.parse(coding(() => this.contextForJson(action, text)))
+  }
+
+  /** The last `n` audit records (after a flush), as plain objects. */
+  auditRecent(n) {
+    return JSON.parse(coding(() => this.auditRecentJson(n)))
+  }
+
+  /**
+   * Follows the policy files; `callback(report)` gets each reload's `{ ok, version, generation }`
+   * or `{ ok: false, code, message }`, as Python's `watch(callback)` does.
+   */
+  watch(callback) {
+    const safe = safeCallback(callback, 'watch', 'AMBIT_RELOAD')
+    return coding(() => this.watchRaw(safe))
+  }
+
+  /** `reload()` off the event loop; rejects with an Error whose `code` is the stable code. */
+  async reloadAsync() {
+    const r = await this.reloadAsyncRaw()
+    if (!r.ok) throw coded(r.code, r.message)
+    return { version: r.version, generation: r.generation }
+  }
 }
 
 /** Why a guarded call was denied, in words an agent can act on: the cause and the policies. */
@@ -435,7 +447,6 @@ function deniedMessage(decision, error) {
   const reasons = decision.reasons.map((r) => `\`${r}\``).join(', ')
   return `denied (${decision.denyCause})${reasons ? `: ${reasons}` : ''}`
 }
-
 /** A guarded call was not allowed; `decision` is the deny, or null when an error denied it. */
 class AmbitDenied extends Error {
   constructor(decision, error) {
@@ -445,24 +456,6 @@ class AmbitDenied extends Error {
     this.decision = decision || null
     this.error = error || null
   }
-}
-
-/** `reload()` off the event loop; rejects with an Error whose `code` is the stable code. */
-const nativeWatch = native.Authorizer.prototype.watch
-/** Follows the policy files; `callback(report)` gets each reload's `{ ok, version, generation }` or
- * `{ ok: false, code, message }`, as Python's `watch(callback)` does. */
-Authorizer.prototype.watch = function watch(callback) {
-  return nativeWatch.call(this, safeCallback(callback, 'watch', 'AMBIT_RELOAD'))
-}
-
-Authorizer.prototype.reloadAsync = async function reloadAsync() {
-  const r = await this.reloadAsyncRaw()
-  if (!r.ok) {
-    const e = new Error(r.message)
-    e.code = r.code
-    throw e
-  }
-  return { version: r.version, generation: r.generation }
 }
 
 // an option is a value, or a function of the call's arguments and its call options (the AI
@@ -681,4 +674,4 @@ function guardMcpServer(mcp, opts) {
   return mcp
 }
 
-module.exports = { ...native, Authorizer, ManualClock, IssuerKey, Uid, Decision, AmbitDenied, guard, guardTool, guardTools, guardMcpServer, authorizeToolCall }
+module.exports = { ...native, Authorizer, Decision, AmbitDenied, guard, guardTool, guardTools, guardMcpServer, authorizeToolCall }

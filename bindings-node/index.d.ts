@@ -11,13 +11,17 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The in-process authorizer. */
 export declare class Authorizer {
-  /** Builds an authorizer from text options. */
+  /**
+   * Builds an authorizer from `options`: sources (`schema`, `policies`, `entities`) and the
+   * core's settings. The package's `Authorizer.fromDir(path, ...)` passes `dir` too: every
+   * `*.cedarschema`, `*.cedar` and an optional `entities.json` there.
+   */
   constructor(options: import('./ambit').AuthorizerOptions, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>)
   /**
    * A signed credential (compact JWS text) for the live agent `agent`, signed with `key`.
    * With `holder` (a key's thumbprint) it is good only with a DPoP proof by that key.
    */
-  issueCredential(agent: string | Uid, key: IssuerKey, holder?: string | undefined | null): string
+  issueCredential(agent: string | Uid, key: IssuerKey, holder?: string): string
   /** Revokes a credential by its `jti`: every later decision with it is denied `revoked`. */
   revokeCredential(jti: string): void
   /** What this process knows of its fleet feed (camelCase keys); `null` without a fleet. */
@@ -27,12 +31,6 @@ export declare class Authorizer {
    * it covers.
    */
   fleetCheckpoint(): number
-  /**
-   * The identity checks of a decision without its policies (chain, liveness, scopes): the
-   * deny cause every call of this action by this principal gets whatever its context, or
-   * `null` when the policies decide. The context is not read. Not audited.
-   */
-  precheck(request: PrecheckRequest): string | null
   /** Revokes an identity and its subtree; returns how many were cut off. */
   revoke(uid: string | Uid): number
   /** Lifts the revocation of a person or service. */
@@ -50,8 +48,6 @@ export declare class Authorizer {
   reload(): ReloadOutcome
   replacePolicies(text: string): ReloadOutcome
   replaceEntities(json: string): ReloadOutcome
-  /** Follows the policy files and reloads on change. */
-  watch(callback?: (report: import('./ambit').ReloadReport) => void): void
   unwatch(): void
   watchStatus(): { reloads: number, failures: number, lastVersion: string | null, lastError: [string, string] | null } | null
   agents(): Array<Agent>
@@ -106,7 +102,7 @@ export declare class IssuerKey {
    * A DPoP proof (RFC 9449) by this key for one call (`method`, `url`) with `accessToken`;
    * `nonce` when the server gave one, `iat` (default now) in epoch seconds.
    */
-  dpopProof(method: string, url: string, accessToken: string, nonce?: string | undefined | null, iat?: number | undefined | null): string
+  dpopProof(method: string, url: string, accessToken: string, nonce?: string, iat?: number): string
 }
 
 /** A clock that only moves when told to, for tests. */
@@ -160,14 +156,45 @@ export interface BatchError {
   message: string
 }
 
+/**
+ * A decision as it crosses to JS: `allowed` as the core's boolean, and every field as the
+ * core's camelCase JSON text, which the package's `Decision` parses only when a field other
+ * than `allowed` is read. (A napi class instance per decision, with its weak reference and
+ * finalizer, doubled the cost of a decision; one object with two fields does not.)
+ */
+export interface DecisionJson {
+  allowed: boolean
+  json: string
+}
+
 /** Every deny cause, in check order. */
 export declare function denyCauses(): Array<string>
 
 /** Every error code. */
 export declare function errorCodes(): Array<string>
 
+/** What `authorize` decides, and why. */
+export interface Explanation {
+  /** The decision, exactly as `authorize` gives it. */
+  decision: DecisionJson
+  /** One line a person can act on. */
+  summary: string
+  hops: Array<HopExplanation>
+}
+
 /** Formats a uid from type and id, escaping the id. */
 export declare function formatUid(typeName: string, id: string): string
+
+/** One hop, explained. */
+export interface HopExplanation {
+  /** Position on the chain, root = 0 (as `denyHop`). */
+  hop: number
+  principal: string
+  evaluated: boolean
+  allowed: boolean
+  /** Every policy that applies to the action, and how it fared (empty when not evaluated). */
+  policies: Array<PolicyTrace>
+}
 
 /** The RFC 7638 thumbprint of a public JWK (an object or JSON text): what `cnf.jkt` holds. */
 export declare function jwkThumbprint(jwk: string | Record<string, unknown>): string
@@ -197,6 +224,16 @@ export interface MintOptions {
   scopes: Array<string>
   ttlSeconds: number
   resources?: Array<string>
+}
+
+/** How one policy fared for one hop. */
+export interface PolicyTrace {
+  id: string
+  /** `permit` or `forbid`. */
+  effect: 'permit' | 'forbid'
+  outcome: 'satisfied' | 'not_satisfied' | 'error'
+  /** The error, when it erred. */
+  error?: string
 }
 
 /** Who asks for what, without a context: `precheck`'s request. */

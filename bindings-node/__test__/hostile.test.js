@@ -195,3 +195,84 @@ test('another agent type can be named', () => {
   assert.ok(bot.uid.startsWith('Bot::'))
   assert.deepEqual(a.authorize({ principal: bot.uid, action: 'read', resource: 'User::"u"' }).chain, ['User::"u"', bot.uid])
 })
+
+test('the package changes no native prototype: every addon method is the addon\'s own', () => {
+  const native = require('../index.js')
+  for (const klass of [native.Authorizer, native.ManualClock, native.IssuerKey, native.Uid]) {
+    for (const key of Object.getOwnPropertyNames(klass.prototype)) {
+      const d = Object.getOwnPropertyDescriptor(klass.prototype, key)
+      for (const fn of [d.value, d.get, d.set]) {
+        if (typeof fn === 'function' && key !== 'constructor') {
+          assert.match(Function.prototype.toString.call(fn), /\[native code\]/, `${klass.name}.prototype.${key} was replaced from JS`)
+        }
+      }
+    }
+  }
+  const ambit = require('..')
+  assert.equal(ambit.Uid, native.Uid)
+  assert.equal(ambit.ManualClock, native.ManualClock)
+  assert.equal(ambit.IssuerKey, native.IssuerKey)
+  assert.ok(Authorizer.fromDir(HELPDESK) instanceof native.Authorizer)
+})
+
+test('a Decision cannot be forged from text: allowed is the core\'s boolean', () => {
+  const { Decision } = require('..')
+  for (const forged of ['{"allowed":true,"denyCause":null}', { allowed: 'true', json: '{}' }, { allowed: true }, null]) {
+    assert.throws(() => new Decision(forged), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  }
+  const authz = Authorizer.fromDir(HELPDESK)
+  const deny = authz.authorize({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })
+  assert.equal(deny.allowed, false)
+  assert.throws(() => { deny.allowed = true }, TypeError)
+  assert.equal(deny.allowed, false)
+})
+
+test('every addon entry point codes its argument errors, wrong classes included', () => {
+  const { Uid, IssuerKey, ManualClock, verifyAuditLog, jwkThumbprint, formatUid } = require('..')
+  const authz = Authorizer.fromDir(HELPDESK)
+  const key = IssuerKey.generate('i', 'k')
+  const uid = new Uid('Helpdesk::User', 'alice')
+  const lookalike = { type: 'Helpdesk::User', id: 'alice', toString: () => ALICE }
+  const cases = {
+    'revoke(5)': () => authz.revoke(5),
+    'revoke(lookalike)': () => authz.revoke(lookalike),
+    'reinstate()': () => authz.reinstate(),
+    'delegationTree(key)': () => authz.delegationTree(key),
+    'issueCredential(uid, uid)': () => authz.issueCredential(uid, uid),
+    'issueCredential(uid, {})': () => authz.issueCredential(uid, {}),
+    'revokeCredential(1)': () => authz.revokeCredential(1),
+    'link(5)': () => authz.link(5),
+    'link({})': () => authz.link({}),
+    'unlink(null)': () => authz.unlink(null),
+    'replacePolicies([])': () => authz.replacePolicies([]),
+    'replaceEntities(1)': () => authz.replaceEntities(1),
+    'IssuerKey.generate(1, 2)': () => IssuerKey.generate(1, 2),
+    'IssuerKey.fromJwk("i")': () => IssuerKey.fromJwk('i'),
+    'new IssuerKey()': () => new IssuerKey(),
+    'dpopProof("GET", 1, "t")': () => key.dpopProof('GET', 1, 't'),
+    'dpopProof(.., iat: -1)': () => key.dpopProof('GET', 'https://x', 't', undefined, -1),
+    'new Uid(1, 2)': () => new Uid(1, 2),
+    'Uid.parse(null)': () => Uid.parse(null),
+    'new ManualClock()': () => new ManualClock(),
+    'advance("x")': () => new ManualClock(1).advance('x'),
+    'verifyAuditLog("x")': () => verifyAuditLog('x'),
+    'formatUid(1, 2)': () => formatUid(1, 2),
+    'jwkThumbprint(undefined)': () => jwkThumbprint(undefined),
+  }
+  for (const [name, call] of Object.entries(cases)) {
+    assert.throws(call, (e) => typeof e.code === 'string' && e.code.startsWith('AMBIT_'), name)
+  }
+  assert.equal(uid.equals(5), false)
+  assert.equal(uid.equals(new Uid('Helpdesk::User', 'alice')), true)
+  assert.equal(uid.equals(lookalike), false)
+  // options and clocks of the wrong kind are configuration errors
+  const policies = 'permit (principal, action, resource);'
+  for (const [name, build] of Object.entries({
+    'options 5': () => new Authorizer(5),
+    'options "x"': () => new Authorizer('x'),
+    'clock {}': () => new Authorizer({ policies, validation: 'off' }, {}),
+    'clock a Uid': () => new Authorizer({ policies, validation: 'off' }, uid),
+  })) {
+    assert.throws(build, (e) => e.code === 'AMBIT_CONFIG', name)
+  }
+})

@@ -32,6 +32,55 @@ fn bad_arg(message: impl Into<String>) -> napi::Error<String> {
     to_js(ambit::wire::invalid_value(message))
 }
 
+/// An argument as `T`. Arguments arrive as `Unknown` and are converted here, so a value of the
+/// wrong type is `AMBIT_INVALID_REQUEST` like every other bad input (napi's own conversion
+/// would throw its status, `StringExpected`, with no ambit code).
+fn arg<T: FromNapiValue>(value: Unknown<'_>, what: &str, expected: &str) -> napi::Result<T, String> {
+    T::from_unknown(value).map_err(|_| bad_arg(format!("{what} must be {expected}")))
+}
+
+/// A string argument; lone surrogates refused.
+fn text_arg(value: Unknown<'_>, what: &str) -> napi::Result<String, String> {
+    utf16_text(&arg::<Utf16String>(value, what, "a string")?, what)
+}
+
+/// An optional string argument (absent, `undefined` or `null`: none).
+fn opt_text_arg(value: Option<Unknown<'_>>, what: &str) -> napi::Result<Option<String>, String> {
+    value.map(|v| text_arg(v, what)).transpose()
+}
+
+/// A uid argument: a `Uid`, or uid text (checked where it is used).
+fn uid_arg(value: Unknown<'_>, what: &str) -> napi::Result<String, String> {
+    if value.get_type().is_ok_and(|t| t == ValueType::Object) {
+        return ClassInstance::<Uid>::from_unknown(value)
+            .map(|u| u.0.as_str().to_owned())
+            .map_err(|_| bad_arg(format!("{what} must be uid text or a Uid")));
+    }
+    utf16_text(&arg::<Utf16String>(value, what, "uid text or a Uid")?, what)
+}
+
+/// A JSON value argument (an object, array, string, number, boolean or null).
+fn json_arg(value: Unknown<'_>, what: &str) -> napi::Result<Value, String> {
+    arg::<Value>(value, what, "a JSON value")
+}
+
+/// A count argument (see [`count`]).
+fn count_arg(value: Unknown<'_>, what: &str, max: u64) -> napi::Result<u64, String> {
+    count(arg::<f64>(value, what, "a number")?, what, max)
+}
+
+/// A class instance argument (`IssuerKey`, `ManualClock`), its wrong class refused.
+fn instance_arg<'a, T: 'a + napi::bindgen_prelude::MaybeTypeTag>(
+    value: Unknown<'a>,
+    what: &str,
+    class: &str,
+) -> napi::Result<ClassInstance<'a, T>, String>
+where
+    ClassInstance<'a, T>: FromNapiValue,
+{
+    arg::<ClassInstance<'a, T>>(value, what, &format!("an {class}"))
+}
+
 /// A JS number as JSON: a whole number napi handed over as a double (above `u32::MAX`) is
 /// the integer it is, within 2^53, so `auditMaxRecordBytes: 5e9` reads as a count.
 fn whole_number(n: serde_json::Number) -> serde_json::Number {
@@ -229,18 +278,18 @@ pub struct ManualClock(ambit::ManualClock);
 #[napi]
 impl ManualClock {
     #[napi(constructor)]
-    pub fn new(now: f64) -> napi::Result<Self, String> {
-        Ok(Self(ambit::ManualClock::new(count(now, "now", u64::MAX)?)))
+    pub fn new(#[napi(ts_arg_type = "number")] now: Unknown<'_>) -> napi::Result<Self, String> {
+        Ok(Self(ambit::ManualClock::new(count_arg(now, "now", u64::MAX)?)))
     }
     #[napi]
-    pub fn advance(&self, seconds: f64) -> napi::Result<(), String> {
-        self.0.advance(count(seconds, "seconds", u64::MAX)?);
+    pub fn advance(&self, #[napi(ts_arg_type = "number")] seconds: Unknown<'_>) -> napi::Result<(), String> {
+        self.0.advance(count_arg(seconds, "seconds", u64::MAX)?);
         Ok(())
     }
     /// Sets the time (epoch seconds).
     #[napi]
-    pub fn set(&self, now: f64) -> napi::Result<(), String> {
-        self.0.set(count(now, "now", u64::MAX)?);
+    pub fn set(&self, #[napi(ts_arg_type = "number")] now: Unknown<'_>) -> napi::Result<(), String> {
+        self.0.set(count_arg(now, "now", u64::MAX)?);
         Ok(())
     }
     /// The time (epoch seconds).
@@ -258,18 +307,24 @@ pub struct IssuerKey(ambit::IssuerKey);
 
 #[napi]
 impl IssuerKey {
+    /// Keys are made by `IssuerKey.generate` or `IssuerKey.fromJwk`: `new IssuerKey()` is
+    /// `AMBIT_INVALID_REQUEST`.
+    #[napi(constructor, skip_typescript)]
+    pub fn new() -> napi::Result<Self, String> {
+        Err(bad_arg("keys are made by IssuerKey.generate(issuer, kid) or IssuerKey.fromJwk(issuer, jwk)"))
+    }
     /// A new random key for `issuer`, named `kid`; `alg` is `'EdDSA'` (default) or `'ES256'`.
     #[napi(factory)]
     pub fn generate(
-        issuer: Utf16String,
-        kid: Utf16String,
-        #[napi(ts_arg_type = "'EdDSA' | 'ES256'")] alg: Option<Utf16String>,
+        #[napi(ts_arg_type = "string")] issuer: Unknown<'_>,
+        #[napi(ts_arg_type = "string")] kid: Unknown<'_>,
+        #[napi(ts_arg_type = "'EdDSA' | 'ES256'")] alg: Option<Unknown<'_>>,
     ) -> napi::Result<Self, String> {
-        let alg = match alg {
-            Some(a) => ambit::Algorithm::from_name(&utf16_text(&a, "alg")?).map_err(to_js)?,
+        let alg = match opt_text_arg(alg, "alg")? {
+            Some(a) => ambit::Algorithm::from_name(&a).map_err(to_js)?,
             None => ambit::Algorithm::EdDSA,
         };
-        ambit::IssuerKey::generate_with(utf16_text(&issuer, "issuer")?, utf16_text(&kid, "kid")?, alg)
+        ambit::IssuerKey::generate_with(text_arg(issuer, "issuer")?, text_arg(kid, "kid")?, alg)
             .map(Self)
             .map_err(to_js)
     }
@@ -280,8 +335,11 @@ impl IssuerKey {
     }
     /// The key from its private JWK text, signing as `issuer`.
     #[napi(factory)]
-    pub fn from_jwk(issuer: Utf16String, jwk: Utf16String) -> napi::Result<Self, String> {
-        ambit::IssuerKey::from_jwk(utf16_text(&issuer, "issuer")?, &utf16_text(&jwk, "jwk")?).map(Self).map_err(to_js)
+    pub fn from_jwk(
+        #[napi(ts_arg_type = "string")] issuer: Unknown<'_>,
+        #[napi(ts_arg_type = "string")] jwk: Unknown<'_>,
+    ) -> napi::Result<Self, String> {
+        ambit::IssuerKey::from_jwk(text_arg(issuer, "issuer")?, &text_arg(jwk, "jwk")?).map(Self).map_err(to_js)
     }
     /// The issuer name it signs as.
     #[napi(getter)]
@@ -308,18 +366,18 @@ impl IssuerKey {
     #[napi]
     pub fn sign_jwt(
         &self,
-        #[napi(ts_arg_type = "Record<string, unknown>")] claims: Value,
+        #[napi(ts_arg_type = "Record<string, unknown>")] claims: Unknown<'_>,
     ) -> napi::Result<String, String> {
-        self.0.sign_jwt(&claims).map_err(to_js)
+        self.0.sign_jwt(&json_arg(claims, "claims")?).map_err(to_js)
     }
     /// Signs `header` and `claims` exactly as given as a compact JWS.
     #[napi]
     pub fn sign_jws(
         &self,
-        #[napi(ts_arg_type = "Record<string, unknown>")] header: Value,
-        #[napi(ts_arg_type = "Record<string, unknown>")] claims: Value,
+        #[napi(ts_arg_type = "Record<string, unknown>")] header: Unknown<'_>,
+        #[napi(ts_arg_type = "Record<string, unknown>")] claims: Unknown<'_>,
     ) -> napi::Result<String, String> {
-        self.0.sign_jws(&header, &claims).map_err(to_js)
+        self.0.sign_jws(&json_arg(header, "header")?, &json_arg(claims, "claims")?).map_err(to_js)
     }
     /// The RFC 7638 thumbprint of its public key: the `cnf.jkt` (or `issueCredential`
     /// `holder`) of what is bound to it.
@@ -332,21 +390,19 @@ impl IssuerKey {
     #[napi]
     pub fn dpop_proof(
         &self,
-        method: Utf16String,
-        url: Utf16String,
-        access_token: Utf16String,
-        nonce: Option<Utf16String>,
-        iat: Option<i64>,
+        #[napi(ts_arg_type = "string")] method: Unknown<'_>,
+        #[napi(ts_arg_type = "string")] url: Unknown<'_>,
+        #[napi(ts_arg_type = "string")] access_token: Unknown<'_>,
+        #[napi(ts_arg_type = "string")] nonce: Option<Unknown<'_>>,
+        #[napi(ts_arg_type = "number")] iat: Option<Unknown<'_>>,
     ) -> napi::Result<String, String> {
-        let nonce = nonce.map(|n| utf16_text(&n, "nonce")).transpose()?;
-        let iat = iat
-            .map(|t| u64::try_from(t).map_err(|_| bad_arg("iat must be a whole number of seconds, not negative")))
-            .transpose()?;
+        let nonce = opt_text_arg(nonce, "nonce")?;
+        let iat = iat.map(|t| count_arg(t, "iat", u64::MAX)).transpose()?;
         self.0
             .dpop_proof(
-                &utf16_text(&method, "method")?,
-                &utf16_text(&url, "url")?,
-                &utf16_text(&access_token, "accessToken")?,
+                &text_arg(method, "method")?,
+                &text_arg(url, "url")?,
+                &text_arg(access_token, "accessToken")?,
                 nonce.as_deref(),
                 iat,
             )
@@ -379,13 +435,22 @@ pub struct Authorizer {
 /// are converted faithfully: strings refuse lone surrogates, whole numbers stay whole.
 fn build(
     mut b: ambit::AuthorizerBuilder,
-    options: Option<Object>,
-    clock: Option<&ManualClock>,
+    options: Option<Unknown<'_>>,
+    clock: Option<Unknown<'_>>,
     on_audit: Option<AuditCallback>,
 ) -> napi::Result<Authorizer, String> {
+    let config = |what: &str| to_js(ambit::wire::config_error(what));
     if let Some(c) = clock {
+        let c = ClassInstance::<ManualClock>::from_unknown(c).map_err(|_| config("clock must be a ManualClock"))?;
         b = b.clock(Arc::new(c.0.clone()));
     }
+    let options = match options {
+        Some(o) if o.get_type().is_ok_and(|t| t == ValueType::Object) => {
+            Some(Object::from_unknown(o).map_err(|_| config("options must be an object"))?)
+        }
+        Some(_) => return Err(config("options must be an object")),
+        None => None,
+    };
     let js = |e: napi::Error| to_js(ambit::wire::config_error(format!("invalid options: {e}")));
     let mut named = serde_json::Map::new();
     if let Some(o) = options {
@@ -439,36 +504,30 @@ fn build(
 
 #[napi]
 impl Authorizer {
-    /// Builds an authorizer from text options.
-    #[napi(constructor)]
+    /// Builds an authorizer from `options`: sources (`schema`, `policies`, `entities`) and the
+    /// core's settings. The package's `Authorizer.fromDir(path, ...)` passes `dir` too: every
+    /// `*.cedarschema`, `*.cedar` and an optional `entities.json` there.
+    #[napi(
+        constructor,
+        ts_args_type = "options: import('./ambit').AuthorizerOptions, clock?: ManualClock | undefined | null, onAudit?: (record: Record<string, unknown>) => void | Promise<void>"
+    )]
     pub fn new(
-        #[napi(ts_arg_type = "import('./ambit').AuthorizerOptions")] options: Object,
-        clock: Option<&ManualClock>,
-        #[napi(ts_arg_type = "(record: Record<string, unknown>) => void | Promise<void>")] on_audit: Option<
-            AuditCallback,
-        >,
+        options: Option<Unknown<'_>>,
+        clock: Option<Unknown<'_>>,
+        on_audit: Option<AuditCallback>,
+        dir: Option<String>,
     ) -> napi::Result<Self, String> {
-        build(ambit::Authorizer::builder(), Some(options), clock, on_audit)
+        let builder = match dir {
+            Some(path) => ambit::Authorizer::builder().dir(path),
+            None => ambit::Authorizer::builder(),
+        };
+        build(builder, options, clock, on_audit)
     }
 
-    /// Every `*.cedarschema`, `*.cedar` and an optional `entities.json` in `path` (the
-    /// package's `Authorizer.fromDir` calls this with its audit callback made safe).
-    #[napi(factory, js_name = "fromDirRaw", skip_typescript)]
-    pub fn from_dir(
-        path: String,
-        #[napi(ts_arg_type = "import('./ambit').AuthorizerOptions | undefined | null")] options: Option<Object>,
-        clock: Option<&ManualClock>,
-        #[napi(ts_arg_type = "(record: Record<string, unknown>) => void | Promise<void>")] on_audit: Option<
-            AuditCallback,
-        >,
-    ) -> napi::Result<Self, String> {
-        build(ambit::Authorizer::builder().dir(path), options, clock, on_audit)
-    }
-
-    /// Decides one request; the decision as camelCase JSON text, `allowed` first. The package's
-    /// `authorize(request)` calls this and wraps the text in a lazy `Decision`.
+    /// Decides one request (the package's `authorize(request)` reads the request object and
+    /// calls this).
     #[napi(skip_typescript)]
-    pub fn authorize_json(
+    pub fn authorize_raw(
         &self,
         principal: Utf16String,
         action: Utf16String,
@@ -476,7 +535,7 @@ impl Authorizer {
         context: Option<String>,
         entities: Option<String>,
         on_behalf_of: Option<Vec<Utf16String>>,
-    ) -> napi::Result<String, String> {
+    ) -> napi::Result<DecisionJson, String> {
         let req = to_request(
             &principal,
             &action,
@@ -485,7 +544,7 @@ impl Authorizer {
             entities.as_deref(),
             on_behalf_of.as_deref(),
         )?;
-        self.inner.authorize(&req).map(|d| d.to_camel_json_string()).map_err(to_js)
+        self.inner.authorize(&req).map(|d| DecisionJson::from(&d)).map_err(to_js)
     }
 
     /// A signed credential (compact JWS text) for the live agent `agent`, signed with `key`.
@@ -493,25 +552,27 @@ impl Authorizer {
     /// With `holder` (a key's thumbprint) it is good only with a DPoP proof by that key.
     pub fn issue_credential(
         &self,
-        #[napi(ts_arg_type = "string | Uid")] agent: Utf16String,
-        key: &IssuerKey,
-        holder: Option<Utf16String>,
+        #[napi(ts_arg_type = "string | Uid")] agent: Unknown<'_>,
+        #[napi(ts_arg_type = "IssuerKey")] key: Unknown<'_>,
+        #[napi(ts_arg_type = "string")] holder: Option<Unknown<'_>>,
     ) -> napi::Result<String, String> {
-        let holder = holder.map(|h| utf16_text(&h, "holder")).transpose()?;
-        self.inner.issue_credential(&utf16_text(&agent, "agent")?, &key.0, holder.as_deref()).map_err(to_js)
+        let agent = uid_arg(agent, "agent")?;
+        let key = instance_arg::<IssuerKey>(key, "key", "IssuerKey")?;
+        let holder = opt_text_arg(holder, "holder")?;
+        self.inner.issue_credential(&agent, &key.0, holder.as_deref()).map_err(to_js)
     }
 
-    /// Decides for the agent a credential carries; the decision as camelCase JSON text (the
-    /// package's `authorizeCredential(request)` calls this and makes it a `Decision`).
+    /// Decides for the agent a credential carries (the package's
+    /// `authorizeCredential(request)` calls this).
     #[napi(skip_typescript)]
-    pub fn authorize_credential_json(
+    pub fn authorize_credential_raw(
         &self,
         credential: Utf16String,
         action: Utf16String,
         resource: Utf16String,
         context: Option<String>,
         dpop: Option<String>,
-    ) -> napi::Result<String, String> {
+    ) -> napi::Result<DecisionJson, String> {
         let dpop = dpop_proof(dpop.as_deref())?;
         let context: Value = match context {
             Some(text) => ambit::wire::json_from_text(&text, "context").map_err(to_js)?,
@@ -525,21 +586,20 @@ impl Authorizer {
                 context,
                 dpop.as_ref(),
             )
-            .map(|d| d.to_camel_json_string())
+            .map(|d| DecisionJson::from(&d))
             .map_err(to_js)
     }
 
-    /// Decides for an OAuth access token; the decision as camelCase JSON text (the package's
-    /// `authorizeToken(request)` calls this and makes it a `Decision`).
+    /// Decides for an OAuth access token (the package's `authorizeToken(request)` calls this).
     #[napi(skip_typescript)]
-    pub fn authorize_token_json(
+    pub fn authorize_token_raw(
         &self,
         token: Utf16String,
         action: Utf16String,
         resource: Utf16String,
         context: Option<String>,
         dpop: Option<String>,
-    ) -> napi::Result<String, String> {
+    ) -> napi::Result<DecisionJson, String> {
         let dpop = dpop_proof(dpop.as_deref())?;
         let context: Value = match context {
             Some(text) => ambit::wire::json_from_text(&text, "context").map_err(to_js)?,
@@ -553,14 +613,14 @@ impl Authorizer {
                 context,
                 dpop.as_ref(),
             )
-            .map(|d| d.to_camel_json_string())
+            .map(|d| DecisionJson::from(&d))
             .map_err(to_js)
     }
 
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`.
     #[napi]
-    pub fn revoke_credential(&self, jti: Utf16String) -> napi::Result<(), String> {
-        self.inner.revoke_credential(&utf16_text(&jti, "jti")?).map_err(to_js)
+    pub fn revoke_credential(&self, #[napi(ts_arg_type = "string")] jti: Unknown<'_>) -> napi::Result<(), String> {
+        self.inner.revoke_credential(&text_arg(jti, "jti")?).map_err(to_js)
     }
 
     /// What this process knows of its fleet feed (camelCase keys); `null` without a fleet.
@@ -578,9 +638,10 @@ impl Authorizer {
 
     /// The identity checks of a decision without its policies (chain, liveness, scopes): the
     /// deny cause every call of this action by this principal gets whatever its context, or
-    /// `null` when the policies decide. The context is not read. Not audited.
-    #[napi(ts_return_type = "string | null")]
-    pub fn precheck(&self, request: PrecheckRequest) -> napi::Result<Option<&'static str>, String> {
+    /// `null` when the policies decide. The context is not read. Not audited. (The package's
+    /// `precheck(request)` reads the request object and calls this.)
+    #[napi(skip_typescript)]
+    pub fn precheck_raw(&self, request: PrecheckRequest) -> napi::Result<Option<&'static str>, String> {
         let req = to_request(
             &request.principal,
             &request.action,
@@ -592,21 +653,17 @@ impl Authorizer {
         self.inner.precheck(&req).map(|c| c.map(ambit::DenyCause::code)).map_err(to_js)
     }
 
-    /// Decides and explains, per hop; `decision` is the decision's camelCase JSON text (the
-    /// package's `explain(request)` calls this and makes it a `Decision`).
+    /// Decides and explains, per hop (the package's `explain(request)` reads the request object
+    /// and calls this).
     #[napi(skip_typescript)]
-    pub fn explain_raw(&self, request: RawRequest) -> napi::Result<Value, String> {
-        let e = self.inner.explain(&raw_request(&request)?).map_err(to_js)?;
-        let decision = e.decision.to_camel_json_string();
-        let mut out = serde_json::to_value(e).map_err(|e| bad_arg(e.to_string()))?;
-        out["decision"] = Value::String(decision);
-        Ok(out)
+    pub fn explain_raw(&self, request: RawRequest) -> napi::Result<Explanation, String> {
+        self.inner.explain(&raw_request(&request)?).map(Explanation::from).map_err(to_js)
     }
 
-    /// Decides many requests on one policy version; each slot is a decision's camelCase JSON
-    /// text or an error (the package's `authorizeBatch(requests)` calls this).
+    /// Decides many requests on one policy version; each slot is a decision or an error (the
+    /// package's `authorizeBatch(requests)` reads the request objects and calls this).
     #[napi(skip_typescript)]
-    pub fn authorize_batch_json(&self, requests: Vec<RawRequest>) -> Vec<Either<String, BatchError>> {
+    pub fn authorize_batch_raw(&self, requests: Vec<RawRequest>) -> Vec<Either<DecisionJson, BatchError>> {
         // a request that cannot even be read (a lone surrogate) is an error in its slot
         let mut good = Vec::with_capacity(requests.len());
         let mut slots: Vec<Option<BatchError>> = Vec::with_capacity(requests.len());
@@ -620,7 +677,7 @@ impl Authorizer {
             }
         }
         let mut decided = self.inner.authorize_batch(&good).into_iter().map(|r| match r {
-            Ok(d) => Either::A(d.to_camel_json_string()),
+            Ok(d) => Either::A(DecisionJson::from(&d)),
             Err(e) => Either::B(BatchError { code: e.code().to_owned(), message: e.to_string() }),
         });
         slots
@@ -658,20 +715,22 @@ impl Authorizer {
 
     /// Revokes an identity and its subtree; returns how many were cut off.
     #[napi]
-    pub fn revoke(&self, #[napi(ts_arg_type = "string | Uid")] uid: Utf16String) -> napi::Result<u32, String> {
-        self.inner.revoke(&utf16_text(&uid, "uid")?).map(|n| u32::try_from(n).unwrap_or(u32::MAX)).map_err(to_js)
+    pub fn revoke(&self, #[napi(ts_arg_type = "string | Uid")] uid: Unknown<'_>) -> napi::Result<u32, String> {
+        self.inner.revoke(&uid_arg(uid, "uid")?).map(|n| u32::try_from(n).unwrap_or(u32::MAX)).map_err(to_js)
     }
 
     /// Lifts the revocation of a person or service.
     #[napi]
-    pub fn reinstate(&self, #[napi(ts_arg_type = "string | Uid")] uid: Utf16String) -> napi::Result<bool, String> {
-        self.inner.reinstate(&utf16_text(&uid, "uid")?).map_err(to_js)
+    pub fn reinstate(&self, #[napi(ts_arg_type = "string | Uid")] uid: Unknown<'_>) -> napi::Result<bool, String> {
+        self.inner.reinstate(&uid_arg(uid, "uid")?).map_err(to_js)
     }
 
     /// Links template `templateId` as the policy `linkId`, with `?principal` / `?resource`
     /// filled; kept across reloads until `unlink`.
     #[napi]
-    pub fn link(&self, link: LinkOptions) -> napi::Result<ReloadOutcome, String> {
+    pub fn link(&self, #[napi(ts_arg_type = "LinkOptions")] link: Unknown<'_>) -> napi::Result<ReloadOutcome, String> {
+        let link =
+            arg::<LinkOptions>(link, "link", "an object { templateId, linkId, principal?, resource? } of strings")?;
         let mut l =
             ambit::Link::new(utf16_text(&link.template_id, "templateId")?, utf16_text(&link.link_id, "linkId")?);
         if let Some(p) = &link.principal {
@@ -694,8 +753,8 @@ impl Authorizer {
 
     /// Removes a run-time link.
     #[napi]
-    pub fn unlink(&self, link_id: Utf16String) -> napi::Result<ReloadOutcome, String> {
-        self.inner.unlink(&utf16_text(&link_id, "linkId")?).map(ReloadOutcome::from).map_err(to_js)
+    pub fn unlink(&self, #[napi(ts_arg_type = "string")] link_id: Unknown<'_>) -> napi::Result<ReloadOutcome, String> {
+        self.inner.unlink(&text_arg(link_id, "linkId")?).map(ReloadOutcome::from).map_err(to_js)
     }
 
     /// Every template link now serving.
@@ -726,21 +785,25 @@ impl Authorizer {
     }
 
     #[napi]
-    pub fn replace_policies(&self, text: Utf16String) -> napi::Result<ReloadOutcome, String> {
-        self.inner.replace_policies(&utf16_text(&text, "policy text")?).map(ReloadOutcome::from).map_err(to_js)
-    }
-
-    #[napi]
-    pub fn replace_entities(&self, json: Utf16String) -> napi::Result<ReloadOutcome, String> {
-        self.inner.replace_entities(&utf16_text(&json, "entities json")?).map(ReloadOutcome::from).map_err(to_js)
-    }
-
-    /// Follows the policy files and reloads on change.
-    #[napi]
-    pub fn watch(
+    pub fn replace_policies(
         &self,
-        #[napi(ts_arg_type = "(report: import('./ambit').ReloadReport) => void")] callback: Option<AuditCallback>,
-    ) -> napi::Result<(), String> {
+        #[napi(ts_arg_type = "string")] text: Unknown<'_>,
+    ) -> napi::Result<ReloadOutcome, String> {
+        self.inner.replace_policies(&text_arg(text, "policy text")?).map(ReloadOutcome::from).map_err(to_js)
+    }
+
+    #[napi]
+    pub fn replace_entities(
+        &self,
+        #[napi(ts_arg_type = "string")] json: Unknown<'_>,
+    ) -> napi::Result<ReloadOutcome, String> {
+        self.inner.replace_entities(&text_arg(json, "entities json")?).map(ReloadOutcome::from).map_err(to_js)
+    }
+
+    /// Follows the policy files and reloads on change (the package's `watch(callback)` makes
+    /// the callback safe and calls this).
+    #[napi(skip_typescript)]
+    pub fn watch_raw(&self, callback: Option<AuditCallback>) -> napi::Result<(), String> {
         let cb = callback.map(|cb| -> ambit::ReloadCallback {
             Box::new(move |outcome: &ambit::Result<ambit::ReloadOutcome>| {
                 let text = serde_json::to_string(&ambit::wire::ReloadReport::from(outcome)).unwrap_or_default();
@@ -777,9 +840,9 @@ impl Authorizer {
     #[napi(ts_return_type = "import('./ambit').DelegationNode")]
     pub fn delegation_tree(
         &self,
-        #[napi(ts_arg_type = "string | Uid")] root: Utf16String,
+        #[napi(ts_arg_type = "string | Uid")] root: Unknown<'_>,
     ) -> napi::Result<Value, String> {
-        let tree = self.inner.delegation_tree(&utf16_text(&root, "root")?).map_err(to_js)?;
+        let tree = self.inner.delegation_tree(&uid_arg(root, "root")?).map_err(to_js)?;
         serde_json::to_value(tree).map(ambit::wire::camel_case_keys).map_err(|e| bad_arg(e.to_string()))
     }
 
@@ -891,7 +954,8 @@ impl Task for ReloadTask {
 #[napi(
     ts_return_type = "{ ok: boolean, records: number, firstBadSeq: number | null, problem: string | null, lastSeq: number, lastHash: string, closed: boolean }"
 )]
-pub fn verify_audit_log(files: Vec<String>) -> napi::Result<Value, String> {
+pub fn verify_audit_log(#[napi(ts_arg_type = "Array<string>")] files: Unknown<'_>) -> napi::Result<Value, String> {
+    let files = arg::<Vec<String>>(files, "files", "an array of paths")?;
     let files: Vec<std::path::PathBuf> = files.into_iter().map(Into::into).collect();
     let report = ambit::audit::verify(&files).map_err(to_js)?;
     serde_json::to_value(report).map(ambit::wire::camel_case_keys).map_err(|e| bad_arg(e.to_string()))
@@ -900,9 +964,9 @@ pub fn verify_audit_log(files: Vec<String>) -> napi::Result<Value, String> {
 /// The RFC 7638 thumbprint of a public JWK (an object or JSON text): what `cnf.jkt` holds.
 #[napi]
 pub fn jwk_thumbprint(
-    #[napi(ts_arg_type = "string | Record<string, unknown>")] jwk: Value,
+    #[napi(ts_arg_type = "string | Record<string, unknown>")] jwk: Unknown<'_>,
 ) -> napi::Result<String, String> {
-    ambit::dpop::jwk_thumbprint(&jwk).map_err(to_js)
+    ambit::dpop::jwk_thumbprint(&json_arg(jwk, "jwk")?).map_err(to_js)
 }
 
 /// An entity uid, checked once: `new Uid(type, id)` or `Uid.parse(text)`; `toString()` is its
@@ -913,14 +977,17 @@ pub struct Uid(ambit::Uid);
 #[napi]
 impl Uid {
     #[napi(constructor)]
-    pub fn new(type_name: Utf16String, id: Utf16String) -> napi::Result<Self, String> {
-        ambit::Uid::new(&utf16_text(&type_name, "type")?, &utf16_text(&id, "id")?).map(Self).map_err(to_js)
+    pub fn new(
+        #[napi(ts_arg_type = "string")] type_name: Unknown<'_>,
+        #[napi(ts_arg_type = "string")] id: Unknown<'_>,
+    ) -> napi::Result<Self, String> {
+        ambit::Uid::new(&text_arg(type_name, "type")?, &text_arg(id, "id")?).map(Self).map_err(to_js)
     }
 
     /// Parses `Type::"id"`.
     #[napi(factory)]
-    pub fn parse(text: Utf16String) -> napi::Result<Self, String> {
-        ambit::Uid::parse(&utf16_text(&text, "uid text")?).map(Self).map_err(to_js)
+    pub fn parse(#[napi(ts_arg_type = "string")] text: Unknown<'_>) -> napi::Result<Self, String> {
+        ambit::Uid::parse(&text_arg(text, "uid text")?).map(Self).map_err(to_js)
     }
 
     /// The entity type, e.g. `Helpdesk::User`.
@@ -949,15 +1016,18 @@ impl Uid {
 
     /// Whether `other` (a `Uid`, or uid text) is the same uid.
     #[napi]
-    pub fn equals(&self, #[napi(ts_arg_type = "Uid | string")] other: Utf16String) -> bool {
-        utf16_text(&other, "uid").ok().and_then(|t| ambit::Uid::parse(&t).ok()).is_some_and(|o| o == self.0)
+    pub fn equals(&self, #[napi(ts_arg_type = "Uid | string")] other: Unknown<'_>) -> bool {
+        uid_arg(other, "uid").ok().and_then(|t| ambit::Uid::parse(&t).ok()).is_some_and(|o| o == self.0)
     }
 }
 
 /// Formats a uid from type and id, escaping the id.
 #[napi]
-pub fn format_uid(type_name: String, id: String) -> napi::Result<String, String> {
-    ambit::format_uid(&type_name, &id).map_err(to_js)
+pub fn format_uid(
+    #[napi(ts_arg_type = "string")] type_name: Unknown<'_>,
+    #[napi(ts_arg_type = "string")] id: Unknown<'_>,
+) -> napi::Result<String, String> {
+    ambit::format_uid(&text_arg(type_name, "type")?, &text_arg(id, "id")?).map_err(to_js)
 }
 
 /// Every deny cause, in check order.
@@ -970,4 +1040,79 @@ pub fn deny_causes() -> Vec<&'static str> {
 #[napi]
 pub fn error_codes() -> Vec<&'static str> {
     ambit::Error::CODES.to_vec()
+}
+
+/// A decision as it crosses to JS: `allowed` as the core's boolean, and every field as the
+/// core's camelCase JSON text, which the package's `Decision` parses only when a field other
+/// than `allowed` is read. (A napi class instance per decision, with its weak reference and
+/// finalizer, doubled the cost of a decision; one object with two fields does not.)
+#[napi(object, object_from_js = false)]
+pub struct DecisionJson {
+    pub allowed: bool,
+    pub json: String,
+}
+
+impl From<&ambit::Decision> for DecisionJson {
+    fn from(d: &ambit::Decision) -> Self {
+        Self { allowed: d.allowed(), json: d.to_camel_json_string() }
+    }
+}
+
+/// How one policy fared for one hop.
+#[napi(object)]
+pub struct PolicyTrace {
+    pub id: String,
+    /// `permit` or `forbid`.
+    #[napi(ts_type = "'permit' | 'forbid'")]
+    pub effect: String,
+    #[napi(ts_type = "'satisfied' | 'not_satisfied' | 'error'")]
+    pub outcome: String,
+    /// The error, when it erred.
+    pub error: Option<String>,
+}
+
+/// One hop, explained.
+#[napi(object)]
+pub struct HopExplanation {
+    /// Position on the chain, root = 0 (as `denyHop`).
+    pub hop: u32,
+    pub principal: String,
+    pub evaluated: bool,
+    pub allowed: bool,
+    /// Every policy that applies to the action, and how it fared (empty when not evaluated).
+    pub policies: Vec<PolicyTrace>,
+}
+
+/// What `authorize` decides, and why.
+#[napi(object, object_from_js = false)]
+pub struct Explanation {
+    /// The decision, exactly as `authorize` gives it.
+    pub decision: DecisionJson,
+    /// One line a person can act on.
+    pub summary: String,
+    pub hops: Vec<HopExplanation>,
+}
+
+impl From<ambit::wire::Explanation> for Explanation {
+    fn from(e: ambit::wire::Explanation) -> Self {
+        Self {
+            decision: DecisionJson::from(&e.decision),
+            summary: e.summary,
+            hops: e
+                .hops
+                .into_iter()
+                .map(|h| HopExplanation {
+                    hop: u32::try_from(h.hop).unwrap_or(u32::MAX),
+                    principal: h.principal,
+                    evaluated: h.evaluated,
+                    allowed: h.allowed,
+                    policies: h
+                        .policies
+                        .into_iter()
+                        .map(|p| PolicyTrace { id: p.id, effect: p.effect, outcome: p.outcome, error: p.error })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
 }
