@@ -207,6 +207,8 @@ function deepFreeze(value) {
   return value
 }
 
+const DECIDED = Symbol('ambit.decided')
+
 /**
  * A decision: allowed, or denied with a stable `denyCause`. `allowed` is the core's boolean as
  * the addon hands it over; every other field comes from the core's camelCase JSON of the same
@@ -217,8 +219,9 @@ class Decision {
   #allowed
   #text
   #fields
-  constructor(raw) {
-    if (raw === null || typeof raw !== 'object' || typeof raw.allowed !== 'boolean' || typeof raw.json !== 'string') {
+  constructor(raw, token) {
+    // only this module holds the token: a caller cannot make a Decision of its own
+    if (token !== DECIDED || raw === null || typeof raw !== 'object' || typeof raw.allowed !== 'boolean' || typeof raw.json !== 'string') {
       throw coded('AMBIT_INVALID_REQUEST', 'decisions are made by an Authorizer')
     }
     this.#allowed = raw.allowed
@@ -344,19 +347,19 @@ class Authorizer extends native.Authorizer {
     entityCount(this, r.entities)
     const context = jsonText(r.context, 'context')
     const entities = jsonText(r.entities, 'entities')
-    return new Decision(coding(() => this.authorizeRaw(r.principal, r.action, r.resource, context, entities, r.onBehalfOf)))
+    return new Decision(coding(() => this.authorizeRaw(r.principal, r.action, r.resource, context, entities, r.onBehalfOf)), DECIDED)
   }
 
   /** Decides for the agent a signed credential carries: `{ credential, action, resource, context?, dpop? }`. */
   authorizeCredential(request) {
     const args = bearerRequest(request, 'credential')
-    return new Decision(coding(() => this.authorizeCredentialRaw(...args)))
+    return new Decision(coding(() => this.authorizeCredentialRaw(...args)), DECIDED)
   }
 
   /** Decides for an OAuth access token: `{ token, action, resource, context?, dpop? }`. */
   authorizeToken(request) {
     const args = bearerRequest(request, 'token')
-    return new Decision(coding(() => this.authorizeTokenRaw(...args)))
+    return new Decision(coding(() => this.authorizeTokenRaw(...args)), DECIDED)
   }
 
   /**
@@ -377,7 +380,7 @@ class Authorizer extends native.Authorizer {
     return raw.map((r) => {
       if (r instanceof Error) return { code: r.code, message: r.message }
       const a = answers[next++]
-      return 'json' in a ? new Decision(a) : a
+      return 'json' in a ? new Decision(a, DECIDED) : a
     })
   }
 
@@ -385,7 +388,7 @@ class Authorizer extends native.Authorizer {
   explain(request) {
     const r = rawRequest(request)
     const e = coding(() => this.explainRaw(r))
-    e.decision = new Decision(e.decision)
+    e.decision = new Decision(e.decision, DECIDED)
     return e
   }
 

@@ -217,8 +217,10 @@ test('the package changes no native prototype: every addon method is the addon\'
 
 test('a Decision cannot be forged from text: allowed is the core\'s boolean', () => {
   const { Decision } = require('..')
-  for (const forged of ['{"allowed":true,"denyCause":null}', { allowed: 'true', json: '{}' }, { allowed: true }, null]) {
+  const json = JSON.stringify({ allowed: true, denyCause: null, reasons: [] })
+  for (const forged of [json, { allowed: true, json }, { allowed: 'true', json: '{}' }, { allowed: true }, null]) {
     assert.throws(() => new Decision(forged), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+    assert.throws(() => new Decision(forged, Symbol('ambit.decided')), (e) => e.code === 'AMBIT_INVALID_REQUEST')
   }
   const authz = Authorizer.fromDir(HELPDESK)
   const deny = authz.authorize({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })
