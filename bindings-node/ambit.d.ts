@@ -258,8 +258,13 @@ declare module './index' {
     ): Authorizer
   }
   interface Authorizer {
-    /** Decides one request; a deny is a decision, never a throw. */
+    /**
+     * Decides one request; a deny is a decision, never a throw. A `Decision` is an object, so it
+     * is always truthy: branch on `.allowed` (or use `check`), never on the decision itself.
+     */
     authorize(request: AuthorizeRequest): Decision
+    /** Whether the request is allowed: a deny and every error are `false` (fail closed). */
+    check(request: AuthorizeRequest): boolean
     /**
      * Decides for the agent a signed credential carries, as if it had been minted here; a
      * credential that fails is a deny (`invalid_token`, `token_expired`, `untrusted_issuer`,

@@ -350,6 +350,20 @@ class Authorizer extends native.Authorizer {
     return new Decision(coding(() => this.authorizeRaw(r.principal, r.action, r.resource, context, entities, r.onBehalfOf)), DECIDED)
   }
 
+  /**
+   * Whether the request is allowed, on one path: a deny and every error (a malformed request
+   * included) are `false`. A `Decision` is an object, and every object is truthy in JS, so
+   * `if (authz.authorize(r))` would read every deny as an allow: branch on `check(r)` or on
+   * `authorize(r).allowed`.
+   */
+  check(request) {
+    try {
+      return this.authorize(request).allowed === true
+    } catch {
+      return false
+    }
+  }
+
   /** Decides for the agent a signed credential carries: `{ credential, action, resource, context?, dpop? }`. */
   authorizeCredential(request) {
     const args = bearerRequest(request, 'credential')

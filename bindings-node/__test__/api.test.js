@@ -391,3 +391,31 @@ test('Uid: checked once, accepted wherever a uid is', () => {
   assert.throws(() => authz.authorize({ principal: lookalike, action: 'read_ticket', resource: ticket }), { code: 'AMBIT_INVALID_REQUEST' })
   assert.throws(() => authz.revoke(lookalike), { code: 'AMBIT_INVALID_REQUEST' })
 })
+
+test('check is one boolean path and fails closed', () => {
+  const authz = Authorizer.fromDir(HELPDESK)
+  const agent = refundAgent(authz)
+  assert.equal(authz.check({ principal: ALICE, action: 'read_ticket', resource: TICKET }), true)
+  for (const amount of [1, 120, 499, 500, 501, 900]) {
+    const req = { principal: agent.uid, action: 'issue_refund', resource: ambit.Uid.parse(TICKET), context: { amount } }
+    assert.equal(authz.check(req), authz.authorize(req).allowed)
+  }
+  const deny = { principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' }
+  assert.equal(authz.check(deny), false)
+  // a Decision is an object, truthy even when denied: that is why check exists
+  assert.ok(authz.authorize(deny))
+  // every error is false, never a throw
+  for (const bad of [
+    null,
+    42,
+    { principal: 'not a uid', action: 'read_ticket', resource: TICKET },
+    { principal: ALICE, action: 'no_such_action', resource: TICKET },
+    { principal: agent.uid, action: 'issue_refund', resource: TICKET, context: { amount: 'lots' } },
+    { principal: agent.uid, action: 'issue_refund', resource: TICKET, context: { amount: () => 1 } },
+    { principal: 5, action: 'read_ticket', resource: TICKET },
+  ]) {
+    assert.equal(authz.check(bad), false, JSON.stringify(bad))
+  }
+  authz.revoke(agent.uid)
+  assert.equal(authz.check({ principal: agent.uid, action: 'issue_refund', resource: TICKET, context: { amount: 120 } }), false)
+})

@@ -659,6 +659,31 @@ impl Authorizer {
         py.detach(move || inner.authorize(&request)).map(Decision).map_err(to_py)
     }
 
+    /// Whether the request is allowed, on one path: a deny and every error (a malformed
+    /// request included) are `False`. For callers that branch on one boolean; `authorize`
+    /// says why.
+    #[pyo3(signature = (principal, action, resource, context=None, entities=None, on_behalf_of=None))]
+    fn check(
+        &self,
+        py: Python<'_>,
+        principal: &Bound<'_, PyAny>,
+        action: &Bound<'_, PyAny>,
+        resource: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+        entities: Option<&Bound<'_, PyAny>>,
+        on_behalf_of: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
+        let Ok(action) = text(action, "action") else {
+            return false;
+        };
+        let Ok(request) = request(&self.inner.limits(), principal, &action, resource, context, entities, on_behalf_of)
+        else {
+            return false;
+        };
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.check(&request))
+    }
+
     /// The identity checks of a decision without its policies (chain, liveness, scopes): the
     /// deny cause every call of this action by this principal gets whatever its context, or
     /// `None` when the policies decide. Not audited.

@@ -336,3 +336,26 @@ def test_precheck_gives_the_identity_causes_without_a_context(authz):
     with pytest.raises(ambit.InvalidRequestError):
         authz.precheck(agent.uid, "fly", ticket)
     assert authz.audit_recent() == []  # decides nothing, records nothing
+
+
+def test_check_is_one_boolean_path_and_fails_closed(authz):
+    agent = refund_agent(authz)
+    assert authz.check(ALICE, "read_ticket", TICKET) is True
+    assert authz.check(agent.uid, "issue_refund", ambit.Uid.parse(TICKET), {"amount": 120}) is True
+    # the same answer as authorize, for allows and denies alike
+    for amount in (1, 120, 499, 500, 501, 900):
+        assert authz.check(agent.uid, "issue_refund", TICKET, {"amount": amount}) is authz.authorize(
+            agent.uid, "issue_refund", TICKET, {"amount": amount}
+        ).allowed
+    assert authz.check('Helpdesk::User::"bob"', "read_ticket", 'Helpdesk::Ticket::"9001"') is False
+    # every error is a False, never an exception: a malformed uid, an unknown action, a context
+    # of the wrong type or shape, arguments of the wrong type
+    assert authz.check("not a uid", "read_ticket", TICKET) is False
+    assert authz.check(ALICE, "no_such_action", TICKET) is False
+    assert authz.check(agent.uid, "issue_refund", TICKET, {"amount": "lots"}) is False
+    assert authz.check(agent.uid, "issue_refund", TICKET, {"amount": 2**70}) is False
+    assert authz.check(5, "read_ticket", TICKET) is False  # type: ignore[arg-type]
+    assert authz.check(ALICE, None, TICKET) is False  # type: ignore[arg-type]
+    # revocation is seen at the next check
+    authz.revoke(agent.uid)
+    assert authz.check(agent.uid, "issue_refund", TICKET, {"amount": 120}) is False

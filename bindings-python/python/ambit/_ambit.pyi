@@ -167,6 +167,10 @@ class Authorizer:
                   context: Mapping[str, Any] | None = None,
                   entities: Sequence[Mapping[str, Any]] | None = None,
                   on_behalf_of: Iterable[object] | None = None) -> Decision: ...
+    def check(self, principal: object, action: str, resource: object,
+              context: Mapping[str, Any] | None = None,
+              entities: Sequence[Mapping[str, Any]] | None = None,
+              on_behalf_of: Iterable[object] | None = None) -> bool: ...
     def issue_credential(self, agent: object, key: IssuerKey, holder: str | None = None) -> str: ...
     def authorize_credential(self, credential: str, action: str, resource: object,
                              context: Mapping[str, Any] | None = None,
