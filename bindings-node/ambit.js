@@ -159,10 +159,21 @@ function jsonText(value, what) {
   return write(value, '', 0)
 }
 
-/** The request's fields, read once each, own properties only. */
+const REQUEST_FIELDS = new Set(['principal', 'action', 'resource', 'context', 'entities', 'onBehalfOf'])
+
+/**
+ * The request's fields, read once each, own properties only. A field the request format does
+ * not have is refused, as the core's wire format refuses it: a misspelt `contxt` must not
+ * silently decide without the context a forbid reads.
+ */
 function fields(request) {
   if (request === null || typeof request !== 'object') {
     throw coded('AMBIT_INVALID_REQUEST', 'a request is an object { principal, action, resource, context?, entities?, onBehalfOf? }')
+  }
+  for (const key of Object.keys(request)) {
+    if (!REQUEST_FIELDS.has(key)) {
+      throw coded('AMBIT_INVALID_REQUEST', `unknown request field \`${key}\` (a request has principal, action, resource, context, entities, onBehalfOf)`)
+    }
   }
   const r = {
     principal: uidText(own(request, 'principal')),

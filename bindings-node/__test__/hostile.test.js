@@ -278,3 +278,17 @@ test('every addon entry point codes its argument errors, wrong classes included'
     assert.throws(build, (e) => e.code === 'AMBIT_CONFIG', name)
   }
 })
+
+test('a field the request format does not have is refused, never dropped (a misspelt context cannot skip a forbid)', () => {
+  const authz = permissive()
+  assert.equal(decide(authz, { flag: true }).allowed, false)
+  const misspelt = { principal: ALICE, action: 'read', resource: TICKET, contxt: { flag: true } }
+  assert.throws(() => authz.authorize(misspelt), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  assert.throws(() => authz.explain(misspelt), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  assert.equal(authz.check(misspelt), false)
+  const [bad, good] = authz.authorizeBatch([misspelt, { principal: ALICE, action: 'read', resource: TICKET }])
+  assert.equal(bad.code, 'AMBIT_INVALID_REQUEST')
+  assert.equal(good.allowed, true)
+  // snake_case is Python's spelling, not Node's
+  assert.throws(() => authz.authorize({ principal: ALICE, action: 'read', resource: TICKET, on_behalf_of: [] }), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+})

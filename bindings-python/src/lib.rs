@@ -10,7 +10,7 @@ use ambit::audit::{self, Audit};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 use pythonize::pythonize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -819,20 +819,34 @@ impl Authorizer {
     /// Decides many requests (dicts in the request wire format) on one policy version. Each
     /// result is a `Decision` or an `AmbitError` instance (not raised).
     fn authorize_batch(&self, py: Python<'_>, requests: &Bound<'_, PyList>) -> PyResult<Vec<Py<PyAny>>> {
-        let parsed: Vec<ambit::Request> = requests
+        // each request read once, as `authorize` reads its arguments (uids as str or Uid); one
+        // that cannot be read is an error in its own slot, as in Node, and the rest are decided
+        let limits = self.inner.limits();
+        let mut good = Vec::with_capacity(requests.len());
+        let slots: Vec<Option<PyErr>> = requests
             .iter()
-            .map(|r| {
-                serde_json::from_value(json(&r)?)
-                    .map_err(|e| to_py(ambit::wire::invalid_value(format!("not a request: {e}"))))
+            .map(|item| match batch_request(&limits, &item) {
+                Ok(r) => {
+                    good.push(r);
+                    None
+                }
+                Err(e) => Some(e),
             })
-            .collect::<PyResult<_>>()?;
+            .collect();
         let inner = Arc::clone(&self.inner);
-        let results = py.detach(move || inner.authorize_batch(&parsed));
-        results
+        let mut decided = py.detach(move || inner.authorize_batch(&good)).into_iter();
+        slots
             .into_iter()
-            .map(|r| match r {
-                Ok(d) => Ok(Py::new(py, Decision(d))?.into_any()),
-                Err(e) => Ok(to_py(e).into_value(py).into_any()),
+            .map(|slot| {
+                if let Some(unread) = slot {
+                    return Ok(unread.into_value(py).into_any());
+                }
+                match decided.next() {
+                    Some(Ok(d)) => Ok(Py::new(py, Decision(d))?.into_any()),
+                    Some(Err(e)) => Ok(to_py(e).into_value(py).into_any()),
+                    // one decision per request handed over: unreachable
+                    None => Err(pyo3::exceptions::PyRuntimeError::new_err("a batch slot without a decision")),
+                }
             })
             .collect()
     }
@@ -1173,6 +1187,41 @@ fn request(
         r = r.on_behalf_of(uids(on_behalf_of)?);
     }
     Ok(r)
+}
+
+/// One request of a batch: a dict with `principal`, `action`, `resource` and optionally
+/// `context`, `entities`, `on_behalf_of` (the request wire format's fields; `None` is absent).
+fn batch_request(limits: &ambit::Limits, item: &Bound<'_, PyAny>) -> PyResult<ambit::Request> {
+    const FIELDS: [&str; 6] = ["principal", "action", "resource", "context", "entities", "on_behalf_of"];
+    let invalid = |m: String| to_py(ambit::wire::invalid_value(m));
+    let dict = item.cast::<PyDict>().map_err(|_| {
+        invalid(
+            "a batch request is a dict {principal, action, resource, context?, entities?, on_behalf_of?}".to_owned(),
+        )
+    })?;
+    for key in dict.keys() {
+        let known = key.cast::<PyString>().ok().and_then(|k| k.to_str().ok().map(|k| FIELDS.contains(&k)));
+        if known != Some(true) {
+            return Err(invalid(format!(
+                "unknown request field `{}`",
+                key.str().map(|k| k.to_string()).unwrap_or_default()
+            )));
+        }
+    }
+    let field =
+        |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> { Ok(dict.get_item(name)?.filter(|v| !v.is_none())) };
+    let required = |name: &str| -> PyResult<Bound<'_, PyAny>> {
+        field(name)?.ok_or_else(|| invalid(format!("a batch request needs `{name}`")))
+    };
+    request(
+        limits,
+        &required("principal")?,
+        &text(&required("action")?, "action")?,
+        &required("resource")?,
+        field("context")?.as_ref(),
+        field("entities")?.as_ref(),
+        field("on_behalf_of")?.as_ref(),
+    )
 }
 
 /// Verifies a hash-chained audit log across files (oldest first); returns the report dict.

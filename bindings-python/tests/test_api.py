@@ -359,3 +359,36 @@ def test_check_is_one_boolean_path_and_fails_closed(authz):
     # revocation is seen at the next check
     authz.revoke(agent.uid)
     assert authz.check(agent.uid, "issue_refund", TICKET, {"amount": 120}) is False
+
+
+def test_batch_reads_each_request_as_authorize_does(authz):
+    agent = refund_agent(authz)
+    ok = {"principal": ALICE, "action": "read_ticket", "resource": TICKET}
+    results = authz.authorize_batch([
+        ok,
+        # a Uid wherever a uid is, as authorize takes them
+        {"principal": ambit.Uid.parse(ALICE), "action": "read_ticket", "resource": ambit.Uid.parse(TICKET)},
+        {"principal": agent.uid, "action": "issue_refund", "resource": TICKET, "context": {"amount": 120},
+         "on_behalf_of": None},
+        # requests that cannot be read are errors in their own slots; the rest are decided
+        "not a dict",
+        {"principal": ALICE, "action": "read_ticket"},
+        {"principal": ALICE, "action": "read_ticket", "resource": TICKET, "contxt": {}},
+        {"principal": ALICE, "action": "read_ticket", "resource": TICKET, "context": {"x": b"bytes"}},
+        {"principal": 5, "action": "read_ticket", "resource": TICKET},
+        {"principal": "nope", "action": "read_ticket", "resource": TICKET},
+        ok,
+    ])
+    assert len(results) == 10
+    assert [r.allowed for r in results[:3]] == [True, True, True]
+    for r in results[3:9]:
+        assert isinstance(r, ambit.AmbitError) and r.code == "AMBIT_INVALID_REQUEST", r
+    assert results[9].allowed
+    # each decision is what authorize gives for the same request
+    single = authz.authorize(agent.uid, "issue_refund", TICKET, context={"amount": 120})
+    assert results[2].reasons == single.reasons and results[2].chain == single.chain
+    # too many request entities is the limit's code, in its slot
+    many = [{"uid": {"type": "Helpdesk::Tag", "id": str(i)}, "attrs": {}, "parents": []} for i in range(100_000)]
+    over = authz.authorize_batch([{"principal": ALICE, "action": "read_ticket", "resource": TICKET, "entities": many}, ok])
+    assert isinstance(over[0], ambit.AmbitError) and over[0].code == "AMBIT_LIMIT"
+    assert over[1].allowed
