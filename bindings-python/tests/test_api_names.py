@@ -39,3 +39,12 @@ def test_every_exported_name_is_in_the_table():
     for cls in CLASSES:
         missing += [f"{cls}.{a}" for a in dir(getattr(ambit, cls)) if not a.startswith("_") and f"{cls}.{a}" not in listed]
     assert missing == [], f"exported but not in docs/api.md: {missing}"
+
+
+def test_the_guard_deny_has_nodes_name_and_the_old_name_is_the_same_class():
+    import ambit
+
+    assert ambit.AmbitDenied.__name__ == "AmbitDenied"
+    assert ambit.Denied is ambit.AmbitDenied
+    assert issubclass(ambit.AmbitDenied, ambit.AmbitError) and issubclass(ambit.AmbitDenied, PermissionError)
+    assert ambit.AmbitDenied().code == "AMBIT_DENIED"

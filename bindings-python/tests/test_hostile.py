@@ -222,7 +222,7 @@ def test_a_guard_decides_on_a_snapshot_and_the_tool_gets_that_snapshot(helpdesk)
 
     assert refund(Flip()) == "done"
     assert seen["amount"] == 5, "the tool saw the value the policy decided on"
-    with pytest.raises(ambit.Denied) as e:
+    with pytest.raises(ambit.AmbitDenied) as e:
         refund({"amount": 500})
     assert e.value.code == "AMBIT_DENIED"
 
@@ -259,7 +259,7 @@ def test_denied_has_one_shape_in_both_languages(helpdesk):
 
     with pytest.raises(ambit.AmbitError) as e:
         read()
-    assert isinstance(e.value, ambit.Denied) and isinstance(e.value, PermissionError)
+    assert isinstance(e.value, ambit.AmbitDenied) and isinstance(e.value, PermissionError)
     assert e.value.code == "AMBIT_DENIED"
     assert e.value.decision.deny_cause == "no_permit"
     assert "no_permit" in str(e.value)

@@ -125,7 +125,7 @@ def test_the_principal_comes_from_the_runnable_config(authz, agent, refund, reco
 def test_on_deny_raise_raises_denied(authz, agent, refund, recorded):
     g = guard_tool(refund, authz, principal=agent.uid, resource='Helpdesk::Ticket::"4711"',
                    context=lambda a: {"amount": a["amount"]}, on_deny="raise")
-    with pytest.raises(ambit.Denied) as e:
+    with pytest.raises(ambit.AmbitDenied) as e:
         g.invoke(DENIED)
     assert e.value.code == "AMBIT_DENIED" and e.value.decision.reasons == ["agent-refund-cap"]
     assert recorded.calls == []

@@ -33,7 +33,7 @@ from ambit._ambit import (
     jwk_thumbprint,
     verify_audit_log,
 )
-from ambit._guard import Denied, guard
+from ambit._guard import AmbitDenied, Denied, guard
 
 import atexit as _atexit
 
@@ -47,6 +47,7 @@ __all__ = [
     "DENY_CAUSES",
     "ERROR_CODES",
     "Agent",
+    "AmbitDenied",
     "AmbitError",
     "AuditError",
     "Authorizer",

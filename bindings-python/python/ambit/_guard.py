@@ -1,4 +1,4 @@
-"""Authorize every call of a tool function: a deny (or any error) raises ``Denied``."""
+"""Authorize every call of a tool function: a deny (or any error) raises ``AmbitDenied``."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from ambit._ambit import AmbitError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Denied(AmbitError, PermissionError):
+class AmbitDenied(AmbitError, PermissionError):
     """A guarded call was not allowed: an ``ambit.AmbitError`` (and a ``PermissionError``) with
-    ``code == "AMBIT_DENIED"``, as Node's ``AmbitDenied``. ``decision`` is the deny (``None``
+    ``code == "AMBIT_DENIED"``, the same name as Node's ``AmbitDenied``. ``decision`` is the deny (``None``
     when an error, such as a malformed request, denied it: guards fail closed); ``error`` is
     that error. The message names the cause and the policies that decided."""
 
@@ -32,13 +32,18 @@ class Denied(AmbitError, PermissionError):
         self.code = "AMBIT_DENIED"
 
 
+#: Deprecated: the old name of :class:`AmbitDenied` (one name in every language), kept one
+#: release so ``except ambit.Denied`` still catches it.
+Denied = AmbitDenied
+
+
 def snapshot(value: Any) -> Any:
     """A deep copy to decide on and to hand the tool, so that a getter or a later mutation
     cannot show the policy one value and the tool another; a value that cannot be copied denies."""
     try:
         return copy.deepcopy(value)
     except Exception as error:  # fail closed
-        raise Denied(None, error) from error
+        raise AmbitDenied(None, error) from error
 
 
 def call_value(spec: Any, arguments: Mapping[str, Any], call: Any) -> Any:
@@ -66,7 +71,7 @@ def _declared(authz: Any, action: Any, arguments: Mapping[str, Any]) -> Any:
 
 def check(authz: Any, arguments: Mapping[str, Any], *, action: Any, resource: Any, principal: Any,
           context: Any = None, entities: Any = None, on_behalf_of: Any = None) -> Any:
-    """Decides one guarded call; returns the allow, raises ``Denied`` otherwise."""
+    """Decides one guarded call; returns the allow, raises ``AmbitDenied`` otherwise."""
     try:
         act = _value(action, arguments)
         # without `context=`, the arguments the action's context type declares
@@ -80,9 +85,9 @@ def check(authz: Any, arguments: Mapping[str, Any], *, action: Any, resource: An
             on_behalf_of=_value(on_behalf_of, arguments),
         )
     except Exception as error:  # fail closed: an error denies
-        raise Denied(None, error) from error
+        raise AmbitDenied(None, error) from error
     if not decision.allowed:
-        raise Denied(decision)
+        raise AmbitDenied(decision)
     return decision
 
 

@@ -6,7 +6,7 @@ never reachable around the check. Requires ``langchain-core``.
 
 A deny becomes the tool's error output (``"denied (forbidden): forbidden by `agent-refund-cap`"``,
 a ``ToolMessage`` with ``status="error"`` under a tool call), so an agent sees why and goes on;
-pass ``on_deny="raise"`` to raise ``ambit.Denied`` instead.
+pass ``on_deny="raise"`` to raise ``ambit.AmbitDenied`` instead.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict, PrivateAttr
 
-from ambit._guard import Denied, call_value, check, snapshot
+from ambit._guard import AmbitDenied, call_value, check, snapshot
 
 
 def _arguments(tool_input: Any) -> dict[str, Any]:
@@ -51,7 +51,7 @@ class GuardedTool(BaseTool):
         values = {k: call_value(v, arguments, config) for k, v in self._spec.items() if k != "principal"}
         try:
             check(self._authz, arguments, principal=principal, **values)
-        except Denied as denied:
+        except AmbitDenied as denied:
             if self._raise:
                 raise
             raise ToolException(str(denied)) from denied

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ambit._guard import Denied, call_value, check, snapshot
+from ambit._guard import AmbitDenied, call_value, check, snapshot
 
 
 def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, action: Any = None,
@@ -100,15 +100,15 @@ def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, 
                 connection.exit_stack.callback(authz.revoke, agent.uid)
         return agents[parent]
 
-    def decide(name: str, arguments: dict[str, Any], ctx: Any, acting: Any) -> Denied | None:
+    def decide(name: str, arguments: dict[str, Any], ctx: Any, acting: Any) -> AmbitDenied | None:
         spec = dict(principal=acting, resource=resource, context=context, on_behalf_of=on_behalf_of,
                     action=action if action is not None else name)
         try:
             check(authz, arguments, **{k: call_value(v, arguments, ctx) for k, v in spec.items()})
-        except Denied as denied:
+        except AmbitDenied as denied:
             return denied
         except Exception as error:  # an option that fails denies
-            return Denied(None, error)
+            return AmbitDenied(None, error)
         return None
 
     def offered(name: str, ctx: Any, acting: Any) -> bool:
@@ -135,7 +135,7 @@ def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, 
         try:
             return await session_principal(ctx)
         except Exception as error:  # no agent, no call
-            return Denied(None, error)
+            return AmbitDenied(None, error)
 
     async def ambit_guard(ctx: Any, call_next: Any) -> Any:
         if ctx.method in ("tools/call", "tools/list"):
@@ -143,7 +143,7 @@ def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, 
         if ctx.method == "tools/call":
             params = dict(ctx.params or {})
             arguments = snapshot(params.get("arguments") or {})
-            denied = acting if isinstance(acting, Denied) else decide(str(params.get("name")), arguments, ctx, acting)
+            denied = acting if isinstance(acting, AmbitDenied) else decide(str(params.get("name")), arguments, ctx, acting)
             if denied is not None:
                 return {"content": [{"type": "text", "text": str(denied)}], "isError": True, "resultType": "complete"}
             return await call_next(ctx)
@@ -152,7 +152,7 @@ def guard_mcp_server(server: Any, authz: Any, *, principal: Any, resource: Any, 
             if isinstance(listed, dict) and isinstance(listed.get("tools"), list):
                 listed = dict(listed)
                 listed["tools"] = [
-                    t for t in listed["tools"] if not isinstance(acting, Denied) and offered(str(t.get("name")), ctx, acting)
+                    t for t in listed["tools"] if not isinstance(acting, AmbitDenied) and offered(str(t.get("name")), ctx, acting)
                 ]
             return listed
         return await call_next(ctx)
