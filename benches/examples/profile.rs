@@ -52,12 +52,16 @@ fn load() {
     eprintln!("loaded {} policies in {:?}", a.policy_ids().len(), start.elapsed());
 }
 
-/// `profile chain [N]`: N decisions by the third agent of a chain (4 hops) at P = 100.
+/// `profile chain [N] [AGENTS] [P]`: N decisions by the last of AGENTS agents minted one under
+/// the other (default 2: a chain of 3 hops) at P policies (default 100); AGENTS = 0 decides
+/// the bench's one-hop request (a user) instead, the baseline of the chain ratios.
 fn chain() {
     let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(20_000);
-    let a = ambit_benches::authorizer(100);
-    let mut parent = r#"Desk::Service::"platform""#.to_owned();
-    for _ in 0..2 {
+    let agents: usize = std::env::args().nth(3).and_then(|n| n.parse().ok()).unwrap_or(2);
+    let p: usize = std::env::args().nth(4).and_then(|n| n.parse().ok()).unwrap_or(100);
+    let a = ambit_benches::authorizer(p);
+    let mut parent = if agents == 0 { r#"Desk::User::"t1-u0""# } else { r#"Desk::Service::"platform""# }.to_owned();
+    for _ in 0..agents {
         let agent = a.mint_agent(&ambit::AgentSpec::new(&parent, "p", 3600).scopes(["read_ticket"])).unwrap();
         agent.uid().clone_into(&mut parent);
     }

@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::snapshot::Snapshot;
 use cedar_policy::{Entity, EntityUid};
+use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashSet};
@@ -207,7 +208,8 @@ pub(crate) struct AgentRecord {
     pub(crate) chain_text: Vec<String>,
     pub(crate) task: String,
     /// The canonical uid texts of the actions and action groups its scopes name.
-    pub(crate) scopes: HashSet<String>,
+    /// (FxHash: each decision looks its action up here once per agent hop)
+    pub(crate) scopes: FxHashSet<String>,
     /// The scopes as given at mint, sorted (what `Agent::scopes` and the entity attribute show).
     pub(crate) scopes_given: Vec<String>,
     /// The application attributes given at mint (what a credential carries).
@@ -230,7 +232,7 @@ impl AgentRecord {
     pub(crate) fn same_as(
         &self,
         parent: &EntityUid,
-        scopes: &HashSet<String>,
+        scopes: &FxHashSet<String>,
         resources: Option<&Vec<EntityUid>>,
         created_at: u64,
         expires_at: u64,
@@ -313,8 +315,8 @@ pub(crate) fn check_scopes(
     spec: &AgentSpec,
     snap: &Snapshot,
     parent: Option<&AgentRecord>,
-) -> Result<(HashSet<String>, BTreeSet<String>)> {
-    let mut canonical = HashSet::with_capacity(spec.scopes.len());
+) -> Result<(FxHashSet<String>, BTreeSet<String>)> {
+    let mut canonical = FxHashSet::with_capacity_and_hasher(spec.scopes.len(), rustc_hash::FxBuildHasher);
     let mut given = BTreeSet::new();
     for scope in &spec.scopes {
         let text = snap.resolve_scope(scope)?;
