@@ -69,18 +69,6 @@ fn count_arg(value: Unknown<'_>, what: &str, max: u64) -> napi::Result<u64, Stri
     count(arg::<f64>(value, what, "a number")?, what, max)
 }
 
-/// A class instance argument (`IssuerKey`, `ManualClock`), its wrong class refused.
-fn instance_arg<'a, T: 'a + napi::bindgen_prelude::MaybeTypeTag>(
-    value: Unknown<'a>,
-    what: &str,
-    class: &str,
-) -> napi::Result<ClassInstance<'a, T>, String>
-where
-    ClassInstance<'a, T>: FromNapiValue,
-{
-    arg::<ClassInstance<'a, T>>(value, what, &format!("an {class}"))
-}
-
 /// A JS number as JSON: a whole number napi handed over as a double (above `u32::MAX`) is
 /// the integer it is, within 2^53, so `auditMaxRecordBytes: 5e9` reads as a count.
 fn whole_number(n: serde_json::Number) -> serde_json::Number {
@@ -557,7 +545,7 @@ impl Authorizer {
         #[napi(ts_arg_type = "string")] holder: Option<Unknown<'_>>,
     ) -> napi::Result<String, String> {
         let agent = uid_arg(agent, "agent")?;
-        let key = instance_arg::<IssuerKey>(key, "key", "IssuerKey")?;
+        let key = arg::<ClassInstance<IssuerKey>>(key, "key", "an IssuerKey")?;
         let holder = opt_text_arg(holder, "holder")?;
         self.inner.issue_credential(&agent, &key.0, holder.as_deref()).map_err(to_js)
     }

@@ -673,15 +673,8 @@ impl Authorizer {
         entities: Option<&Bound<'_, PyAny>>,
         on_behalf_of: Option<&Bound<'_, PyAny>>,
     ) -> bool {
-        let Ok(action) = text(action, "action") else {
-            return false;
-        };
-        let Ok(request) = request(&self.inner.limits(), principal, &action, resource, context, entities, on_behalf_of)
-        else {
-            return false;
-        };
-        let inner = Arc::clone(&self.inner);
-        py.detach(move || inner.check(&request))
+        // `authorize`, every error a denial (as the core's `Authorizer::check`)
+        self.authorize(py, principal, action, resource, context, entities, on_behalf_of).is_ok_and(|d| d.0.allowed())
     }
 
     /// The identity checks of a decision without its policies (chain, liveness, scopes): the
@@ -1192,7 +1185,6 @@ fn request(
 /// One request of a batch: a dict with `principal`, `action`, `resource` and optionally
 /// `context`, `entities`, `on_behalf_of` (the request wire format's fields; `None` is absent).
 fn batch_request(limits: &ambit::Limits, item: &Bound<'_, PyAny>) -> PyResult<ambit::Request> {
-    const FIELDS: [&str; 6] = ["principal", "action", "resource", "context", "entities", "on_behalf_of"];
     let invalid = |m: String| to_py(ambit::wire::invalid_value(m));
     let dict = item.cast::<PyDict>().map_err(|_| {
         invalid(
@@ -1200,7 +1192,8 @@ fn batch_request(limits: &ambit::Limits, item: &Bound<'_, PyAny>) -> PyResult<am
         )
     })?;
     for key in dict.keys() {
-        let known = key.cast::<PyString>().ok().and_then(|k| k.to_str().ok().map(|k| FIELDS.contains(&k)));
+        let known =
+            key.cast::<PyString>().ok().and_then(|k| k.to_str().ok().map(|k| ambit::wire::REQUEST_FIELDS.contains(&k)));
         if known != Some(true) {
             return Err(invalid(format!(
                 "unknown request field `{}`",

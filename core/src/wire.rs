@@ -17,6 +17,11 @@ pub use crate::vector::{Expect, IssueStep, MintStep, SignStep, Step, VectorCase,
 
 pub use crate::limit::MAX_JSON_DEPTH;
 
+/// The fields of a request in the wire format (snake_case; camelCase in Node's objects): a
+/// request with any other field is refused, so a misspelt `contxt` cannot decide without the
+/// context a forbid reads. The bindings that read host dicts and objects check against this.
+pub const REQUEST_FIELDS: &[&str] = &["principal", "action", "resource", "context", "entities", "on_behalf_of"];
+
 /// What a reload attempt came to, as a watch callback and an off-thread reload report it in
 /// every language: `{ok: true, version, generation}` or `{ok: false, code, message}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -177,7 +182,30 @@ pub fn json_from_text<T: serde::de::DeserializeOwned>(text: &str, what: &str) ->
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
-    use super::{json_from_text, snake_case_keys, text_from_utf16};
+    use super::{json_from_text, snake_case_keys, text_from_utf16, Request, REQUEST_FIELDS};
+
+    #[test]
+    fn request_fields_are_exactly_what_the_wire_format_accepts() {
+        // every listed field is accepted, together, and a full request writes exactly them
+        let full = serde_json::json!({"principal": "U::\"a\"", "action": "x", "resource": "R::\"r\"",
+            "context": {"n": 1}, "entities": [{"uid": {"type": "T", "id": "t"}, "attrs": {}, "parents": []}],
+            "on_behalf_of": ["U::\"b\""]});
+        let keys: Vec<&str> = full.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut listed = REQUEST_FIELDS.to_vec();
+        listed.sort_unstable();
+        let mut given = keys.clone();
+        given.sort_unstable();
+        assert_eq!(listed, given);
+        let r: Request = serde_json::from_value(full).unwrap();
+        let written = serde_json::to_value(&r).unwrap();
+        let mut written: Vec<String> = written.as_object().unwrap().keys().cloned().collect();
+        written.sort_unstable();
+        assert_eq!(written, listed);
+        // and anything else is refused
+        let misspelt =
+            serde_json::json!({"principal": "U::\"a\"", "action": "x", "resource": "R::\"r\"", "contxt": {}});
+        assert!(serde_json::from_value::<Request>(misspelt).is_err());
+    }
 
     #[test]
     fn camel_case_option_keys_become_snake_case_and_clashes_are_config_errors() {
