@@ -175,10 +175,14 @@ impl Registry {
             Some(r) => r.chain_text.clone(),
             None => vec![parent_text],
         };
-        chain_text.push(uid.to_string());
+        chain_text.push(match imported {
+            None => crate::agent::minted_uid_text(&snap.agent_type_text, &id),
+            Some(_) => uid.to_string(),
+        });
         let mut chain = parent_chain;
         chain.push(uid.clone());
         let owner = chain_text.first().map_or("", String::as_str);
+        let scopes_given: Vec<String> = scopes_given.into_iter().collect();
         let (entity, refs) =
             build_entity(spec, snap, &uid, &parent, owner, &scopes_given, depth, created_at, expires_at)?;
         let record = Arc::new(AgentRecord {
@@ -188,7 +192,7 @@ impl Registry {
             chain_text,
             task: spec.task.clone(),
             scopes,
-            scopes_given: scopes_given.into_iter().collect(),
+            scopes_given,
             attributes: spec.attributes.clone(),
             resources,
             depth,
@@ -198,6 +202,7 @@ impl Registry {
             revoked_at: AtomicU64::new(0),
             entity,
             refs,
+            closed: arc_swap::ArcSwapOption::empty(),
         });
         let agent = record.to_agent();
         if !commit {

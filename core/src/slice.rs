@@ -2,11 +2,13 @@
 //! and the policies' conditions name, and everything their attributes reach; built with the
 //! transitive closure already known where ambit can prove it.
 
+use crate::agent::AgentRecord;
 use crate::error::{cedar_text, Error, Result};
 use crate::prepare::Prepared;
 use crate::registry::{self, Registry};
 use crate::snapshot::Snapshot;
 use cedar_policy::{Entities, Entity, EntityUid};
+use cedar_policy_core::ast::Entity as CoreEntity;
 use std::sync::Arc;
 
 /// The small set of entities one decision can reach: the chain, action, resource, context
@@ -23,8 +25,8 @@ pub(crate) fn entity_slice(
     let mut seen: rustc_hash::FxHashSet<EntityUid> =
         rustc_hash::FxHashSet::with_capacity_and_hasher(16 + literals.len(), rustc_hash::FxBuildHasher);
     let mut queue: Vec<EntityUid> = Vec::with_capacity(8 + literals.len());
-    let mut list: Vec<Entity> = Vec::new();
-    let mut agents: Vec<Arc<crate::agent::AgentRecord>> = Vec::new();
+    let mut list: Vec<Arc<CoreEntity>> = Vec::new();
+    let mut agents: Vec<Arc<AgentRecord>> = Vec::new();
     for (uid, hop) in hops {
         if let registry::Hop::Agent(a) = hop {
             if seen.insert(uid.clone()) {
@@ -35,9 +37,10 @@ pub(crate) fn entity_slice(
             queue.push(uid.clone());
         }
     }
+    let mut given: Vec<Entity> = Vec::with_capacity(p.entities.len());
     for (entity, refs) in &p.entities {
         if seen.insert(entity.uid()) {
-            list.push(entity.clone());
+            given.push(entity.clone());
             queue.extend(refs.iter().cloned());
         }
     }
@@ -49,11 +52,9 @@ pub(crate) fn entity_slice(
         if seen.contains(&uid) {
             continue;
         }
-        if let Some(e) = snap.entities.get(&uid) {
-            if let Some(refs) = snap.refs.get(&uid) {
-                queue.extend(refs.iter().cloned());
-            }
-            list.push(e.clone());
+        if let Some(s) = snap.statics.get(&uid) {
+            queue.extend(s.refs.iter().cloned());
+            list.push(Arc::clone(&s.entity));
         } else if uid.type_name() == &snap.agent_type {
             if let Some(a) = registry.get(&uid) {
                 queue.extend(a.refs.iter().cloned());
@@ -63,12 +64,13 @@ pub(crate) fn entity_slice(
         }
         seen.insert(uid);
     }
-    if p.entities.is_empty() {
+    if given.is_empty() {
         return closed_store(snap, list, &agents);
     }
     // request entities name parents of their own: let Cedar compute the closure
-    list.extend(agents.iter().map(|a| a.entity.clone()));
-    Entities::from_entities(list, None).map(SliceEntities::Api).map_err(|e| slice_error(&e))
+    given.extend(list.into_iter().map(|e| Entity::from(Arc::unwrap_or_clone(e))));
+    given.extend(agents.iter().map(|a| a.entity.clone()));
+    Entities::from_entities(given, None).map(SliceEntities::Api).map_err(|e| slice_error(&e))
 }
 
 fn slice_error(e: &dyn std::fmt::Display) -> Error {
@@ -92,44 +94,25 @@ impl SliceEntities {
 }
 
 /// The store for static entities (whose ancestor sets the snapshot already closed) and agents,
-/// without Cedar's per-request transitive-closure pass: an agent's ancestors are exactly the
-/// agents above it on its chain, its root, and the root's (already closed) ancestors, so they
-/// are added directly. Debug builds check the result against Cedar's own computation.
-fn closed_store(
-    snap: &Snapshot,
-    list: Vec<Entity>,
-    agents: &[Arc<crate::agent::AgentRecord>],
-) -> Result<SliceEntities> {
-    use cedar_policy_core::ast::{Entity as CoreEntity, EntityUID};
+/// without Cedar's per-request transitive-closure pass: each agent's closed entity is built
+/// once per snapshot (`AgentRecord::closed_entity`), and every entity is shared, not copied.
+/// Debug builds check the result against Cedar's own computation.
+fn closed_store(snap: &Snapshot, mut list: Vec<Arc<CoreEntity>>, agents: &[Arc<AgentRecord>]) -> Result<SliceEntities> {
     use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
-    let mut all: Vec<CoreEntity> = list.iter().map(|e| e.as_ref().clone()).collect();
-    for a in agents {
-        let mut entity: CoreEntity = a.entity.as_ref().clone();
-        let above = &a.chain[..a.chain.len().saturating_sub(1)];
-        for uid in above {
-            let uid: EntityUID = uid.clone().into();
-            if !entity.is_descendant_of(&uid) {
-                entity.add_indirect_ancestor(uid);
-            }
-        }
-        if let Some(root) = above.first() {
-            for ancestor in snap.entities.ancestors(root).into_iter().flatten() {
-                entity.add_indirect_ancestor(ancestor.clone().into());
-            }
-        }
-        all.push(entity);
-    }
-    let store = CoreEntities::from_entities(
-        all,
-        None::<&NoEntitiesSchema>,
-        TCComputation::AssumeAlreadyComputed,
-        cedar_policy_core::extensions::Extensions::all_available(),
-    )
-    .map_err(|e| slice_error(&e))?;
+    #[cfg(debug_assertions)]
+    let plain: Vec<Entity> =
+        list.iter().map(|e| Entity::from(e.as_ref().clone())).chain(agents.iter().map(|a| a.entity.clone())).collect();
+    list.extend(agents.iter().map(|a| a.closed_entity(snap)));
+    let store = CoreEntities::new()
+        .add_entities(
+            list,
+            None::<&NoEntitiesSchema>,
+            TCComputation::AssumeAlreadyComputed,
+            cedar_policy_core::extensions::Extensions::all_available(),
+        )
+        .map_err(|e| slice_error(&e))?;
     #[cfg(debug_assertions)]
     {
-        let mut plain = list;
-        plain.extend(agents.iter().map(|a| a.entity.clone()));
         if let Ok(cedar) = Entities::from_entities(plain, None) {
             debug_assert!(cedar.as_ref().deep_eq(&store), "precomputed closure differs from Cedar's");
         }

@@ -38,12 +38,19 @@ pub(crate) struct Snapshot {
     pub(crate) policies: PolicySet,
     pub(crate) index: Index,
     pub(crate) entities: Entities,
-    /// For each static entity, the entity uids its attributes and tags mention.
-    pub(crate) refs: EntityRefs,
+    /// Every static entity, shared (the same `Arc`s) with `entities`, with the uids its
+    /// attributes and tags mention: what a decision's entity slice takes without a copy.
+    pub(crate) statics: Statics,
+    /// Unique to this snapshot in the process (a reload's snapshot gets a new one): what
+    /// per-snapshot caches outside it (an agent's closed entity) are keyed by.
+    pub(crate) id: u64,
     pub(crate) actions: FxHashMap<EntityUid, ActionInfo>,
     /// Bare action name -> uid; `None` when the name is ambiguous across namespaces.
     pub(crate) action_names: FxHashMap<String, Option<EntityUid>>,
     pub(crate) agent_type: EntityTypeName,
+    /// The agent type as uid text writes it (`Helpdesk::Agent`): a mint writes its agent's uid
+    /// text from it and the new id, not through `Display`.
+    pub(crate) agent_type_text: String,
     /// Every entity type the snapshot knows, by its text, for the fast uid parse.
     pub(crate) types: FxHashMap<String, EntityTypeName>,
     pub(crate) version: String,
@@ -58,6 +65,8 @@ pub(crate) struct Snapshot {
     /// Type signatures of agent entities already checked against the schema (see
     /// `registry::build_entity`): conformance depends only on the signature.
     pub(crate) agent_shapes: papaya::HashSet<String>,
+    /// The `scopes` set value of agents minted with each scope list (see `agent::scope_value`).
+    pub(crate) scope_values: papaya::HashMap<Vec<String>, cedar_policy_core::ast::Value>,
     /// `<action>|<signature>` of plain request contexts already validated for the action
     /// (see `authorizer::parse_context`).
     pub(crate) context_shapes: papaya::HashSet<String>,
@@ -185,8 +194,8 @@ impl Snapshot {
             Some(t) => t.clone(),
             None => detect_agent_type(schema.as_ref())?,
         };
-        let (entities, refs) =
-            parse_entities(texts.entities.as_ref(), schema.as_ref(), opts.validate_entities, &agent_type)?;
+        let entities = parse_entities(texts.entities.as_ref(), schema.as_ref(), opts.validate_entities)?;
+        let (entities, statics) = share(entities)?;
         let (actions, action_names, index) = index_actions(schema.as_ref(), &entities, &policies);
         let version = version(texts);
         let mut types: FxHashMap<String, EntityTypeName> = FxHashMap::default();
@@ -212,9 +221,11 @@ impl Snapshot {
             policies,
             index,
             entities,
-            refs,
+            statics,
+            id: NEXT_SNAPSHOT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             actions,
             action_names,
+            agent_type_text: agent_type.to_string(),
             agent_type,
             types,
             version,
@@ -223,6 +234,7 @@ impl Snapshot {
             scope_names,
             enums,
             agent_shapes: papaya::HashSet::new(),
+            scope_values: papaya::HashMap::new(),
             context_shapes: papaya::HashSet::new(),
             files_read: texts.read.clone(),
             files_skipped: texts.skipped.clone(),
@@ -493,23 +505,18 @@ fn detect_agent_type(schema: Option<&Schema>) -> Result<EntityTypeName> {
 
 /// The static entities and, for each, the uids its attributes mention. The text is parsed
 /// to JSON once for both; Cedar's text parser only runs again to word an error.
-fn parse_entities(
-    text: Option<&Text>,
-    schema: Option<&Schema>,
-    validate: bool,
-    agent_type: &EntityTypeName,
-) -> Result<(Entities, EntityRefs)> {
+fn parse_entities(text: Option<&Text>, schema: Option<&Schema>, validate: bool) -> Result<Entities> {
     if !validate {
         // as Cedar's CLI reads entities without a schema; the schema's action entities (the
         // action groups) are added so `action in` still means what the schema says
-        let (entities, refs) = parse_entities(text, None, true, agent_type)?;
-        let Some(schema) = schema else { return Ok((entities, refs)) };
+        let entities = parse_entities(text, None, true)?;
+        let Some(schema) = schema else { return Ok(entities) };
         let actions = schema.action_entities().map_err(|e| Error::schema(e.to_string(), None))?;
         let known: HashSet<EntityUid> = entities.iter().map(cedar_policy::Entity::uid).collect();
         let extra: Vec<cedar_policy::Entity> = actions.iter().filter(|a| !known.contains(&a.uid())).cloned().collect();
         let entities =
             entities.add_entities(extra, None).map_err(|e| Error::entities(crate::error::error_chain(&e), None))?;
-        return Ok((entities, refs));
+        return Ok(entities);
     }
     let cedar_error = |t: &Text| {
         // JSON syntax first: serde_json knows the line and column
@@ -529,21 +536,15 @@ fn parse_entities(
         );
         Error::entities(message, Some(location))
     };
-    let (entities, refs) = match text {
-        Some(t) => {
-            let entities = Entities::from_json_str(&t.content, schema).map_err(|_| cedar_error(t))?;
-            let refs = entity_refs(&entities);
-            (entities, refs)
-        }
-        None => match schema {
-            Some(s) => (s.action_entities().map_err(|e| Error::schema(e.to_string(), None))?, EntityRefs::default()),
-            None => (Entities::empty(), EntityRefs::default()),
-        },
-    };
     // agents listed here are static agents: long-lived identities with their own attributes and
     // parents, decided as any static principal; minted agents may be minted under them
-    let _ = agent_type;
-    Ok((entities, refs))
+    match text {
+        Some(t) => Entities::from_json_str(&t.content, schema).map_err(|_| cedar_error(t)),
+        None => match schema {
+            Some(s) => s.action_entities().map_err(|e| Error::schema(e.to_string(), None)),
+            None => Ok(Entities::empty()),
+        },
+    }
 }
 
 /// Where in an entities file the entity an error names is (`` `Type::"id"` `` in the message),
@@ -567,30 +568,57 @@ fn entity_error_offset(text: &str, message: &str) -> Option<usize> {
     Some(entity_start)
 }
 
-/// Each static entity's references, looked up once per entity of every decision's slice
-/// (FxHash: SipHash was a tenth of building a chain's slice).
-pub(crate) type EntityRefs = rustc_hash::FxHashMap<EntityUid, Vec<EntityUid>>;
+/// Snapshot ids: see `Snapshot::id`.
+static NEXT_SNAPSHOT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// For each entity, the uids its attributes and tags mention, so a decision's entity slice can
-/// follow every reference a policy could dereference: read from the values Cedar parsed
-/// (exactly its references, in either JSON form), not from a second parse of the text.
-fn entity_refs(entities: &Entities) -> EntityRefs {
-    let mut out = EntityRefs::default();
-    for e in entities.iter() {
-        let core: &cedar_policy_core::ast::Entity = e.as_ref();
-        let mut found = Vec::new();
-        for (_, v) in core.attrs().chain(core.tags()) {
+/// A static entity as a decision's slice takes it: shared, with its references.
+#[derive(Debug)]
+pub(crate) struct Static {
+    pub(crate) entity: std::sync::Arc<cedar_policy_core::ast::Entity>,
+    /// The uids its attributes and tags mention, sorted, once each.
+    pub(crate) refs: Vec<EntityUid>,
+}
+
+/// Every static entity by uid, looked up for each entity of every chain's slice (FxHash:
+/// SipHash was a tenth of building a chain's slice; these keys come from the trusted entity
+/// files, not from requests).
+pub(crate) type Statics = rustc_hash::FxHashMap<EntityUid, Static>;
+
+/// The store rebuilt over entities it shares with a by-uid map, so a decision's slice takes an
+/// entity by cloning an `Arc` rather than the entity (its attribute map and ancestor sets).
+/// Each entity's references are read here too, from the values Cedar parsed (exactly its
+/// references, in either JSON form), so a slice follows every reference a policy could
+/// dereference. The ancestor relation is Cedar's, already closed: nothing is recomputed.
+fn share(entities: Entities) -> Result<(Entities, Statics)> {
+    use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+    use std::sync::Arc;
+    let core: CoreEntities = entities.as_ref().clone();
+    // the clone's `Arc`s are the only ones left: taking the entities out copies nothing
+    drop(entities);
+    let mut statics = Statics::with_capacity_and_hasher(core.len(), rustc_hash::FxBuildHasher);
+    let mut shared = Vec::with_capacity(core.len());
+    for e in core {
+        let mut refs = Vec::new();
+        for (_, v) in e.attrs().chain(e.tags()) {
             if let cedar_policy_core::ast::PartialValue::Value(v) = v {
-                value_refs(v, &mut found);
+                value_refs(v, &mut refs);
             }
         }
-        if !found.is_empty() {
-            found.sort_unstable();
-            found.dedup();
-            out.insert(e.uid(), found);
-        }
+        refs.sort_unstable();
+        refs.dedup();
+        let entity = Arc::new(e);
+        statics.insert(EntityUid::from(entity.uid().clone()), Static { entity: Arc::clone(&entity), refs });
+        shared.push(entity);
     }
-    out
+    let store = CoreEntities::new()
+        .add_entities(
+            shared,
+            None::<&NoEntitiesSchema>,
+            TCComputation::AssumeAlreadyComputed,
+            cedar_policy_core::extensions::Extensions::all_available(),
+        )
+        .map_err(|e| Error::entities(crate::error::error_chain(&e), None))?;
+    Ok((Entities::from(store), statics))
 }
 
 fn value_refs(v: &cedar_policy_core::ast::Value, out: &mut Vec<EntityUid>) {

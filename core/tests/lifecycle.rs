@@ -585,3 +585,46 @@ fn reserved_agent_attribute_names_do_not_collide_with_other_types() {
         .unwrap_err();
     assert_eq!(err.code(), "AMBIT_INVALID_DELEGATION");
 }
+
+/// An agent's entity, its ancestors closed, is built once per snapshot and shared by the
+/// decisions under it: a reload that changes its root's groups changes what every agent under
+/// that root is a member of, at the next decision, both ways.
+#[test]
+fn a_reload_that_changes_the_roots_groups_reaches_every_agent_under_it() {
+    const SCHEMA: &str = r"
+        entity Group; entity User in [Group]; entity Doc;
+        entity Agent in [User, Agent] {
+            owner: String, task: String, scopes: Set<String>, depth: Long, created_at: Long, expires_at: Long,
+        };
+        action read appliesTo { principal: [User, Agent], resource: Doc };
+    ";
+    let entities = |member: bool| {
+        let parents = if member { json!([{"type": "Group", "id": "staff"}]) } else { json!([]) };
+        json!([
+            {"uid": {"type": "Group", "id": "staff"}, "attrs": {}, "parents": []},
+            {"uid": {"type": "User", "id": "u"}, "attrs": {}, "parents": parents},
+            {"uid": {"type": "Doc", "id": "d"}, "attrs": {}, "parents": []},
+        ])
+        .to_string()
+    };
+    let clock = ManualClock::new(NOW);
+    let a = Authorizer::builder()
+        .schema_str(SCHEMA)
+        .policies_str(r#"permit(principal in Group::"staff", action == Action::"read", resource);"#)
+        .entities_json(entities(false))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let first = a.mint_agent(&AgentSpec::new(r#"User::"u""#, "t", 600).scopes(["read"])).unwrap();
+    let second = a.mint_agent(&AgentSpec::new(first.uid(), "t", 600).scopes(["read"])).unwrap();
+    let allowed = |who: &str| a.authorize(&Request::new(who, "read", r#"Doc::"d""#)).unwrap().allowed();
+    for round in 0..3 {
+        let member = round % 2 == 1;
+        // twice under each snapshot: the second decision reads the entity the first built
+        for _ in 0..2 {
+            assert_eq!(allowed(first.uid()), member, "1 agent, round {round}");
+            assert_eq!(allowed(second.uid()), member, "2 agents, round {round}");
+        }
+        a.replace_entities(&entities(!member)).unwrap();
+    }
+}
