@@ -13,6 +13,7 @@
 use serde_json::{json, Value};
 
 pub mod shapes;
+pub mod sharing;
 use std::fmt::Write as _;
 use std::path::Path;
 
