@@ -1,6 +1,7 @@
-//! Plain JSON (strings, booleans, integers, sets, records, and `__entity` references where
-//! the caller allows them) built directly as Cedar values: what Cedar's untyped JSON parse
-//! gives, without its expression building and evaluation. Optionally writes the value's type
+//! Plain JSON (strings, booleans, integers, sets, records, `__entity` references where the
+//! caller allows them, and `__extn` escapes of Cedar's one-string constructors such as `ip` and
+//! `decimal`) built directly as Cedar values: what Cedar's untyped JSON parse gives, without
+//! its expression building and evaluation. Optionally writes the value's type
 //! signature, on which Cedar's schema checks depend (used to remember checks that passed).
 
 use cedar_policy::EntityTypeName;
@@ -23,8 +24,9 @@ impl Plain<'_> {
         }
     }
 
-    /// The value, or `None` for anything not plain (floats, null, extension escapes,
-    /// `{type, id}` objects, or references when they are not allowed).
+    /// The value, or `None` for anything not plain (floats, null, extension escapes other than
+    /// a one-string constructor whose argument it accepts, `{type, id}` objects, or references
+    /// when they are not allowed).
     pub(crate) fn value(&mut self, v: &Json) -> Option<Value> {
         Some(match v {
             Json::String(s) => {
@@ -57,6 +59,23 @@ impl Plain<'_> {
                 let uid = cedar_policy::EntityUid::from_type_name_and_id(ty.clone(), cedar_policy::EntityId::new(id));
                 Value::new(cedar_policy_core::ast::EntityUID::from(uid), None)
             }
+            Json::Object(map) if map.len() == 1 && map.contains_key("__extn") => {
+                let e = map.get("__extn")?.as_object()?;
+                if e.len() != 2 {
+                    return None;
+                }
+                let (name, arg) = (e.get("fn")?.as_str()?, e.get("arg")?.as_str()?);
+                let f = constructor(name)?;
+                // the constructor fixes the value's type: its name is the signature
+                if let Some(s) = self.sig.as_deref_mut() {
+                    let _ = write!(s, "x{}:{name}", name.len());
+                }
+                // the call Cedar's parse makes; a bad argument goes to Cedar for its error
+                match f.call(&[Value::new(arg, None)]).ok()? {
+                    cedar_policy_core::ast::PartialValue::Value(v) => v,
+                    cedar_policy_core::ast::PartialValue::Residual(_) => return None,
+                }
+            }
             Json::Object(map) => {
                 if map.contains_key("__entity") || map.contains_key("__extn") || map.contains_key("type") {
                     return None;
@@ -82,4 +101,24 @@ impl Plain<'_> {
             })
             .collect()
     }
+}
+
+/// Cedar's extension constructor named `name` when it takes one string (`ip`, `decimal`,
+/// `datetime`, `duration`): looked up once, by the names Cedar's own JSON format uses.
+fn constructor(name: &str) -> Option<&'static cedar_policy_core::ast::ExtensionFunction> {
+    use cedar_policy_core::ast::{ExtensionFunction, Name};
+    use std::str::FromStr as _;
+    static CONSTRUCTORS: std::sync::OnceLock<Vec<(&'static str, &'static ExtensionFunction)>> =
+        std::sync::OnceLock::new();
+    CONSTRUCTORS
+        .get_or_init(|| {
+            let all = cedar_policy_core::extensions::Extensions::all_available();
+            ["ip", "decimal", "datetime", "duration"]
+                .into_iter()
+                .filter_map(|n| Some((n, all.func(&Name::from_str(n).ok()?).ok()?)))
+                .filter(|(_, f)| f.is_single_arg_constructor())
+                .collect()
+        })
+        .iter()
+        .find_map(|(n, f)| (*n == name).then_some(*f))
 }

@@ -165,8 +165,9 @@ const MAX_SHAPE_BYTES: usize = 512;
 /// parse gives (typing only changes strings into extension values or entity references, which
 /// the untyped value would fail validation for), and the untyped parse is much cheaper; any
 /// other context takes the typed parse. Cedar's validation of an untyped plain context
-/// depends only on its type signature (no entity or extension values, whose ids could
-/// matter), so a signature that validated once for an action is remembered for the snapshot.
+/// depends only on its type signature (entity references carry their id in it, since an
+/// enumerated type checks ids; an extension value's constructor fixes its type), so a
+/// signature that validated once for an action is remembered for the snapshot.
 fn parse_context(
     snap: &Snapshot,
     action: &EntityUid,
@@ -297,7 +298,7 @@ mod tests {
     const SCHEMA: &str = r#"
         entity User; entity Color enum ["red", "blue"];
         type Limits = { cap: Long, note?: String };
-        action pay appliesTo { principal: User, resource: User, context: { amount: Long, purpose?: String, urgent: Bool } };
+        action pay appliesTo { principal: User, resource: User, context: { amount: Long, purpose?: String, urgent: Bool, rate?: decimal } };
         action tag appliesTo { principal: User, resource: User, context: { tags: Set<String>, limits?: Limits, color?: Color } };
         action route appliesTo { principal: User, resource: User, context: { ip: ipaddr, owner?: User } };
         action none appliesTo { principal: User, resource: User };
@@ -330,7 +331,7 @@ mod tests {
     fn context(action: &str) -> impl Strategy<Value = serde_json::Value> {
         use serde_json::json;
         let keys: &[&str] = match action {
-            "pay" => &["amount", "purpose", "urgent", "other"],
+            "pay" => &["amount", "purpose", "urgent", "rate", "other"],
             "tag" => &["tags", "limits", "color", "other"],
             "route" => &["ip", "owner", "other"],
             _ => &["other", "amount"],
@@ -349,7 +350,28 @@ mod tests {
                     json!("red"),
                 ],
             ),
-            ("ip", vec![json!("10.0.0.1"), json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}}), json!(5)]),
+            (
+                "ip",
+                vec![
+                    json!("10.0.0.1"),
+                    json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}}),
+                    json!({"__extn": {"fn": "ip", "arg": "10.0.0.0/8"}}),
+                    json!({"__extn": {"fn": "ip", "arg": "not an ip"}}),
+                    json!({"__extn": {"fn": "decimal", "arg": "1.5"}}),
+                    json!({"__extn": {"fn": "isInRange", "arg": "10.0.0.1"}}),
+                    json!(5),
+                ],
+            ),
+            (
+                "rate",
+                vec![
+                    json!({"__extn": {"fn": "decimal", "arg": "1.25"}}),
+                    json!({"__extn": {"fn": "decimal", "arg": "1.2.5"}}),
+                    json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}}),
+                    json!({"__extn": {"fn": "decimal", "arg": "1.25", "x": 1}}),
+                    json!("1.25"),
+                ],
+            ),
             ("owner", vec![json!({"__entity": {"type": "User", "id": "u"}}), json!("User::\"u\"")]),
             ("other", vec![json!(1)]),
         ];
@@ -384,6 +406,25 @@ mod tests {
             for _ in 0..2 {
                 let ours = parse_context(snap, &uid, &text, &ctx, Some((schema, &uid))).ok();
                 prop_assert_eq!(&ours, &reference, "{}: {}", action, ctx);
+            }
+        }
+
+        /// Extension escapes of one-string constructors build directly, as Cedar's untyped
+        /// parse does; a bad argument or another function declines (Cedar words the error).
+        #[test]
+        fn plain_extension_values_are_cedars_untyped_parse(
+            f in prop::sample::select(vec!["ip", "decimal", "datetime", "duration", "isInRange", "lessThan", "nope"]),
+            arg in prop::sample::select(vec!["10.0.0.1", "::1", "10.0.0.0/8", "1.25", "-3.0001", "2024-01-01", "1h30m", "x", ""]),
+        ) {
+            let v = serde_json::json!({"a": {"__extn": {"fn": f, "arg": arg}}, "b": [{"__extn": {"fn": f, "arg": arg}}]});
+            let cedar = Context::from_json_value(v.clone(), None).ok();
+            let ours = plain_context(&v);
+            if let Some(ours) = &ours {
+                prop_assert_eq!(Some(ours), cedar.as_ref(), "{}", v);
+            }
+            // a constructor with an argument it accepts always takes the direct build
+            if ["ip", "decimal", "datetime", "duration"].contains(&f) && cedar.is_some() {
+                prop_assert!(ours.is_some(), "{}", v);
             }
         }
 
