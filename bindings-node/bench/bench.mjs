@@ -5,7 +5,7 @@ import path from 'node:path'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
-const { Authorizer } = require('../ambit.js')
+const { Authorizer, Uid } = require('../ambit.js')
 const dir = process.argv[2] ?? 'target/bench-workload/p100'
 const schema = fs.readFileSync(path.join(dir, 'schema.cedarschema'), 'utf8')
 const policies = fs.readFileSync(path.join(dir, 'policies.cedar'), 'utf8')
@@ -26,6 +26,14 @@ function perCall(fn, items, budgetMs = 1000) {
 
 const authz = new Authorizer({ schema, policies, entities: entitiesText })
 const rows = [['ambit (native addon)', perCall((r) => authz.authorize(r), requests)]]
+// uids parsed once, kept native: what a caller holding Uid objects pays per call
+const typed = requests.map((r) => ({ ...r, principal: Uid.parse(r.principal), resource: Uid.parse(r.resource) }))
+const tTyped = perCall((r) => authz.authorize(r), typed)
+rows.push(['ambit with Uid', tTyped])
+// the whole list in one call: per decision
+const batch = perCall((rs) => authz.authorizeBatch(rs), [requests]) / requests.length
+rows.push(['ambit authorizeBatch, per decision', batch])
+let fastestPeer
 
 let cedar
 try {
@@ -64,7 +72,8 @@ if (cedar) {
       // sanity: both engines agree on the decisions they are timed on
       if ((r.response.decision === 'allow') !== authz.authorize(requests[i]).allowed) throw new Error(`disagree: ${JSON.stringify(requests[i])}`)
     }
-    rows.push(["cedar-wasm stateful, request's entities only (fastest)", perCall((o) => cedar.statefulIsAuthorized(o), owned, 1000)])
+    fastestPeer = perCall((o) => cedar.statefulIsAuthorized(o), owned, 1000)
+    rows.push(["cedar-wasm stateful, request's entities only (fastest)", fastestPeer])
   }
 }
 const base = rows[0][1]
@@ -72,3 +81,17 @@ console.log(`workload: ${dir} (${(policies.match(/@id\(/g) || []).length} polici
 console.log('| engine | per decision | ratio to ambit |')
 console.log('| --- | --- | --- |')
 for (const [name, us] of rows) console.log(`| ${name} | ${us.toFixed(2)} µs | ${(us / base).toFixed(1)}× |`)
+// issue 19's goals for the binding, each met or missed
+console.log('\n| goal (issue 19) | measured | |')
+console.log('| --- | --- | --- |')
+const goal = (text, measured, met) => console.log(`| ${text} | ${measured} | ${met ? 'met' : '**missed**'} |`)
+const rustFile = path.join(dir, 'rust.json')
+if (fs.existsSync(rustFile)) {
+  const rust = JSON.parse(fs.readFileSync(rustFile, 'utf8')).per_decision_us
+  const over = tTyped - rust
+  goal('≤ 1.5 µs over Rust per call, with Uid', `${over >= 0 ? '+' : ''}${over.toFixed(2)} µs (Rust ${rust.toFixed(2)} µs)`, over <= 1.5)
+} else {
+  goal('≤ 1.5 µs over Rust per call, with Uid', 'no rust.json (run export-workload)', false)
+}
+goal('authorizeBatch ≥ 1.3× faster per decision than single calls', `${(base / batch).toFixed(2)}×`, base / batch >= 1.3)
+if (fastestPeer !== undefined) goal("≥ 80× cedar-wasm's fastest mode", `${(fastestPeer / base).toFixed(1)}×`, fastestPeer / base >= 80)
