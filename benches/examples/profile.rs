@@ -8,6 +8,9 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("load") {
         return load();
     }
+    if std::env::args().nth(1).as_deref() == Some("reload") {
+        return reload();
+    }
     if std::env::args().nth(1).as_deref() == Some("chain") {
         return chain();
     }
@@ -50,6 +53,26 @@ fn load() {
     let a =
         ambit::Authorizer::builder().schema_str(schema).policies_str(policies).entities_json(entities).build().unwrap();
     eprintln!("loaded {} policies in {:?}", a.policy_ids().len(), start.elapsed());
+}
+
+/// `profile reload [P]`: build over P policies, then replace them with the same plus one.
+fn reload() {
+    let p: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let policies = ambit_benches::policies(p);
+    let start = std::time::Instant::now();
+    let a = ambit::Authorizer::builder()
+        .schema_str(ambit_benches::schema())
+        .policies_str(&policies)
+        .entities_json(ambit_benches::entities().to_string())
+        .build()
+        .unwrap();
+    let load = start.elapsed();
+    let changed = format!(
+        "{policies}\n@id(\"extra\") permit(principal == Desk::User::\"t1-u0\", action == Desk::Action::\"read_ticket\", resource);"
+    );
+    let start = std::time::Instant::now();
+    a.replace_policies(&changed).unwrap();
+    eprintln!("load {load:?}, replace with one policy more {:?}", start.elapsed());
 }
 
 /// `profile chain [N] [AGENTS] [P]`: N decisions by the last of AGENTS agents minted one under

@@ -40,7 +40,7 @@ pub(crate) struct Snapshot {
     pub(crate) entities: Entities,
     /// Every static entity, shared (the same `Arc`s) with `entities`, with the uids its
     /// attributes and tags mention: what a decision's entity slice takes without a copy.
-    pub(crate) statics: Statics,
+    pub(crate) statics: std::sync::Arc<Statics>,
     /// Unique to this snapshot in the process (a reload's snapshot gets a new one): what
     /// per-snapshot caches outside it (an agent's closed entity) are keyed by.
     pub(crate) id: u64,
@@ -73,9 +73,44 @@ pub(crate) struct Snapshot {
     /// Files of the source directories read, and skipped.
     pub(crate) files_read: Vec<std::path::PathBuf>,
     pub(crate) files_skipped: Vec<std::path::PathBuf>,
+    /// What the next build may take from this one instead of doing it again.
+    pub(crate) reuse: Reuse,
+}
+
+/// What a reload takes from the snapshot it replaces when its inputs are the same: the schema
+/// and the entities when their texts are, the parse of each policy file whose name and text
+/// are, and the validation of each policy whose id and text are (Cedar validates each policy
+/// on its own against the schema). A reload that changes one file re-parses that file, and
+/// re-validates the policies whose text changed.
+#[derive(Debug, Default)]
+pub(crate) struct Reuse {
+    /// SHA-256 of the schema texts.
+    schema: [u8; 32],
+    /// SHA-256 of the entities text, and whether the entities were checked against the schema.
+    entities: ([u8; 32], bool),
+    /// The policies that passed validation in this mode against this schema: id -> source
+    /// text. `None` when validation was off, or templates are in play (their links are
+    /// validated with them: such a set is validated whole).
+    validated: Option<Validated>,
+    /// Each policy file's parse (see [`Parsed`]).
+    parsed: Parsed,
+}
+
+fn digest<'t>(texts: impl IntoIterator<Item = &'t Text>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for t in texts {
+        for part in [&t.name, &t.id_stem, &t.content] {
+            h.update(part.len().to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    h.finalize().into()
 }
 
 pub(crate) struct BuildOptions<'a> {
+    /// The snapshot this build replaces (a reload), whose work it reuses where the inputs are
+    /// the same (see [`Reuse`]).
+    pub(crate) previous: Option<&'a Snapshot>,
     pub(crate) validation: Validation,
     pub(crate) agent_type: Option<&'a EntityTypeName>,
     pub(crate) generation: u64,
@@ -178,24 +213,41 @@ impl Snapshot {
                 )));
             }
         }
-        let schema = parse_schema(&texts.schemas)?;
-        let (mut policies, origins) = parse_policies(&texts.policies, texts.positional_ids)?;
+        let schema_digest = digest(&texts.schemas);
+        // the snapshot replaced, when it was built over the same schema
+        let same_schema = opts.previous.filter(|p| p.reuse.schema == schema_digest);
+        let schema = match same_schema {
+            Some(p) => p.schema.clone(),
+            None => parse_schema(&texts.schemas)?,
+        };
+        let before = opts.previous.map(|p| &p.reuse.parsed);
+        let (mut policies, origins, parsed) = parse_policies(&texts.policies, texts.positional_ids, before)?;
         apply_links(&mut policies, &texts.links, &texts.runtime_links)?;
-        if opts.validation != Validation::Off {
-            match &schema {
-                Some(schema) => validate(schema, &policies, &origins, &texts.policies, opts.validation)?,
-                None => return Err(Error::schema(
+        let validated = if opts.validation == Validation::Off {
+            None
+        } else {
+            let Some(schema) = &schema else {
+                return Err(Error::schema(
                     "validation is on but no schema was given: add a `*.cedarschema` file or set validation to `off`",
                     None,
-                )),
-            }
-        }
+                ));
+            };
+            let before = same_schema.and_then(|p| p.reuse.validated.as_ref());
+            validate_changed(schema, &policies, &origins, &texts.policies, opts.validation, before)?
+        };
         let agent_type = match opts.agent_type {
             Some(t) => t.clone(),
             None => detect_agent_type(schema.as_ref())?,
         };
-        let entities = parse_entities(texts.entities.as_ref(), schema.as_ref(), opts.validate_entities)?;
-        let (entities, statics) = share(entities)?;
+        let entities_key = (digest(&texts.entities), opts.validate_entities);
+        let (entities, statics) = if let Some(p) = same_schema.filter(|p| p.reuse.entities == entities_key) {
+            // the same text parsed against the same schema: the same entities, shared
+            (p.entities.clone(), std::sync::Arc::clone(&p.statics))
+        } else {
+            let entities = parse_entities(texts.entities.as_ref(), schema.as_ref(), opts.validate_entities)?;
+            let (entities, statics) = share(entities)?;
+            (entities, std::sync::Arc::new(statics))
+        };
         let (actions, action_names, index) = index_actions(schema.as_ref(), &entities, &policies);
         let version = version(texts);
         let mut types: FxHashMap<String, EntityTypeName> = FxHashMap::default();
@@ -238,6 +290,7 @@ impl Snapshot {
             context_shapes: papaya::HashSet::new(),
             files_read: texts.read.clone(),
             files_skipped: texts.skipped.clone(),
+            reuse: Reuse { schema: schema_digest, entities: entities_key, validated, parsed },
         })
     }
 }
@@ -257,6 +310,7 @@ pub(crate) fn test_snapshot(schema: &str, entities: Option<&str>, validation: Va
         skipped: Vec::new(),
     };
     let options = BuildOptions {
+        previous: None,
         validation,
         agent_type: None,
         generation: 1,
@@ -319,16 +373,26 @@ fn parse_schema(texts: &[Text]) -> Result<Option<Schema>> {
 /// Where each policy came from: index into the policy texts.
 type Origins = HashMap<PolicyId, usize>;
 
-fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origins)> {
+/// Each policy file's parse, by the digest of its name and text: a reload re-parses only the
+/// files that changed.
+pub(crate) type Parsed = FxHashMap<[u8; 32], PolicySet>;
+
+fn parse_policies(texts: &[Text], positional: bool, before: Option<&Parsed>) -> Result<(PolicySet, Origins, Parsed)> {
     let mut all = Vec::new();
     let mut templates = Vec::new();
     let mut origins = Origins::new();
     let mut seen: HashMap<String, String> = HashMap::new();
+    let mut parsed = Parsed::default();
     for (i, t) in texts.iter().enumerate() {
-        let set = PolicySet::from_str(&t.content).map_err(|e| {
-            let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
-            Error::policy_parse(m, l)
-        })?;
+        let key = digest([t]);
+        let set = match before.and_then(|b| b.get(&key)) {
+            Some(set) => set.clone(),
+            None => PolicySet::from_str(&t.content).map_err(|e| {
+                let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
+                Error::policy_parse(m, l)
+            })?,
+        };
+        let set = &*parsed.entry(key).or_insert(set);
         let mut named: Vec<(usize, Named<'_>)> = set
             .policies()
             .map(|p| (positional_number(p.id()), Named::Policy(p)))
@@ -378,7 +442,7 @@ fn parse_policies(texts: &[Text], positional: bool) -> Result<(PolicySet, Origin
     for template in templates {
         set.add_template(template).map_err(|e| Error::internal(format!("cannot assemble templates: {e}")))?;
     }
-    Ok((set, origins))
+    Ok((set, origins, parsed))
 }
 
 /// A policy or a template of one text, before it gets its id.
@@ -456,6 +520,42 @@ fn find_offset(text: &str, needle: &str) -> Option<usize> {
 
 fn nth_offset(text: &str, needle: &str, n: usize) -> Option<usize> {
     text.match_indices(needle).nth(n).or_else(|| text.match_indices(needle).next()).map(|(o, _)| o)
+}
+
+/// Policy ids and source texts that passed validation in a mode (see [`Reuse`]).
+type Validated = (Validation, FxHashMap<String, String>);
+
+/// Validates `policies`, only those new or changed since `before` (validated under the same
+/// schema) when it is given and in the same mode. A set with templates or links is validated
+/// whole and remembers nothing.
+fn validate_changed(
+    schema: &Schema,
+    policies: &PolicySet,
+    origins: &Origins,
+    texts: &[Text],
+    mode: Validation,
+    before: Option<&Validated>,
+) -> Result<Option<Validated>> {
+    if policies.templates().next().is_some() || policies.policies().any(|p| p.template_id().is_some()) {
+        validate(schema, policies, origins, texts, mode)?;
+        return Ok(None);
+    }
+    let now: FxHashMap<String, String> = policies.policies().map(|p| (p.id().to_string(), p.to_string())).collect();
+    match before.filter(|(m, _)| *m == mode).map(|(_, texts)| texts) {
+        Some(before) => {
+            let changed = policies
+                .policies()
+                .filter(|p| {
+                    let id: &str = p.id().as_ref();
+                    before.get(id) != now.get(id)
+                })
+                .cloned();
+            let changed = PolicySet::from_policies(changed).map_err(|e| Error::internal(e.to_string()))?;
+            validate(schema, &changed, origins, texts, mode)?;
+        }
+        None => validate(schema, policies, origins, texts, mode)?,
+    }
+    Ok(Some((mode, now)))
 }
 
 fn validate(schema: &Schema, policies: &PolicySet, origins: &Origins, texts: &[Text], mode: Validation) -> Result<()> {

@@ -628,3 +628,55 @@ fn a_reload_that_changes_the_roots_groups_reaches_every_agent_under_it() {
         a.replace_entities(&entities(!member)).unwrap();
     }
 }
+
+/// A reload validates only the policies it changes when the schema is the same, and every
+/// policy when the schema changes: an unchanged policy the new schema makes invalid is refused
+/// (and the last good policies keep deciding), as is a changed one under the same schema.
+#[test]
+fn a_reload_validates_what_changed_and_everything_when_the_schema_changes() {
+    let dir = std::env::temp_dir().join(format!("ambit-revalidate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = |level: &str| {
+        format!("entity User = {{ level: {level} }}; entity Doc; action read appliesTo {{ principal: User, resource: Doc }};")
+    };
+    // the second policy has no @id: its id comes from its file and position, reused or not
+    let keep = r#"@id("keep") permit(principal, action == Action::"read", resource) when { principal.level > 1 };
+        forbid(principal, action, resource) when { principal.level > 9 };"#;
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    write("s.cedarschema", &schema("Long"));
+    write("a.cedar", keep);
+    write("entities.json", r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"level": 2}, "parents": []}]"#);
+    let a = Authorizer::builder().dir(&dir).build().unwrap();
+    let read = || a.authorize(&Request::new(r#"User::"u""#, "read", r#"Doc::"d""#)).unwrap().allowed();
+    assert!(read());
+    // a new policy that does not validate, beside the unchanged one: refused, naming it
+    write("b.cedar", r#"@id("bad") permit(principal, action, resource) when { principal.nope };"#);
+    let e = a.reload().unwrap_err();
+    assert_eq!(e.code(), "AMBIT_RELOAD", "{e}");
+    assert!(e.to_string().contains("attribute"), "{e}");
+    assert!(e.to_string().contains("`bad`") && !e.to_string().contains("`keep`"), "{e}");
+    assert!(read(), "the last good policies still decide");
+    // fixed: accepted
+    write("b.cedar", r#"@id("fine") forbid(principal, action, resource) when { principal.level > 5 };"#);
+    a.reload().unwrap();
+    assert!(read());
+    // what a reload reused (a.cedar's parse and validation, the schema, the entities) is what
+    // a fresh build makes
+    let fresh = Authorizer::builder().dir(&dir).build().unwrap();
+    assert_eq!(a.policy_ids(), fresh.policy_ids());
+    assert_eq!(a.policy_version(), fresh.policy_version());
+    for who in [r#"User::"u""#, r#"User::"v""#] {
+        let q = Request::new(who, "read", r#"Doc::"d""#);
+        assert_eq!(a.authorize(&q).unwrap().allowed(), fresh.authorize(&q).unwrap().allowed());
+    }
+    // the schema changes under the unchanged policies: every one is validated again
+    write("s.cedarschema", &schema("String"));
+    write("entities.json", r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"level": "2"}, "parents": []}]"#);
+    let e = a.reload().unwrap_err();
+    assert_eq!(e.code(), "AMBIT_RELOAD", "{e}");
+    assert!(e.to_string().contains("unexpected type"), "{e}");
+    assert!(e.to_string().contains("`keep`") && e.to_string().contains("`fine`"), "{e}");
+    assert!(read(), "the last good schema, policies and entities still decide");
+    let _ = std::fs::remove_dir_all(&dir);
+}

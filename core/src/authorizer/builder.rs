@@ -324,6 +324,7 @@ impl AuthorizerBuilder {
         let snapshot = Snapshot::build(
             &texts,
             &BuildOptions {
+                previous: None,
                 validation: config.validation,
                 agent_type: config.agent_type.as_ref(),
                 generation: 1,

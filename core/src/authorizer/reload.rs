@@ -186,10 +186,12 @@ impl Authorizer {
             None
         };
         let generation = self.generation.load(Ordering::SeqCst) + 1;
+        let current = self.snapshot.load();
         let built = sources.read().and_then(|texts| {
             Snapshot::build(
                 &texts,
                 &BuildOptions {
+                    previous: Some(&current),
                     validation: self.config.validation,
                     agent_type: self.config.agent_type.as_ref(),
                     generation,
@@ -199,7 +201,6 @@ impl Authorizer {
             )
         });
         let snapshot = built.map_err(|e| Error::from(ReloadError::new(e)))?;
-        let current = self.snapshot.load();
         if snapshot.agent_type != current.agent_type {
             return Err(ReloadError::new(Error::schema(
                 format!(
