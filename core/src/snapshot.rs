@@ -373,9 +373,69 @@ fn parse_schema(texts: &[Text]) -> Result<Option<Schema>> {
 /// Where each policy came from: index into the policy texts.
 type Origins = HashMap<PolicyId, usize>;
 
-/// Each policy file's parse, by the digest of its name and text: a reload re-parses only the
-/// files that changed.
-pub(crate) type Parsed = FxHashMap<[u8; 32], PolicySet>;
+/// Each policy file's policies and templates under the ids ambit gives them, by the digest of
+/// the file's name and text and the id rule: a reload re-parses only the files that changed.
+/// The snapshot's policy set holds the same policies (their syntax trees are shared).
+pub(crate) type Parsed = FxHashMap<([u8; 32], bool), std::sync::Arc<Vec<Item>>>;
+
+/// A policy or template of a file, with its id.
+#[derive(Debug)]
+pub(crate) enum Item {
+    Policy(cedar_policy::Policy),
+    Template(cedar_policy::Template),
+}
+
+impl Item {
+    fn id(&self) -> &PolicyId {
+        match self {
+            Self::Policy(p) => p.id(),
+            Self::Template(t) => t.id(),
+        }
+    }
+}
+
+/// One file's policies and templates, in file order, each with its id: its `@id`, else its
+/// position (`policy<n>` with positional ids, else `<file>#<n>`).
+fn parse_file(t: &Text, positional: bool) -> Result<Vec<Item>> {
+    let set = PolicySet::from_str(&t.content).map_err(|e| {
+        let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
+        Error::policy_parse(m, l)
+    })?;
+    let mut named: Vec<(usize, Named<'_>)> = set
+        .policies()
+        .map(|p| (positional_number(p.id()), Named::Policy(p)))
+        .chain(set.templates().map(|t| (positional_number(t.id()), Named::Template(t))))
+        .collect();
+    named.sort_by_key(|(n, _)| *n);
+    let mut items = Vec::with_capacity(named.len());
+    for (n, item) in named {
+        let (annotated, positional_id) = match &item {
+            Named::Policy(p) => {
+                (p.annotations().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()), p.id().to_string())
+            }
+            Named::Template(t) => {
+                (t.annotations().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()), t.id().to_string())
+            }
+        };
+        let id = match annotated {
+            Some(id) => id,
+            None if positional => positional_id,
+            None => format!("{}#{n}", t.id_stem),
+        };
+        if id.is_empty() {
+            return Err(Error::policy_parse(
+                "empty `@id` annotation: give the policy a name",
+                find_offset(&t.content, "@id(\"\")").map(|o| Location::from_offset(&t.name, &t.content, o)),
+            ));
+        }
+        let pid = PolicyId::new(&id);
+        items.push(match item {
+            Named::Policy(p) => Item::Policy(p.new_id(pid)),
+            Named::Template(tpl) => Item::Template(tpl.new_id(pid)),
+        });
+    }
+    Ok(items)
+}
 
 fn parse_policies(texts: &[Text], positional: bool, before: Option<&Parsed>) -> Result<(PolicySet, Origins, Parsed)> {
     let mut all = Vec::new();
@@ -384,41 +444,13 @@ fn parse_policies(texts: &[Text], positional: bool, before: Option<&Parsed>) -> 
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut parsed = Parsed::default();
     for (i, t) in texts.iter().enumerate() {
-        let key = digest([t]);
-        let set = match before.and_then(|b| b.get(&key)) {
-            Some(set) => set.clone(),
-            None => PolicySet::from_str(&t.content).map_err(|e| {
-                let (m, l) = diagnostic_parts(&e, &e.to_string(), &t.name, &t.content);
-                Error::policy_parse(m, l)
-            })?,
+        let key = (digest([t]), positional);
+        let items = match before.and_then(|b| b.get(&key)) {
+            Some(items) => std::sync::Arc::clone(items),
+            None => std::sync::Arc::new(parse_file(t, positional)?),
         };
-        let set = &*parsed.entry(key).or_insert(set);
-        let mut named: Vec<(usize, Named<'_>)> = set
-            .policies()
-            .map(|p| (positional_number(p.id()), Named::Policy(p)))
-            .chain(set.templates().map(|t| (positional_number(t.id()), Named::Template(t))))
-            .collect();
-        named.sort_by_key(|(n, _)| *n);
-        for (n, item) in named {
-            let (annotated, positional_id) = match &item {
-                Named::Policy(p) => {
-                    (p.annotations().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()), p.id().to_string())
-                }
-                Named::Template(t) => {
-                    (t.annotations().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()), t.id().to_string())
-                }
-            };
-            let id = match annotated {
-                Some(id) => id,
-                None if positional => positional_id,
-                None => format!("{}#{n}", t.id_stem),
-            };
-            if id.is_empty() {
-                return Err(Error::policy_parse(
-                    "empty `@id` annotation: give the policy a name",
-                    find_offset(&t.content, "@id(\"\")").map(|o| Location::from_offset(&t.name, &t.content, o)),
-                ));
-            }
+        for item in items.iter() {
+            let id = item.id().to_string();
             if let Some(first) = seen.get(&id) {
                 let loc = nth_offset(&t.content, &format!("@id(\"{id}\")"), usize::from(first == &t.name))
                     .map(|o| Location::from_offset(&t.name, &t.content, o));
@@ -428,14 +460,14 @@ fn parse_policies(texts: &[Text], positional: bool, before: Option<&Parsed>) -> 
                 )
                 .into());
             }
-            seen.insert(id.clone(), t.name.clone());
-            let pid = PolicyId::new(&id);
-            origins.insert(pid.clone(), i);
+            seen.insert(id, t.name.clone());
+            origins.insert(item.id().clone(), i);
             match item {
-                Named::Policy(p) => all.push(p.new_id(pid)),
-                Named::Template(tpl) => templates.push(tpl.new_id(pid)),
+                Item::Policy(p) => all.push(p.clone()),
+                Item::Template(tpl) => templates.push(tpl.clone()),
             }
         }
+        parsed.insert(key, items);
     }
     let mut set =
         PolicySet::from_policies(all).map_err(|e| Error::internal(format!("cannot assemble policies: {e}")))?;
