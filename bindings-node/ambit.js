@@ -159,7 +159,8 @@ function jsonText(value, what) {
   return write(value, '', 0)
 }
 
-const REQUEST_FIELDS = new Set(['principal', 'action', 'resource', 'context', 'entities', 'onBehalfOf'])
+// the core's list (`wire::REQUEST_FIELDS`), in camelCase: one definition for every language
+const REQUEST_FIELDS = new Set(native.requestFields())
 
 /**
  * The request's fields, read once each, own properties only. A field the request format does
@@ -172,7 +173,7 @@ function fields(request) {
   }
   for (const key of Object.keys(request)) {
     if (!REQUEST_FIELDS.has(key)) {
-      throw coded('AMBIT_INVALID_REQUEST', `unknown request field \`${key}\` (a request has principal, action, resource, context, entities, onBehalfOf)`)
+      throw coded('AMBIT_INVALID_REQUEST', `unknown request field \`${key}\` (a request has ${[...REQUEST_FIELDS].join(', ')})`)
     }
   }
   const r = {

@@ -279,5 +279,11 @@ export interface ReloadResult {
   message?: string
 }
 
+/**
+ * The request format's fields in Node's spelling: the core's `wire::REQUEST_FIELDS` in
+ * camelCase (the package's glue refuses any other field with them).
+ */
+export declare function requestFields(): Array<string>
+
 /** Verifies a hash-chained audit log across files, oldest first. */
 export declare function verifyAuditLog(files: Array<string>): { ok: boolean, records: number, firstBadSeq: number | null, problem: string | null, lastSeq: number, lastHash: string, closed: boolean }

@@ -843,4 +843,5 @@ module.exports.denyCauses = nativeBinding.denyCauses
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.formatUid = nativeBinding.formatUid
 module.exports.jwkThumbprint = nativeBinding.jwkThumbprint
+module.exports.requestFields = nativeBinding.requestFields
 module.exports.verifyAuditLog = nativeBinding.verifyAuditLog

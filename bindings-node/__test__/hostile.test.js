@@ -8,7 +8,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
-const { Authorizer, verifyAuditLog } = require('..')
+const { Authorizer, verifyAuditLog, requestFields } = require('..')
 
 const HELPDESK = path.resolve(__dirname, '..', '..', 'policies', 'helpdesk')
 const TICKET = 'Helpdesk::Ticket::"4711"'
@@ -289,6 +289,9 @@ test('a field the request format does not have is refused, never dropped (a miss
   const [bad, good] = authz.authorizeBatch([misspelt, { principal: ALICE, action: 'read', resource: TICKET }])
   assert.equal(bad.code, 'AMBIT_INVALID_REQUEST')
   assert.equal(good.allowed, true)
+  // the fields are the core's, in camelCase; the error names them
+  assert.deepEqual([...requestFields()].sort(), ['action', 'context', 'entities', 'onBehalfOf', 'principal', 'resource'])
+  assert.throws(() => authz.authorize(misspelt), (e) => /contxt/.test(e.message) && /onBehalfOf/.test(e.message))
   // snake_case is Python's spelling, not Node's
   assert.throws(() => authz.authorize({ principal: ALICE, action: 'read', resource: TICKET, on_behalf_of: [] }), (e) => e.code === 'AMBIT_INVALID_REQUEST')
 })

@@ -1024,6 +1024,17 @@ pub fn deny_causes() -> Vec<&'static str> {
     ambit::DenyCause::ALL.iter().map(|c| c.code()).collect()
 }
 
+/// The request format's fields in Node's spelling: the core's `wire::REQUEST_FIELDS` in
+/// camelCase (the package's glue refuses any other field with them).
+#[napi]
+pub fn request_fields() -> Vec<String> {
+    let fields = ambit::wire::REQUEST_FIELDS.iter().map(|f| ((*f).to_owned(), Value::Null)).collect();
+    match ambit::wire::camel_case_keys(Value::Object(fields)) {
+        Value::Object(camel) => camel.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Every error code.
 #[napi]
 pub fn error_codes() -> Vec<&'static str> {

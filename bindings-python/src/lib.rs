@@ -1238,5 +1238,6 @@ fn _ambit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(close_all, m)?)?;
     m.add("DENY_CAUSES", ambit::DenyCause::ALL.iter().map(|c| c.code()).collect::<Vec<_>>())?;
     m.add("ERROR_CODES", ambit::Error::CODES.to_vec())?;
+    m.add("REQUEST_FIELDS", ambit::wire::REQUEST_FIELDS.to_vec())?;
     errors::register(m)
 }

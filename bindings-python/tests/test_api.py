@@ -135,6 +135,13 @@ def test_load_errors(tmp_path, helpdesk):
         assert e.value.code == "AMBIT_CONFIG" and says in str(e.value), (bad, str(e.value))
     assert ambit.Authorizer(policies=policy, validation="off", error_mode="fail_closed", max_delegation_depth=3, agent_type=None)
     assert set(ambit.ERROR_CODES) >= {"AMBIT_IO", "AMBIT_RELOAD", "AMBIT_INTERNAL", "AMBIT_CONFIG"}
+    # the request format's fields, the core's list: a batch request with any other is refused
+    assert sorted(ambit.REQUEST_FIELDS) == ["action", "context", "entities", "on_behalf_of", "principal", "resource"]
+    authz = ambit.Authorizer(policies=policy, validation="off")
+    good = {f: v for f, v in {"principal": 'User::"a"', "action": "read", "resource": 'Doc::"d"'}.items() if f in ambit.REQUEST_FIELDS}
+    [bad, fine] = authz.authorize_batch([dict(good, contxt={}), good])
+    assert isinstance(bad, ambit.AmbitError) and bad.code == "AMBIT_INVALID_REQUEST"
+    assert isinstance(fine, ambit.Decision)
 
 
 def test_lifecycle_mint_attenuate_revoke_expire(helpdesk):

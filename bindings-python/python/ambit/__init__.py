@@ -9,6 +9,7 @@ from __future__ import annotations
 from ambit._ambit import (
     DENY_CAUSES,
     ERROR_CODES,
+    REQUEST_FIELDS,
     Agent,
     AmbitError,
     AuditError,
@@ -46,6 +47,7 @@ _atexit.register(_ambit.close_all)
 __all__ = [
     "DENY_CAUSES",
     "ERROR_CODES",
+    "REQUEST_FIELDS",
     "Agent",
     "AmbitDenied",
     "AmbitError",

@@ -16,6 +16,7 @@ __all__ = [
     "jwk_thumbprint",
     "DENY_CAUSES",
     "ERROR_CODES",
+    "REQUEST_FIELDS",
     "AmbitError",
     "PolicyError",
     "SchemaError",
@@ -35,6 +36,7 @@ __all__ = [
 
 DENY_CAUSES: Final[list[str]]
 ERROR_CODES: Final[list[str]]
+REQUEST_FIELDS: Final[list[str]]
 
 class AmbitError(Exception):
     code: str
