@@ -546,18 +546,6 @@ fn scope_value(snap: &Snapshot, scopes: &[String]) -> cedar_policy_core::ast::Va
     v
 }
 
-/// The uid text of a locally minted agent, `Type::"id"`, written directly: its id is a UUID,
-/// which Cedar's uid text never escapes (a test holds it to `Display`).
-pub(crate) fn minted_uid_text(agent_type: &str, uuid: &str) -> String {
-    debug_assert!(uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'));
-    let mut text = String::with_capacity(agent_type.len() + uuid.len() + 4);
-    text.push_str(agent_type);
-    text.push_str("::\"");
-    text.push_str(uuid);
-    text.push('"');
-    text
-}
-
 /// An agent minted elsewhere (carried by a signed credential), entered with its own identity
 /// and times: the same attenuation rules as a local mint, but a lifetime beyond its parent's
 /// is an error rather than clamped (the signer claimed it).
@@ -650,15 +638,6 @@ mod tests {
                 let typed = typed.ok();
                 prop_assert!(typed.as_ref().is_some_and(|t| t.deep_eq(&plain)), "{:?} vs {:?}", plain, typed);
             }
-        }
-    }
-
-    #[test]
-    fn minted_uid_text_is_cedars_uid_text() {
-        for ty in ["Agent", "Helpdesk::Agent", "A::B::Agent"] {
-            let id = uuid::Uuid::new_v4().to_string();
-            let uid = EntityUid::from_type_name_and_id(ty.parse().unwrap(), cedar_policy::EntityId::new(&id));
-            assert_eq!(minted_uid_text(ty, &id), uid.to_string());
         }
     }
 

@@ -175,10 +175,7 @@ impl Registry {
             Some(r) => r.chain_text.clone(),
             None => vec![parent_text],
         };
-        chain_text.push(match imported {
-            None => crate::agent::minted_uid_text(&snap.agent_type_text, &id),
-            Some(_) => uid.to_string(),
-        });
+        chain_text.push(crate::uid::uid_text(&uid, &snap.agent_type_text));
         let mut chain = parent_chain;
         chain.push(uid.clone());
         let owner = chain_text.first().map_or("", String::as_str);

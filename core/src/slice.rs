@@ -98,19 +98,11 @@ impl SliceEntities {
 /// once per snapshot (`AgentRecord::closed_entity`), and every entity is shared, not copied.
 /// Debug builds check the result against Cedar's own computation.
 fn closed_store(snap: &Snapshot, mut list: Vec<Arc<CoreEntity>>, agents: &[Arc<AgentRecord>]) -> Result<SliceEntities> {
-    use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
     #[cfg(debug_assertions)]
     let plain: Vec<Entity> =
         list.iter().map(|e| Entity::from(e.as_ref().clone())).chain(agents.iter().map(|a| a.entity.clone())).collect();
     list.extend(agents.iter().map(|a| a.closed_entity(snap)));
-    let store = CoreEntities::new()
-        .add_entities(
-            list,
-            None::<&NoEntitiesSchema>,
-            TCComputation::AssumeAlreadyComputed,
-            cedar_policy_core::extensions::Extensions::all_available(),
-        )
-        .map_err(|e| slice_error(&e))?;
+    let store = crate::snapshot::shared_store(list).map_err(|e| slice_error(&e))?;
     #[cfg(debug_assertions)]
     {
         if let Ok(cedar) = Entities::from_entities(plain, None) {

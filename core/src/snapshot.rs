@@ -722,7 +722,7 @@ pub(crate) type Statics = rustc_hash::FxHashMap<EntityUid, Static>;
 /// references, in either JSON form), so a slice follows every reference a policy could
 /// dereference. The ancestor relation is Cedar's, already closed: nothing is recomputed.
 fn share(entities: Entities) -> Result<(Entities, Statics)> {
-    use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+    use cedar_policy_core::entities::Entities as CoreEntities;
     use std::sync::Arc;
     let core: CoreEntities = entities.as_ref().clone();
     // the clone's `Arc`s are the only ones left: taking the entities out copies nothing
@@ -742,15 +742,24 @@ fn share(entities: Entities) -> Result<(Entities, Statics)> {
         statics.insert(EntityUid::from(entity.uid().clone()), Static { entity: Arc::clone(&entity), refs });
         shared.push(entity);
     }
-    let store = CoreEntities::new()
+    let store = shared_store(shared).map_err(|e| Error::entities(e, None))?;
+    Ok((Entities::from(store), statics))
+}
+
+/// Cedar's store over entities it shares (no copy), whose ancestor sets are already closed:
+/// the snapshot's, and each chain decision's slice. An error is Cedar's words.
+pub(crate) fn shared_store(
+    entities: Vec<std::sync::Arc<cedar_policy_core::ast::Entity>>,
+) -> std::result::Result<cedar_policy_core::entities::Entities, String> {
+    use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+    CoreEntities::new()
         .add_entities(
-            shared,
+            entities,
             None::<&NoEntitiesSchema>,
             TCComputation::AssumeAlreadyComputed,
             cedar_policy_core::extensions::Extensions::all_available(),
         )
-        .map_err(|e| Error::entities(crate::error::error_chain(&e), None))?;
-    Ok((Entities::from(store), statics))
+        .map_err(|e| crate::error::error_chain(&e))
 }
 
 fn value_refs(v: &cedar_policy_core::ast::Value, out: &mut Vec<EntityUid>) {

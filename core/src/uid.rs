@@ -106,6 +106,22 @@ pub fn format_uid(type_name: &str, id: &str) -> crate::Result<String> {
     Ok(cedar_policy::EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(id)).to_string())
 }
 
+/// `uid`'s canonical text (what Cedar's `Display` writes) from its type's text: written
+/// directly when the id is plain (no byte Cedar escapes, the rule the fast parse uses), else
+/// through `Display`. A mint writes each agent's uid text once; `Display` was a quarter of it.
+pub(crate) fn uid_text(uid: &cedar_policy::EntityUid, type_text: &str) -> String {
+    let id = uid.id().unescaped();
+    if !id.bytes().all(plain_id_byte) {
+        return uid.to_string();
+    }
+    let mut text = String::with_capacity(type_text.len() + id.len() + 4);
+    text.push_str(type_text);
+    text.push_str("::\"");
+    text.push_str(id);
+    text.push('"');
+    text
+}
+
 /// Id characters that need no escaping in Cedar's normalized uid text.
 pub(crate) fn plain_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
@@ -208,6 +224,23 @@ pub(crate) fn thread_uid(text: &str, shared: &EntityUid) -> EntityUid {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::Uid;
+
+    /// The direct write is exactly Cedar's uid text, for plain ids and for every id Cedar
+    /// escapes (quotes, backslashes, control and non-ASCII characters), minted or imported.
+    #[test]
+    fn uid_text_is_cedars_display() {
+        for ty in ["Agent", "Helpdesk::Agent", "A::B::Agent"] {
+            let fresh = uuid::Uuid::new_v4().to_string();
+            for id in [fresh.as_str(), "", "a\"b", "a\\b", "line\nbreak", "tab\t", "é", "💥", "x::\"y\"", "a b", "{}"]
+            {
+                let uid = cedar_policy::EntityUid::from_type_name_and_id(
+                    ty.parse().unwrap(),
+                    cedar_policy::EntityId::new(id),
+                );
+                assert_eq!(super::uid_text(&uid, ty), uid.to_string(), "{id:?}");
+            }
+        }
+    }
     use proptest::prelude::*;
 
     #[test]
