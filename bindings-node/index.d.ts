@@ -157,10 +157,8 @@ export interface BatchError {
 }
 
 /**
- * A decision as it crosses to JS: `allowed` as the core's boolean, and every field as the
- * core's camelCase JSON text, which the package's `Decision` parses only when a field other
- * than `allowed` is read. (A napi class instance per decision, with its weak reference and
- * finalizer, doubled the cost of a decision; one object with two fields does not.)
+ * A decision with its `allowed`, as `explain` and `authorizeBatch` give it (see [`decided`]
+ * for the one-decision calls).
  */
 export interface DecisionJson {
   allowed: boolean

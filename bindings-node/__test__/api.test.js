@@ -386,6 +386,12 @@ test('Uid: checked once, accepted wherever a uid is', () => {
   assert.equal(authz.authorizeBatch([{ principal: agentUid, action: 'read_ticket', resource: ticket }])[0].allowed, true)
   assert.equal(authz.revoke(agentUid), 1)
   assert.equal(authz.authorize({ principal: agentUid, action: 'read_ticket', resource: ticket }).denyCause, 'revoked')
+  // a Uid's text is the addon's: a toString patched onto it later is not what decides
+  const patched = new Uid('Helpdesk::User', 'nobody')
+  const patchedText = String(patched)
+  patched.toString = () => 'Helpdesk::User::"alice"'
+  assert.equal(authz.authorize({ principal: patched, action: 'read_ticket', resource: ticket }).allowed, false)
+  assert.equal(authz.authorize({ principal: patched, action: 'read_ticket', resource: ticket }).chain[0], patchedText)
   // a lookalike object is not a uid: refused, never stringified
   const lookalike = { type: 'Helpdesk::User', id: 'alice', toString: () => 'Helpdesk::User::"alice"' }
   assert.throws(() => authz.authorize({ principal: lookalike, action: 'read_ticket', resource: ticket }), { code: 'AMBIT_INVALID_REQUEST' })

@@ -44,6 +44,13 @@ test('values JSON.stringify would drop are refused, not dropped (a forbid readin
   const cycle = {}
   cycle.self = cycle
   assert.throws(() => decide(authz, cycle), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  // a refusal names where the value is; an object met twice but not inside itself is no cycle
+  const deep = { a: [0, { b: Object.defineProperty({}, 'flag', { get: () => true, enumerable: true }) }] }
+  assert.throws(() => decide(authz, deep), (e) => e.code === 'AMBIT_INVALID_REQUEST' && e.message === 'context.a[1].b.flag: an accessor property')
+  assert.throws(() => decide(authz, { a: [{ c: cycle }] }), (e) => e.message === 'context.a[0].c.self: a cycle')
+  const shared = { x: [1] }
+  assert.equal(decide(authz, { a: shared, b: [shared, shared] }).allowed, true)
+  assert.equal(decide(authz, { a: shared, flag: [shared] }).allowed, false)
 })
 
 test('legal Cedar Longs arrive exactly, as BigInt beyond the safe range', () => {
@@ -221,6 +228,13 @@ test('a Decision cannot be forged from text: allowed is the core\'s boolean', ()
   for (const forged of [json, { allowed: true, json }, { allowed: 'true', json: '{}' }, { allowed: true }, null]) {
     assert.throws(() => new Decision(forged), (e) => e.code === 'AMBIT_INVALID_REQUEST')
     assert.throws(() => new Decision(forged, Symbol('ambit.decided')), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+    assert.throws(() => new Decision(true, json, Symbol('ambit.decided')), (e) => e.code === 'AMBIT_INVALID_REQUEST')
+  }
+  // the addon's raw call wants the glue's slot for `allowed`: without one it refuses, it does
+  // not hand out a decision whose `allowed` nobody wrote
+  const raw = Authorizer.fromDir(HELPDESK)
+  for (const slot of [undefined, null, new Uint8Array(0), new Int8Array(1), [1], {}]) {
+    assert.throws(() => raw.authorizeRaw(slot, 'Helpdesk::User::"bob"', 'read_ticket', 'Helpdesk::Ticket::"9001"'), (e) => e.code === 'AMBIT_INVALID_REQUEST')
   }
   const authz = Authorizer.fromDir(HELPDESK)
   const deny = authz.authorize({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })

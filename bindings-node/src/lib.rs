@@ -513,17 +513,20 @@ impl Authorizer {
     }
 
     /// Decides one request (the package's `authorize(request)` reads the request object and
-    /// calls this).
+    /// calls this): see [`decided`] for `allowed` and the returned text.
     #[napi(skip_typescript)]
+    // positional, as JS passes them: a request object costs a property read per field
+    #[allow(clippy::too_many_arguments)]
     pub fn authorize_raw(
         &self,
+        allowed: Unknown<'_>,
         principal: Utf16String,
         action: Utf16String,
         resource: Utf16String,
         context: Option<String>,
         entities: Option<String>,
         on_behalf_of: Option<Vec<Utf16String>>,
-    ) -> napi::Result<DecisionJson, String> {
+    ) -> napi::Result<Latin1String, String> {
         let req = to_request(
             &principal,
             &action,
@@ -532,7 +535,7 @@ impl Authorizer {
             entities.as_deref(),
             on_behalf_of.as_deref(),
         )?;
-        self.inner.authorize(&req).map(|d| DecisionJson::from(&d)).map_err(to_js)
+        decided(&self.inner.authorize(&req).map_err(to_js)?, allowed)
     }
 
     /// A signed credential (compact JWS text) for the live agent `agent`, signed with `key`.
@@ -555,18 +558,20 @@ impl Authorizer {
     #[napi(skip_typescript)]
     pub fn authorize_credential_raw(
         &self,
+        allowed: Unknown<'_>,
         credential: Utf16String,
         action: Utf16String,
         resource: Utf16String,
         context: Option<String>,
         dpop: Option<String>,
-    ) -> napi::Result<DecisionJson, String> {
+    ) -> napi::Result<Latin1String, String> {
         let dpop = dpop_proof(dpop.as_deref())?;
         let context: Value = match context {
             Some(text) => ambit::wire::json_from_text(&text, "context").map_err(to_js)?,
             None => Value::Null,
         };
-        self.inner
+        let d = self
+            .inner
             .authorize_credential(
                 &utf16_text(&credential, "credential")?,
                 &utf16_text(&action, "action")?,
@@ -574,26 +579,28 @@ impl Authorizer {
                 context,
                 dpop.as_ref(),
             )
-            .map(|d| DecisionJson::from(&d))
-            .map_err(to_js)
+            .map_err(to_js)?;
+        decided(&d, allowed)
     }
 
     /// Decides for an OAuth access token (the package's `authorizeToken(request)` calls this).
     #[napi(skip_typescript)]
     pub fn authorize_token_raw(
         &self,
+        allowed: Unknown<'_>,
         token: Utf16String,
         action: Utf16String,
         resource: Utf16String,
         context: Option<String>,
         dpop: Option<String>,
-    ) -> napi::Result<DecisionJson, String> {
+    ) -> napi::Result<Latin1String, String> {
         let dpop = dpop_proof(dpop.as_deref())?;
         let context: Value = match context {
             Some(text) => ambit::wire::json_from_text(&text, "context").map_err(to_js)?,
             None => Value::Null,
         };
-        self.inner
+        let d = self
+            .inner
             .authorize_token(
                 &utf16_text(&token, "token")?,
                 &utf16_text(&action, "action")?,
@@ -601,8 +608,8 @@ impl Authorizer {
                 context,
                 dpop.as_ref(),
             )
-            .map(|d| DecisionJson::from(&d))
-            .map_err(to_js)
+            .map_err(to_js)?;
+        decided(&d, allowed)
     }
 
     /// Revokes a credential by its `jti`: every later decision with it is denied `revoked`.
@@ -1041,10 +1048,21 @@ pub fn error_codes() -> Vec<&'static str> {
     ambit::Error::CODES.to_vec()
 }
 
-/// A decision as it crosses to JS: `allowed` as the core's boolean, and every field as the
-/// core's camelCase JSON text, which the package's `Decision` parses only when a field other
-/// than `allowed` is read. (A napi class instance per decision, with its weak reference and
-/// finalizer, doubled the cost of a decision; one object with two fields does not.)
+/// A decision as it crosses to JS: the core's camelCase JSON text (ASCII, so V8 copies it as
+/// one-byte text without decoding), which the package's `Decision` parses only when a field
+/// other than `allowed` is read, and `allowed`, the core's boolean, written as 1 or 0 into
+/// `slot`, a `Uint8Array` of the package's glue. Returning an object `{ allowed, json }` per
+/// decision cost ~1 µs of V8 property definition, five times the string; a napi class instance
+/// (weak reference, finalizer) cost more still.
+fn decided(d: &ambit::Decision, slot: Unknown<'_>) -> napi::Result<Latin1String, String> {
+    let slot = <&mut [u8]>::from_unknown(slot).map_err(|_| bad_arg("the decision slot must be a Uint8Array"))?;
+    let first = slot.first_mut().ok_or_else(|| bad_arg("the decision slot is empty"))?;
+    *first = u8::from(d.allowed());
+    Ok(Latin1String::from(d.to_camel_json_string()))
+}
+
+/// A decision with its `allowed`, as `explain` and `authorizeBatch` give it (see [`decided`]
+/// for the one-decision calls).
 #[napi(object, object_from_js = false)]
 pub struct DecisionJson {
     pub allowed: bool,

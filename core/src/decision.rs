@@ -252,95 +252,123 @@ impl Decision {
     }
 }
 
-/// The decision as JavaScript reads it: the wire format's fields in camelCase, `allowed` first,
-/// every field present (`null` or `[]` when empty). One serialisation for the Node package,
-/// kept in step with [`Decision`] by a test that compares its keys with the wire form's.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CamelDecision<'a> {
-    allowed: bool,
-    decision_id: &'a str,
-    deny_cause: Option<DenyCause>,
-    deny_hop: Option<usize>,
-    reasons: &'a [String],
-    chain: &'a [String],
-    hops: CamelHops<'a>,
-    errors: CamelErrors<'a>,
-    action: &'a str,
-    resource: &'a str,
-    policy_version: &'a str,
-    generation: u64,
-    timestamp: u64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CamelHop<'a> {
-    principal: &'a str,
-    allowed: bool,
-    evaluated: bool,
-    reasons: &'a [String],
-    errors: CamelErrors<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CamelError<'a> {
-    policy_id: &'a str,
-    message: &'a str,
-}
-
-/// Hops serialised in place, without collecting views into a vector.
-struct CamelHops<'a>(&'a [Hop]);
-
-impl Serialize for CamelHops<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|h| CamelHop {
-            principal: &h.principal,
-            allowed: h.allowed,
-            evaluated: h.evaluated,
-            reasons: &h.reasons,
-            errors: CamelErrors(&h.errors),
-        }))
-    }
-}
-
-/// Policy errors serialised in place.
-struct CamelErrors<'a>(&'a [EvaluationError]);
-
-impl Serialize for CamelErrors<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|e| CamelError { policy_id: &e.policy_id, message: &e.message }))
-    }
-}
-
 impl Decision {
     /// The decision as JSON text with camelCase field names, `allowed` first and every field
-    /// present: what the Node package's `Decision` reads (it answers `allowed` from the text's
-    /// first field and parses the rest only when asked).
+    /// present (`null` or `[]` when empty): what the Node package's `Decision` parses when a
+    /// field other than `allowed` is read. The text is ASCII only (every other character as a
+    /// `\u` escape, as JSON allows), so a host can take it as one-byte text without decoding.
     pub fn to_camel_json_string(&self) -> String {
-        let view = CamelDecision {
-            allowed: self.allowed,
-            decision_id: &self.decision_id,
-            deny_cause: self.deny_cause,
-            deny_hop: self.deny_hop,
-            reasons: &self.reasons,
-            chain: &self.chain,
-            hops: CamelHops(&self.hops),
-            errors: CamelErrors(&self.errors),
-            action: &self.action,
-            resource: &self.resource,
-            policy_version: &self.policy_version,
-            generation: self.generation,
-            timestamp: self.timestamp,
-        };
-        // sized for a one- or two-hop decision, so the buffer rarely grows; a view of strings,
-        // numbers and booleans cannot fail to serialise
-        let mut out = Vec::with_capacity(512);
-        if serde_json::to_writer(&mut out, &view).is_err() {
-            return String::new();
+        let mut w = AsciiJson(String::with_capacity(512));
+        w.raw(if self.allowed { r#"{"allowed":true,"decisionId":"# } else { r#"{"allowed":false,"decisionId":"# });
+        w.string(&self.decision_id);
+        w.raw(r#","denyCause":"#);
+        match self.deny_cause {
+            Some(c) => w.string(c.code()),
+            None => w.raw("null"),
         }
-        String::from_utf8(out).unwrap_or_default()
+        w.raw(r#","denyHop":"#);
+        match self.deny_hop {
+            Some(h) => w.number(h as u64),
+            None => w.raw("null"),
+        }
+        w.raw(r#","reasons":"#);
+        w.strings(&self.reasons);
+        w.raw(r#","chain":"#);
+        w.strings(&self.chain);
+        w.raw(r#","hops":["#);
+        for (i, h) in self.hops.iter().enumerate() {
+            w.raw(if i == 0 { r#"{"principal":"# } else { r#",{"principal":"# });
+            w.string(&h.principal);
+            w.raw(if h.allowed { r#","allowed":true"# } else { r#","allowed":false"# });
+            w.raw(if h.evaluated { r#","evaluated":true,"reasons":"# } else { r#","evaluated":false,"reasons":"# });
+            w.strings(&h.reasons);
+            w.raw(r#","errors":"#);
+            w.errors(&h.errors);
+            w.raw("}");
+        }
+        w.raw(r#"],"errors":"#);
+        w.errors(&self.errors);
+        w.raw(r#","action":"#);
+        w.string(&self.action);
+        w.raw(r#","resource":"#);
+        w.string(&self.resource);
+        w.raw(r#","policyVersion":"#);
+        w.string(&self.policy_version);
+        w.raw(r#","generation":"#);
+        w.number(self.generation);
+        w.raw(r#","timestamp":"#);
+        w.number(self.timestamp);
+        w.raw("}");
+        w.0
+    }
+}
+
+/// JSON text written by hand, ASCII only: a decision is a few known keys, strings, numbers and
+/// booleans, and a generic serialiser spent a quarter of a Node decision's time writing them.
+struct AsciiJson(String);
+
+impl AsciiJson {
+    fn raw(&mut self, text: &str) {
+        self.0.push_str(text);
+    }
+
+    fn number(&mut self, n: u64) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "{n}");
+    }
+
+    /// A JSON string: `"` and `\` escaped, control characters and every non-ASCII character
+    /// as `\u` escapes (UTF-16 code units: a surrogate pair above U+FFFF).
+    fn string(&mut self, s: &str) {
+        use std::fmt::Write as _;
+        self.0.push('"');
+        // a string that needs no escape (ids, versions) is copied whole; counted without an
+        // early exit, so the check is one pass the compiler can widen
+        let escapes = s.bytes().filter(|&b| !(b' '..0x7f).contains(&b) || b == b'"' || b == b'\\').count();
+        if escapes == 0 {
+            self.0.push_str(s);
+        } else {
+            for c in s.chars() {
+                match c {
+                    '"' => self.0.push_str(r#"\""#),
+                    '\\' => self.0.push_str(r"\\"),
+                    '\n' => self.0.push_str(r"\n"),
+                    '\r' => self.0.push_str(r"\r"),
+                    '\t' => self.0.push_str(r"\t"),
+                    ' '..='~' => self.0.push(c),
+                    _ => {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            let _ = write!(self.0, r"\u{unit:04x}");
+                        }
+                    }
+                }
+            }
+        }
+        self.0.push('"');
+    }
+
+    fn strings(&mut self, list: &[String]) {
+        self.0.push('[');
+        for (i, s) in list.iter().enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            self.string(s);
+        }
+        self.0.push(']');
+    }
+
+    fn errors(&mut self, list: &[EvaluationError]) {
+        self.0.push('[');
+        for (i, e) in list.iter().enumerate() {
+            self.raw(if i == 0 { r#"{"policyId":"# } else { r#",{"policyId":"# });
+            self.string(&e.policy_id);
+            self.raw(r#","message":"#);
+            self.string(&e.message);
+            self.0.push('}');
+        }
+        self.0.push(']');
     }
 }
 
@@ -402,41 +430,64 @@ mod tests {
         }
     }
 
-    #[test]
-    fn camel_json_is_the_wire_form_in_camel_case_with_allowed_first() {
-        let err = EvaluationError { policy_id: "p9".into(), message: "boom".into() };
+    /// A decision whose every string field carries `odd` (hops: one clean, one with errors).
+    fn decision(allowed: bool, odd: &str) -> Decision {
+        let err = EvaluationError { policy_id: format!("p9{odd}"), message: format!("boom {odd}") };
         let hop = |allowed, errors: Vec<EvaluationError>| Hop {
-            principal: "User::\"a\"".into(),
+            principal: format!("User::\"a{odd}\""),
             allowed,
-            evaluated: true,
-            reasons: vec!["p1".into()],
+            evaluated: allowed,
+            reasons: vec![format!("p1{odd}")],
             errors,
         };
+        Decision {
+            allowed,
+            decision_id: new_decision_id(),
+            deny_cause: (!allowed).then_some(DenyCause::Forbidden),
+            deny_hop: (!allowed).then_some(1),
+            reasons: vec!["p1".into(), format!("p2{odd}")],
+            chain: vec![format!("User::\"a{odd}\""), "Agent::\"b\"".into()],
+            hops: vec![hop(true, vec![]), hop(allowed, vec![err.clone()])],
+            errors: vec![err],
+            action: format!("Action::\"x{odd}\""),
+            resource: format!("Doc::\"{odd}\""),
+            policy_version: "v1".into(),
+            generation: u64::MAX,
+            timestamp: 1_700_000_000,
+        }
+    }
+
+    /// The camel text is ASCII, starts with `allowed`, and parses to the wire form's value with
+    /// camelCase keys (every field present).
+    fn check_camel(d: &Decision) {
+        let text = d.to_camel_json_string();
+        assert!(text.is_ascii(), "{text}");
+        let start = if d.allowed { r#"{"allowed":true,"# } else { r#"{"allowed":false,"# };
+        assert!(text.starts_with(start), "{text}");
+        let mut want = camel_keys(&d.to_json());
+        // the camel view always carries every field, where the wire form omits empty ones
+        want["hops"][0]["errors"] = Value::Array(vec![]);
+        let fields = want.as_object_mut().unwrap();
+        fields.entry("denyCause").or_insert(Value::Null);
+        fields.entry("denyHop").or_insert(Value::Null);
+        fields.entry("errors").or_insert(Value::Array(vec![]));
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want, "{text}");
+    }
+
+    #[test]
+    fn camel_json_is_the_wire_form_in_camel_case_with_allowed_first() {
         for allowed in [true, false] {
-            let d = Decision {
-                allowed,
-                decision_id: new_decision_id(),
-                deny_cause: (!allowed).then_some(DenyCause::Forbidden),
-                deny_hop: (!allowed).then_some(1),
-                reasons: vec!["p1".into(), "p2".into()],
-                chain: vec!["User::\"a\"".into(), "Agent::\"b\"".into()],
-                hops: vec![hop(true, vec![]), hop(allowed, vec![err.clone()])],
-                errors: vec![err.clone()],
-                action: "Action::\"x\"".into(),
-                resource: "Doc::\"d\"".into(),
-                policy_version: "v1".into(),
-                generation: 7,
-                timestamp: 1_700_000_000,
-            };
-            let text = d.to_camel_json_string();
-            assert!(text.starts_with(if allowed { r#"{"allowed":true,"# } else { r#"{"allowed":false,"# }), "{text}");
-            let mut want = camel_keys(&d.to_json());
-            // the camel view always carries every field, where the wire form omits empty ones
-            want["hops"][0]["errors"] = Value::Array(vec![]);
-            let fields = want.as_object_mut().unwrap();
-            fields.entry("denyCause").or_insert(Value::Null);
-            fields.entry("denyHop").or_insert(Value::Null);
-            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want);
+            for odd in ["", "\"\\/", "\u{0}\u{1f}\u{7f}\n\r\t\u{8}\u{c}", "é漢字", "😀\u{10ffff}", "\u{2028}\u{2029}"]
+            {
+                check_camel(&decision(allowed, odd));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn camel_json_writes_any_text_faithfully_in_ascii(odd in "\\PC*|[\\x00-\\x7f]*", allowed: bool) {
+            check_camel(&decision(allowed, &odd));
         }
     }
 
