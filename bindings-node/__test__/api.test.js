@@ -210,6 +210,30 @@ test('batch and explain', () => {
   assert.equal(bad.code, 'AMBIT_INVALID_REQUEST')
   const mixed = authz.authorizeBatch([null, { principal: ALICE, action: 'read_ticket', resource: TICKET, context: { n: 1n } }, { principal: ALICE, action: 'read_ticket', resource: TICKET }])
   assert.deepEqual(mixed.map((r) => r.code ?? r.allowed), ['AMBIT_INVALID_REQUEST', 'AMBIT_INVALID_REQUEST', true])
+  assert.deepEqual(authz.authorizeBatch([]), [])
+  // requests and answers cross as one text a line each: newlines, line separators and
+  // non-ASCII text inside them are data, and every slot equals its one-call decision
+  const odd = ['a\nb', '\r\n', '\u2028\u2029', 'é😀', '"\\', '']
+  const many = odd.flatMap((t) => [
+    { principal: `Helpdesk::User::"${t}"`, action: 'read_ticket', resource: TICKET, context: { note: t } },
+    { principal: ALICE, action: 'read_ticket', resource: TICKET, context: { [t]: [t] } },
+    { principal: ALICE, action: `read_ticket${t}`, resource: TICKET },
+    { principal: ALICE, action: 'read_ticket', resource: TICKET },
+    { principal: `Helpdesk::User::"${t}"`, action: 'read_ticket', resource: TICKET },
+  ])
+  const answers = authz.authorizeBatch(many)
+  assert.equal(answers.length, many.length)
+  const same = (d) => (d instanceof ambit.Decision ? { ...d.toJSON(), decisionId: '', timestamp: 0 } : d)
+  many.forEach((r, i) => {
+    let one
+    try {
+      one = authz.authorize(r)
+    } catch (e) {
+      one = { code: e.code, message: e.message }
+    }
+    assert.deepEqual(same(answers[i]), same(one), JSON.stringify(r))
+  })
+  assert.ok(answers.some((a) => a.allowed === true) && answers.some((a) => a.allowed === false) && answers.some((a) => a.code))
   const e = authz.explain({ principal: 'Helpdesk::User::"bob"', action: 'read_ticket', resource: 'Helpdesk::Ticket::"9001"' })
   assert.match(e.summary, /^denied \(no_permit\)/)
   assert.ok(e.decision instanceof ambit.Decision)

@@ -655,35 +655,46 @@ impl Authorizer {
         self.inner.explain(&raw_request(&request)?).map(Explanation::from).map_err(to_js)
     }
 
-    /// Decides many requests on one policy version; each slot is a decision or an error (the
-    /// package's `authorizeBatch(requests)` reads the request objects and calls this).
+    /// Decides many requests on one policy version (the package's `authorizeBatch(requests)`
+    /// writes them and calls this). `requests` holds one request per line, each in the request
+    /// wire format's JSON (which has no raw newline); the answer holds one text per line in the
+    /// same order: the decision's camel JSON (see [`decided`]), or for a request that could not
+    /// be read or decided the error's (`{code, message}`). `allowed[i]` is 1 or 0 for a
+    /// decision and 2 for an error. One text each way: a napi object read per request field and
+    /// an object built per answer cost more than the parse and the text.
     #[napi(skip_typescript)]
-    pub fn authorize_batch_raw(&self, requests: Vec<RawRequest>) -> Vec<Either<DecisionJson, BatchError>> {
-        // a request that cannot even be read (a lone surrogate) is an error in its slot
-        let mut good = Vec::with_capacity(requests.len());
-        let mut slots: Vec<Option<BatchError>> = Vec::with_capacity(requests.len());
-        for r in &requests {
-            match raw_request(r) {
-                Ok(req) => {
-                    good.push(req);
-                    slots.push(None);
+    pub fn authorize_batch_raw(&self, allowed: Unknown<'_>, requests: String) -> napi::Result<Latin1String, String> {
+        let slots =
+            <&mut [u8]>::from_unknown(allowed).map_err(|_| bad_arg("the decision slots must be a Uint8Array"))?;
+        let lines: Vec<&str> = if requests.is_empty() { Vec::new() } else { requests.split('\n').collect() };
+        if lines.len() != slots.len() {
+            return Err(bad_arg(format!("{} requests for {} decision slots", lines.len(), slots.len())));
+        }
+        let read: Vec<ambit::Result<ambit::Request>> =
+            lines.iter().map(|line| ambit::wire::json_from_text(line, "request")).collect();
+        let good: Vec<ambit::Request> = read.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let mut decided = self.inner.authorize_batch(&good).into_iter();
+        let mut out = String::with_capacity(lines.len() * 512);
+        for (i, (r, slot)) in read.into_iter().zip(slots.iter_mut()).enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let answer = match r {
+                Ok(_) => decided.next().unwrap_or_else(|| Err(ambit::wire::internal("a batch answer is missing"))),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(d) => {
+                    *slot = u8::from(d.allowed());
+                    out.push_str(&d.to_camel_json_string());
                 }
-                Err(e) => slots.push(Some(BatchError { code: e.status, message: e.reason })),
+                Err(e) => {
+                    *slot = 2;
+                    out.push_str(&e.to_camel_json_string());
+                }
             }
         }
-        let mut decided = self.inner.authorize_batch(&good).into_iter().map(|r| match r {
-            Ok(d) => Either::A(DecisionJson::from(&d)),
-            Err(e) => Either::B(BatchError { code: e.code().to_owned(), message: e.to_string() }),
-        });
-        slots
-            .into_iter()
-            .map(|slot| match slot {
-                Some(e) => Either::B(e),
-                None => decided.next().unwrap_or_else(|| {
-                    Either::B(BatchError { code: "AMBIT_INTERNAL".to_owned(), message: "missing decision".to_owned() })
-                }),
-            })
-            .collect()
+        Ok(Latin1String::from(out))
     }
 
     /// Mints a just-in-time agent; `attributes` is JSON text (the package's

@@ -305,10 +305,10 @@ impl Decision {
 
 /// JSON text written by hand, ASCII only: a decision is a few known keys, strings, numbers and
 /// booleans, and a generic serialiser spent a quarter of a Node decision's time writing them.
-struct AsciiJson(String);
+pub(crate) struct AsciiJson(pub(crate) String);
 
 impl AsciiJson {
-    fn raw(&mut self, text: &str) {
+    pub(crate) fn raw(&mut self, text: &str) {
         self.0.push_str(text);
     }
 
@@ -318,34 +318,46 @@ impl AsciiJson {
     }
 
     /// A JSON string: `"` and `\` escaped, control characters and every non-ASCII character
-    /// as `\u` escapes (UTF-16 code units: a surrogate pair above U+FFFF).
-    fn string(&mut self, s: &str) {
+    /// as `\u` escapes (UTF-16 code units: a surrogate pair above U+FFFF). Runs of characters
+    /// that need no escape are copied whole.
+    pub(crate) fn string(&mut self, s: &str) {
         use std::fmt::Write as _;
         self.0.push('"');
-        // a string that needs no escape (ids, versions) is copied whole; counted without an
-        // early exit, so the check is one pass the compiler can widen
-        let escapes = s.bytes().filter(|&b| !(b' '..0x7f).contains(&b) || b == b'"' || b == b'\\').count();
-        if escapes == 0 {
-            self.0.push_str(s);
-        } else {
-            for c in s.chars() {
-                match c {
-                    '"' => self.0.push_str(r#"\""#),
-                    '\\' => self.0.push_str(r"\\"),
-                    '\n' => self.0.push_str(r"\n"),
-                    '\r' => self.0.push_str(r"\r"),
-                    '\t' => self.0.push_str(r"\t"),
-                    ' '..='~' => self.0.push(c),
-                    _ => {
-                        let mut units = [0u16; 2];
-                        for unit in c.encode_utf16(&mut units) {
-                            let _ = write!(self.0, r"\u{unit:04x}");
-                        }
-                    }
-                }
+        let bytes = s.as_bytes();
+        let (mut run, mut i) = (0, 0);
+        while let Some(&b) = bytes.get(i) {
+            if (b' '..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+                i += 1;
+                continue;
             }
+            // `i` is at a character boundary: an ASCII byte, or the first byte of a character
+            self.0.push_str(s.get(run..i).unwrap_or_default());
+            let width = match b {
+                b'"' => self.push(r#"\""#),
+                b'\\' => self.push(r"\\"),
+                b'\n' => self.push(r"\n"),
+                b'\r' => self.push(r"\r"),
+                b'\t' => self.push(r"\t"),
+                _ => {
+                    let c = s.get(i..).and_then(|rest| rest.chars().next()).unwrap_or(char::REPLACEMENT_CHARACTER);
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        let _ = write!(self.0, r"\u{unit:04x}");
+                    }
+                    c.len_utf8()
+                }
+            };
+            i += width;
+            run = i;
         }
+        self.0.push_str(s.get(run..).unwrap_or_default());
         self.0.push('"');
+    }
+
+    /// Writes an escape standing for one ASCII byte; that byte's width.
+    fn push(&mut self, escape: &str) -> usize {
+        self.0.push_str(escape);
+        1
     }
 
     fn strings(&mut self, list: &[String]) {

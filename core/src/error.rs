@@ -84,6 +84,19 @@ impl Error {
         "AMBIT_FLEET",
     ];
 
+    /// The error as JSON text `{"code":…,"message":…}`, ASCII only (as
+    /// [`crate::Decision::to_camel_json_string`]): a failed slot of a batch as the Node package
+    /// reads it.
+    pub fn to_camel_json_string(&self) -> String {
+        let mut w = crate::decision::AsciiJson(String::with_capacity(64));
+        w.raw(r#"{"code":"#);
+        w.string(self.code());
+        w.raw(r#","message":"#);
+        w.string(&self.to_string());
+        w.raw("}");
+        w.0
+    }
+
     /// The stable code of this error, e.g. `AMBIT_POLICY_PARSE`. Codes never change meaning.
     pub fn code(&self) -> &'static str {
         match self {
@@ -590,5 +603,14 @@ mod tests {
         assert!(Error::CODES.contains(&e.code()));
         let io = Error::from(IoError::new(std::path::Path::new("x"), &std::io::Error::other("gone")));
         assert_eq!(io.code(), "AMBIT_IO");
+    }
+
+    #[test]
+    fn error_json_is_ascii_code_and_message() {
+        let e = Error::invalid_request("bad \"uid\" \u{e9}\u{1f600}\n\\ end");
+        let text = e.to_camel_json_string();
+        assert!(text.is_ascii() && !text.contains('\n'), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(v, serde_json::json!({"code": "AMBIT_INVALID_REQUEST", "message": e.to_string()}));
     }
 }

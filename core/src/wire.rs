@@ -69,6 +69,12 @@ pub fn invalid_value(message: impl Into<String>) -> crate::Error {
     crate::Error::invalid_request(message)
 }
 
+/// The error a binding gives when what it expects of the core is missing (a bug, never input):
+/// `AMBIT_INTERNAL`, failing closed.
+pub fn internal(message: impl Into<String>) -> crate::Error {
+    crate::Error::internal(message)
+}
+
 /// The error a binding gives for a host value over a limit while it converts it (deeper than
 /// [`MAX_JSON_DEPTH`], more items than the request limit allows).
 pub fn over_limit(message: impl Into<String>) -> crate::Error {
