@@ -17,6 +17,9 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("threads") {
         return threads();
     }
+    if std::env::args().nth(1).as_deref() == Some("batch") {
+        return batch();
+    }
     if std::env::args().nth(1).as_deref() == Some("shapes") {
         return shapes();
     }
@@ -30,6 +33,27 @@ fn main() {
         })
         .collect();
     decide_loop(&a, &reqs, n);
+}
+
+/// `profile batch [SIZE]`: one decision at a time against batches of SIZE (P = 100), per decision.
+fn batch() {
+    let size: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(200);
+    let a = ambit_benches::authorizer(100);
+    let reqs = ambit_benches::ambit_requests(&ambit_benches::requests(size));
+    for round in 0..5 {
+        let start = std::time::Instant::now();
+        if std::env::var_os("AMBIT_PROFILE_BATCH_ONLY").is_none() {
+            for r in &reqs {
+                a.authorize(r).unwrap();
+            }
+        }
+        let single = start.elapsed() / u32::try_from(size).unwrap();
+        let start = std::time::Instant::now();
+        let answers = a.authorize_batch(&reqs);
+        let batched = start.elapsed() / u32::try_from(size).unwrap();
+        assert!(answers.iter().all(Result::is_ok));
+        eprintln!("round {round}: single {single:?}, batch {batched:?} per decision");
+    }
 }
 
 /// `profile mint [N]`: N mints under one service.

@@ -269,6 +269,56 @@ fn batch_decisions_share_one_version_and_isolate_bad_requests() {
     assert_eq!(results[0].as_ref().unwrap().policy_version(), results[2].as_ref().unwrap().policy_version());
 }
 
+/// A batch large enough to be split across threads answers in the requests' order, each
+/// answer the one `authorize` gives, and audits every decision once in a chain that verifies.
+#[test]
+fn a_large_batch_answers_in_order_as_single_calls_do_and_audits_each_once() {
+    let dir = tmp("big-batch");
+    let log = dir.join("audit.jsonl");
+    let a = with_audit(Audit::builder().file(&log, FileOptions::default()).build().unwrap());
+    let agent = a.mint_agent(&AgentSpec::new(SERVICE, "t", 60).scopes(["read_ticket"])).unwrap();
+    // allowed, denied, malformed and agent requests, in an order no split lines up with
+    let kinds = [
+        alice_reads(),
+        Request::new(r#"Helpdesk::User::"bob""#, "read_ticket", r#"Helpdesk::Ticket::"9001""#),
+        Request::new("bad", "read_ticket", TICKET),
+        Request::new(agent.uid(), "read_ticket", TICKET),
+        Request::new(agent.uid(), "issue_refund", TICKET),
+        Request::new(r#"Helpdesk::User::"alice""#, "no_such_action", TICKET),
+        Request::new(r#"Helpdesk::User::"nobody""#, "read_ticket", TICKET),
+    ];
+    let batch: Vec<Request> = (0..1001).map(|i| kinds[(i * i + 3 * i) % kinds.len()].clone()).collect();
+    let answers = a.authorize_batch(&batch);
+    assert_eq!(answers.len(), batch.len());
+    let comparable = |r: ambit::Result<ambit::Decision>| match r {
+        Ok(d) => {
+            let mut v = d.to_json();
+            v["decision_id"] = Value::Null;
+            v["timestamp"] = Value::Null;
+            Ok(v)
+        }
+        Err(e) => Err((e.code(), e.to_string())),
+    };
+    let (mut allowed, mut denied, mut failed) = (0, 0, 0);
+    for (request, answer) in batch.iter().zip(answers) {
+        let answer = comparable(answer);
+        match &answer {
+            Ok(v) if v["allowed"] == true => allowed += 1,
+            Ok(_) => denied += 1,
+            Err(_) => failed += 1,
+        }
+        assert_eq!(answer, comparable(a.authorize(request)), "{request:?}");
+    }
+    assert!(allowed > 0 && denied > 0 && failed > 0, "{allowed} {denied} {failed}");
+    a.audit().unwrap().flush();
+    let records = lines(&log);
+    let decided = |kind: &str| records.iter().filter(|r| r["kind"] == kind).count();
+    // the batch and the single calls that checked it: two of every answer
+    assert_eq!(decided("decision"), 2 * (allowed + denied));
+    assert_eq!(decided("request_failed"), 2 * failed);
+    assert!(audit::verify(&[log]).unwrap().ok);
+}
+
 #[test]
 fn a_record_over_the_size_limit_is_kept_in_short_form_and_still_chains() {
     let dir = tmp("oversize");
