@@ -1191,18 +1191,26 @@ fn batch_request(limits: &ambit::Limits, item: &Bound<'_, PyAny>) -> PyResult<am
             "a batch request is a dict {principal, action, resource, context?, entities?, on_behalf_of?}".to_owned(),
         )
     })?;
-    for key in dict.keys() {
-        let known =
-            key.cast::<PyString>().ok().and_then(|k| k.to_str().ok().map(|k| ambit::wire::REQUEST_FIELDS.contains(&k)));
-        if known != Some(true) {
+    // one pass over the dict's items: each key checked against the request format's fields and
+    // its value kept (a lookup per field made a Python string per name and hashed it again)
+    let mut values: [Option<Bound<'_, PyAny>>; ambit::wire::REQUEST_FIELDS.len()] = Default::default();
+    for (key, value) in dict.iter() {
+        let text = key.cast::<PyString>().ok();
+        let Some(slot) =
+            text.and_then(|k| k.to_str().ok()).and_then(|n| ambit::wire::REQUEST_FIELDS.iter().position(|f| *f == n))
+        else {
             return Err(invalid(format!(
                 "unknown request field `{}`",
                 key.str().map(|k| k.to_string()).unwrap_or_default()
             )));
+        };
+        if let Some(v) = values.get_mut(slot) {
+            *v = Some(value).filter(|v| !v.is_none());
         }
     }
-    let field =
-        |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> { Ok(dict.get_item(name)?.filter(|v| !v.is_none())) };
+    let field = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        Ok(ambit::wire::REQUEST_FIELDS.iter().position(|f| *f == name).and_then(|i| values.get(i)).cloned().flatten())
+    };
     let required = |name: &str| -> PyResult<Bound<'_, PyAny>> {
         field(name)?.ok_or_else(|| invalid(format!("a batch request needs `{name}`")))
     };

@@ -265,6 +265,40 @@ def test_batch_and_explain(authz):
     assert json.dumps(e)
 
 
+def test_a_large_batch_answers_in_order_as_single_calls_do(authz):
+    # 128 or more requests are split across threads: every slot still equals its one call
+    kinds = [
+        {"principal": ALICE, "action": "read_ticket", "resource": TICKET},
+        {"principal": 'Helpdesk::User::"bob"', "action": "read_ticket", "resource": 'Helpdesk::Ticket::"9001"'},
+        {"principal": "nope", "action": "read_ticket", "resource": TICKET},
+        {"principal": ambit.Uid.parse(ALICE), "action": "read_ticket", "resource": TICKET, "context": None},
+        {"principal": ALICE, "action": "read_ticket", "resource": TICKET, "contxt": {}},
+        {"principal": ALICE, "action": "read_ticket", "resource": TICKET, 1: "x"},
+        {"action": "read_ticket", "resource": TICKET},
+    ]
+    batch = [kinds[(i * 5 + i // 11) % len(kinds)] for i in range(600)]
+    answers = authz.authorize_batch(batch)
+    assert len(answers) == len(batch)
+
+    def one(r):
+        try:
+            fields = {k: v for k, v in r.items() if k in ("principal", "action", "resource")}
+            if set(r) - {"principal", "action", "resource", "context"} or "principal" not in r:
+                return ambit.InvalidRequestError
+            return authz.authorize(**fields)
+        except ambit.AmbitError as e:
+            return type(e)
+
+    def same(answer):
+        if isinstance(answer, ambit.Decision):
+            return (answer.allowed, answer.deny_cause, answer.reasons, answer.chain)
+        return answer if isinstance(answer, type) else type(answer)
+
+    for r, answer in zip(batch, answers):
+        assert same(answer) == same(one(r)), r
+    assert {same(a)[0] for a in answers if isinstance(a, ambit.Decision)} == {True, False}
+
+
 def test_watch_follows_the_files(tmp_path, helpdesk):
     import time
 
