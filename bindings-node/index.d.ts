@@ -247,7 +247,7 @@ export interface PrecheckRequest {
 /**
  * A request as the package's glue (ambit.js) hands it over: uids as JS strings (read as
  * UTF-16, so lone surrogates are refused), context and entities as `JSON.stringify` text (one
- * V8 call instead of a property read per field). `authorizeBatch` and `explain` take these.
+ * V8 call instead of a property read per field). `explain` takes one.
  */
 export interface RawRequest {
   principal: string

@@ -97,7 +97,7 @@ fn count(value: f64, what: &str, max: u64) -> napi::Result<u64, String> {
 
 /// A request as the package's glue (ambit.js) hands it over: uids as JS strings (read as
 /// UTF-16, so lone surrogates are refused), context and entities as `JSON.stringify` text (one
-/// V8 call instead of a property read per field). `authorizeBatch` and `explain` take these.
+/// V8 call instead of a property read per field). `explain` takes one.
 #[napi(object)]
 pub struct RawRequest {
     pub principal: Utf16String,
