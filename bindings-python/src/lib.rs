@@ -1225,6 +1225,13 @@ fn batch_request(limits: &ambit::Limits, item: &Bound<'_, PyAny>) -> PyResult<am
     )
 }
 
+/// Called in a fork's child (`os.register_at_fork`): per-thread decision-id seeds are drawn
+/// again, so a parent and its child never give two decisions the same id.
+#[pyfunction]
+fn after_fork() {
+    ambit::after_fork();
+}
+
 /// Verifies a hash-chained audit log across files (oldest first); returns the report dict.
 #[pyfunction]
 fn verify_audit_log(py: Python<'_>, files: Vec<std::path::PathBuf>) -> PyResult<Py<PyAny>> {
@@ -1244,6 +1251,7 @@ fn _ambit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_audit_log, m)?)?;
     m.add_function(wrap_pyfunction!(jwk_thumbprint, m)?)?;
     m.add_function(wrap_pyfunction!(close_all, m)?)?;
+    m.add_function(wrap_pyfunction!(after_fork, m)?)?;
     m.add("DENY_CAUSES", ambit::DenyCause::ALL.iter().map(|c| c.code()).collect::<Vec<_>>())?;
     m.add("ERROR_CODES", ambit::Error::CODES.to_vec())?;
     m.add("REQUEST_FIELDS", ambit::wire::REQUEST_FIELDS.to_vec())?;

@@ -299,6 +299,32 @@ def test_a_large_batch_answers_in_order_as_single_calls_do(authz):
     assert {same(a)[0] for a in answers if isinstance(a, ambit.Decision)} == {True, False}
 
 
+def test_a_forked_child_never_repeats_its_parents_decision_ids(authz):
+    import os
+    import uuid
+
+    def counted(decision):
+        return uuid.UUID(decision.decision_id).bytes[8:]
+
+    first = authz.authorize(ALICE, "read_ticket", TICKET)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next decision id, then gone without running the parent's cleanup
+        try:
+            os.write(write, authz.authorize(ALICE, "read_ticket", TICKET).decision_id.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent_next = authz.authorize(ALICE, "read_ticket", TICKET)
+    assert child_id and child_id != parent_next.decision_id
+    # without a fresh seed the child would have counted on from the parent's, as the parent does
+    assert uuid.UUID(child_id).bytes[8:] != counted(parent_next)
+    assert int.from_bytes(counted(parent_next), "big") == int.from_bytes(counted(first), "big") + 1
+
+
 def test_watch_follows_the_files(tmp_path, helpdesk):
     import time
 

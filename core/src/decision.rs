@@ -384,22 +384,43 @@ impl AsciiJson {
     }
 }
 
+/// Bumped by [`after_fork`]: a thread whose seed was drawn under an older epoch draws again.
+static FORK_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Tells ambit this process is a fork's child: decision ids are drawn from per-thread seeds
+/// and counters, which a fork copies, so without this a parent and its child (a pre-forking
+/// server's workers) could give two decisions the same id in the same millisecond. Python's
+/// package calls it from `os.register_at_fork`; a Rust program that forks calls it in the child.
+pub fn after_fork() {
+    FORK_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A UUID v7: millisecond timestamp first (time-ordered), then a per-thread random seed plus
 /// a per-thread counter (unique without a shared atomic that every decision on every core
-/// would write). Decision ids need not be secret, so no randomness per call.
+/// would write; the seed is drawn again after [`after_fork`]). Decision ids need not be secret,
+/// so no randomness per call.
 pub(crate) fn new_decision_id() -> String {
     use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<(u64, u16, u64)> = Cell::new({
-            let seed = *uuid::Uuid::new_v4().as_bytes();
-            let mut hi = [0u8; 8];
-            hi.copy_from_slice(&seed[..8]);
-            (u64::from_be_bytes(hi), u16::from_be_bytes([seed[8], seed[9]]), 0)
-        });
+    use std::sync::atomic::Ordering;
+    /// (epoch the seed was drawn under, seed, tag, count); epoch `u64::MAX`: not drawn yet
+    type State = (u64, u64, u16, u64);
+    fn draw(epoch: u64) -> State {
+        let seed = *uuid::Uuid::new_v4().as_bytes();
+        let mut hi = [0u8; 8];
+        hi.copy_from_slice(&seed[..8]);
+        (epoch, u64::from_be_bytes(hi), u16::from_be_bytes([seed[8], seed[9]]), 0)
     }
+    thread_local! {
+        static STATE: Cell<State> = const { Cell::new((u64::MAX, 0, 0, 0)) };
+    }
+    let epoch = FORK_EPOCH.load(Ordering::Relaxed);
     let (base, tag, n) = STATE.with(|s| {
-        let (base, tag, n) = s.get();
-        s.set((base, tag, n.wrapping_add(1)));
+        let mut state = s.get();
+        if state.0 != epoch {
+            state = draw(epoch);
+        }
+        let (_, base, tag, n) = state;
+        s.set((epoch, base, tag, n.wrapping_add(1)));
         (base, tag, n)
     });
     let mut bytes = [0u8; 10];
@@ -501,6 +522,24 @@ mod tests {
         fn camel_json_writes_any_text_faithfully_in_ascii(odd in "\\PC*|[\\x00-\\x7f]*", allowed: bool) {
             check_camel(&decision(allowed, &odd));
         }
+    }
+
+    /// The last 8 bytes of a decision id: the seed plus the count.
+    fn counted(id: &str) -> u64 {
+        let bytes = *uuid::Uuid::parse_str(id).unwrap().as_bytes();
+        u64::from_be_bytes(bytes[8..].try_into().unwrap())
+    }
+
+    /// A fork copies a thread's seed and count; after `after_fork` the next id does not go on
+    /// from them (a parent and its child would otherwise count through the same ids).
+    #[test]
+    fn after_fork_draws_a_new_seed() {
+        let (a, b) = (new_decision_id(), new_decision_id());
+        assert_eq!(counted(&b), counted(&a).wrapping_add(1));
+        super::after_fork();
+        let c = new_decision_id();
+        assert_ne!(counted(&c), counted(&b).wrapping_add(1));
+        assert_eq!(counted(&new_decision_id()), counted(&c).wrapping_add(1));
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub use config::{ErrorMode, Validation, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_PU
 pub use credential::{Algorithm, IssuerKey, TrustedIssuers};
 #[allow(deprecated, reason = "the old name, kept one release for users of the Rust API")]
 pub use decision::PolicyError;
-pub use decision::{Decision, DenyCause, EvaluationError, Hop, PolicyTrace};
+pub use decision::{after_fork, Decision, DenyCause, EvaluationError, Hop, PolicyTrace};
 pub use dpop::{DpopOptions, DpopProof};
 pub use error::{Error, Result};
 pub use limit::Limits;

@@ -44,6 +44,11 @@ from ambit import _ambit
 # are written, and the writer never calls back into a finalizing interpreter
 _atexit.register(_ambit.close_all)
 
+# a forked child draws its own decision-id seeds (the parent's are copied by the fork)
+import os as _os
+
+_os.register_at_fork(after_in_child=_ambit.after_fork)
+
 __all__ = [
     "DENY_CAUSES",
     "ERROR_CODES",

@@ -32,6 +32,7 @@ __all__ = [
     "ConfigError",
     "FleetError",
     "close_all",
+    "after_fork",
 ]
 
 DENY_CAUSES: Final[list[str]]
@@ -225,3 +226,4 @@ class Authorizer:
     def guard(self, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 def close_all() -> None: ...
+def after_fork() -> None: ...
