@@ -325,6 +325,50 @@ def test_a_forked_child_never_repeats_its_parents_decision_ids(authz):
     assert int.from_bytes(counted(parent_next), "big") == int.from_bytes(counted(first), "big") + 1
 
 
+def test_an_audited_authorizer_built_before_a_fork_refuses_in_the_child_and_never_hangs(tmp_path, helpdesk):
+    # the audit writer is a thread, and threads do not survive fork: in the child the trail is
+    # closed (decisions fail closed with AMBIT_AUDIT), and closing it at exit does not wait
+    # for a writer that is not there; the parent's trail goes on
+    import os
+    import time
+
+    log = tmp_path / "audit.jsonl"
+    authz = ambit.Authorizer.from_dir(helpdesk, audit_file=str(log), audit_capacity=4)
+    assert authz.authorize(ALICE, "read_ticket", TICKET).allowed
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            try:
+                authz.authorize(ALICE, "read_ticket", TICKET)
+                os.write(write, b"decided")
+            except ambit.AuditError as e:
+                os.write(write, f"{e.code}: {e}".encode())
+            authz.audit_flush()
+            ambit._ambit.close_all()  # what exiting runs: must return
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    deadline = time.monotonic() + 20
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done == (0, 0):
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    said = os.read(read, 1000).decode()
+    os.close(read)
+    assert done != (0, 0), "the forked child hung closing its audit trail"
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert said.startswith("AMBIT_AUDIT: ") and "fork" in said, said
+    for _ in range(10):  # past the queue's capacity: the parent's writer is still there
+        assert authz.authorize(ALICE, "read_ticket", TICKET).allowed
+    authz.audit_flush()
+    report = ambit.verify_audit_log([log])
+    assert report["ok"] and report["records"] == 11, report
+
+
 def test_watch_follows_the_files(tmp_path, helpdesk):
     import time
 

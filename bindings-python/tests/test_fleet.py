@@ -165,6 +165,48 @@ def test_a_credential_decided_in_node_is_cut_off_by_a_revocation_here(root, help
         node.close()
 
 
+def test_a_fleet_authorizer_built_before_a_fork_is_stale_and_writes_nothing_in_the_child(helpdesk, redis):
+    # the follower is a thread and the Redis connection the parent's: a forked child must not
+    # talk on it (its replies would reach the parent), nor trust a registry nobody updates
+    authz = ambit.Authorizer.from_dir(helpdesk, fleet={"redis_url": redis.url, "stream": "fork", "staleness_ms": STALENESS_MS})
+    agent = authz.mint_agent(SERVICE, task="t", scopes=["issue_refund"], ttl_seconds=600, attributes=ACME)
+    assert refund(authz, agent.uid).allowed
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        said = {}
+        try:
+            said["refund"] = refund(authz, agent.uid).deny_cause
+            try:
+                authz.mint_agent(SERVICE, task="t", scopes=["issue_refund"], ttl_seconds=600, attributes=ACME)
+                said["mint"] = "minted"
+            except ambit.AmbitError as e:
+                said["mint"] = e.code
+            try:
+                authz.revoke(agent.uid)
+                said["revoke"] = "revoked"
+            except ambit.AmbitError as e:
+                said["revoke"] = e.code
+            try:
+                authz.fleet_checkpoint()
+                said["checkpoint"] = "taken"
+            except ambit.AmbitError as e:
+                said["checkpoint"] = e.code
+        finally:
+            os.write(write, json.dumps(said).encode())
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    said = json.loads(os.read(read, 4096))
+    os.close(read)
+    assert said == {"refund": "stale_state", "mint": "AMBIT_FLEET", "revoke": "AMBIT_FLEET", "checkpoint": "AMBIT_FLEET"}
+    # the parent's link is untouched: it still mints, decides and revokes through Redis
+    other = authz.mint_agent(SERVICE, task="t", scopes=["issue_refund"], ttl_seconds=600, attributes=ACME)
+    assert refund(authz, other.uid).allowed and refund(authz, agent.uid).allowed
+    assert authz.revoke(agent.uid) == 1
+    assert refund(authz, agent.uid).deny_cause == "revoked"
+
+
 def test_fleet_options_and_errors(helpdesk, redis):
     with pytest.raises(ambit.ConfigError):
         ambit.Authorizer.from_dir(helpdesk, fleet={"redis_url": "http://127.0.0.1:1"})

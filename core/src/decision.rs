@@ -395,6 +395,12 @@ pub fn after_fork() {
     FORK_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// How many times [`after_fork`] was called in this process's line: what was built under an
+/// older epoch was built by a parent process, before a fork.
+pub(crate) fn fork_epoch() -> u64 {
+    FORK_EPOCH.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A UUID v7: millisecond timestamp first (time-ordered), then a per-thread random seed plus
 /// a per-thread counter (unique without a shared atomic that every decision on every core
 /// would write; the seed is drawn again after [`after_fork`]). Decision ids need not be secret,

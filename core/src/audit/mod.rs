@@ -236,6 +236,7 @@ impl AuditBuilder {
             thread: Some(thread),
             writer,
             closed: std::sync::atomic::AtomicBool::new(false),
+            epoch: crate::decision::fork_epoch(),
             overflow: self.overflow,
             dropped,
             errors,
@@ -258,6 +259,9 @@ pub struct Audit {
     /// The writer thread: a sink (a callback) that re-enters never waits on itself.
     writer: std::thread::ThreadId,
     closed: std::sync::atomic::AtomicBool,
+    /// The fork epoch it was built under (see [`crate::after_fork`]): in a fork's child the
+    /// writer thread does not exist, so the trail is closed there, never waited on.
+    epoch: u64,
     overflow: Overflow,
     dropped: Arc<AtomicU64>,
     errors: Arc<AtomicU64>,
@@ -283,8 +287,14 @@ impl Audit {
         std::thread::current().id() == self.writer
     }
 
+    /// Whether this is a fork's child of the process that built it: its writer thread did not
+    /// survive the fork.
+    pub(crate) fn forked(&self) -> bool {
+        self.epoch != crate::decision::fork_epoch()
+    }
+
     fn send(&self, message: Message) {
-        if self.closed.load(Ordering::SeqCst) {
+        if self.is_closed() {
             self.dropped.fetch_add(1, Ordering::SeqCst);
             return;
         }
@@ -292,7 +302,7 @@ impl Audit {
     }
 
     fn send_always(&self, message: Message) {
-        let Some(tx) = &self.tx else { return };
+        let Some(tx) = self.tx.as_ref().filter(|_| !self.forked()) else { return };
         // a sink on the writer thread that decides again must not wait for room the writer
         // itself would have to make
         if self.overflow == Overflow::Drop || self.on_writer() {
@@ -304,9 +314,20 @@ impl Audit {
         }
     }
 
-    /// Whether [`Audit::close`] was called: an authorizer whose trail is closed refuses to decide.
+    /// Whether [`Audit::close`] was called, or this is a fork's child of the process that
+    /// built it (no writer thread there): an authorizer whose trail is closed refuses to decide.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.closed.load(Ordering::SeqCst) || self.forked()
+    }
+
+    /// Why an authorizer with this trail refuses to decide once [`Audit::is_closed`].
+    pub(crate) fn closed_error(&self) -> Error {
+        Error::audit(if self.forked() {
+            "this authorizer was built before a fork and its audit writer is not in this process: \
+             build the authorizer in the process that decides"
+        } else {
+            "the audit trail is closed: no decision can be recorded"
+        })
     }
 
     /// Writes a final `closed` record and flushes every sink; records handed off later are
@@ -346,7 +367,7 @@ impl Audit {
 
     /// Waits until every record handed off so far is written and flushed by every sink.
     pub fn flush(&self) {
-        let Some(tx) = &self.tx else { return };
+        let Some(tx) = self.tx.as_ref().filter(|_| !self.forked()) else { return };
         if self.on_writer() {
             // called from a sink: everything before this record is already written
             return;
@@ -381,8 +402,9 @@ impl Drop for Audit {
         drop(self.tx.take());
         if let Some(t) = self.thread.take() {
             // dropped from a sink (the last reference held by a callback): the writer ends on
-            // its own once the queue is closed; it cannot wait for itself
-            if !self.on_writer() {
+            // its own once the queue is closed; it cannot wait for itself. In a fork's child
+            // the writer does not exist: joining it would wait forever
+            if !self.on_writer() && !self.forked() {
                 let _ = t.join();
             }
         }

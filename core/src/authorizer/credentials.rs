@@ -66,12 +66,13 @@ impl Authorizer {
         context: serde_json::Value,
         dpop: Option<&crate::dpop::DpopProof>,
     ) -> Result<Decision> {
+        let fleet = self.fleet_backend()?;
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        let admitted =
-            self.credentials.admit(credential, &snap, &self.registry, self.config.max_depth, now).and_then(|a| {
-                self.dpop.check(dpop, credential, a.jkt.as_deref(), now, self.fleet_backend()).map(|_| a.sub)
-            });
+        let admitted = self
+            .credentials
+            .admit(credential, &snap, &self.registry, self.config.max_depth, now)
+            .and_then(|a| self.dpop.check(dpop, credential, a.jkt.as_deref(), now, fleet).map(|_| a.sub));
         match admitted {
             Ok(sub) => self.decide_audited(&snap, &Request::new(sub, action, resource).with_context(context)),
             Err(refusal) => self.refused(&snap, now, action, resource, context, refusal.cause, refusal.why),
@@ -100,11 +101,11 @@ impl Authorizer {
         context: serde_json::Value,
         dpop: Option<&crate::dpop::DpopProof>,
     ) -> Result<Decision> {
+        let fleet = self.fleet_backend()?;
         let snap = self.snapshot.load();
         let now = self.clock.now();
-        let admitted = crate::token::admit(token, &self.oauth.load(), self.config.max_depth, now).and_then(|a| {
-            self.dpop.check(dpop, token, a.jkt.as_deref(), now, self.fleet_backend()).map(|bound| (a, bound))
-        });
+        let admitted = crate::token::admit(token, &self.oauth.load(), self.config.max_depth, now)
+            .and_then(|a| self.dpop.check(dpop, token, a.jkt.as_deref(), now, fleet).map(|bound| (a, bound)));
         let (admitted, bound) = match admitted {
             Ok(admitted) => admitted,
             Err(r) => return self.refused(&snap, now, action, resource, context, r.cause, r.why),
@@ -160,9 +161,9 @@ impl Authorizer {
         self.decide_audited(&snap, &request)
     }
 
-    /// The fleet's backend, when this authorizer follows one.
-    fn fleet_backend(&self) -> Option<&dyn crate::fleet::Backend> {
-        self.fleet.as_ref().map(|f| f.link.backend())
+    /// The fleet's backend, when this authorizer follows one (refused in a fork's child).
+    fn fleet_backend(&self) -> Result<Option<&dyn crate::fleet::Backend>> {
+        self.fleet.as_ref().map(|f| f.link.usable_backend()).transpose()
     }
 
     /// A deny for a credential or token that was refused before any chain was decided,
@@ -196,7 +197,7 @@ impl Authorizer {
         };
         if let Some(audit) = &self.audit {
             if audit.is_closed() {
-                return Err(Error::audit("the audit trail is closed: no decision can be recorded"));
+                return Err(audit.closed_error());
             }
             audit.decision(&decision, request.context());
         }

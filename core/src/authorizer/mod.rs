@@ -102,7 +102,7 @@ impl Authorizer {
     fn decide_audited(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
         let Some(audit) = &self.audit else { return self.decide(snap, request, None) };
         if audit.is_closed() {
-            return Err(Error::audit("the audit trail is closed: no decision can be recorded"));
+            return Err(audit.closed_error());
         }
         match self.decide(snap, request, None) {
             Ok(decision) => {

@@ -361,12 +361,29 @@ pub(crate) struct Link {
     /// Held while events are applied or a checkpoint is taken.
     apply_lock: Mutex<()>,
     stats: Mutex<Stats>,
+    /// The fork epoch it was built under (see [`crate::after_fork`]): in a fork's child the
+    /// follower thread does not exist and the backend's connection is the parent's, so the
+    /// child is stale for good and writes nothing.
+    epoch: u64,
 }
 
+/// Why a fork's child of the process that built a fleet link refuses to use it.
+const FORKED: &str = "this authorizer was built before a fork: its fleet follower and connection \
+                      belong to the parent process; build the authorizer in the process that uses it";
+
 impl Link {
-    /// The feed's backend (for the fleet-wide DPoP replay memory).
-    pub(crate) fn backend(&self) -> &dyn Backend {
-        self.backend.as_ref()
+    /// Whether this is a fork's child of the process that built the link.
+    pub(crate) fn forked(&self) -> bool {
+        self.epoch != crate::decision::fork_epoch()
+    }
+
+    /// The backend for a call from this process: refused in a fork's child, whose copy of the
+    /// connection is the parent's.
+    pub(crate) fn usable_backend(&self) -> Result<&dyn Backend> {
+        if self.forked() {
+            return Err(Error::fleet(FORKED));
+        }
+        Ok(self.backend.as_ref())
     }
 
     fn new(backend: Arc<dyn Backend>, settings: FleetSettings) -> Self {
@@ -383,6 +400,7 @@ impl Link {
             applied_cond: Condvar::new(),
             apply_lock: Mutex::new(()),
             stats: Mutex::new(Stats::default()),
+            epoch: crate::decision::fork_epoch(),
         }
     }
 
@@ -392,7 +410,7 @@ impl Link {
 
     /// Whether decisions must deny `stale_state` now (one atomic load and a clock read).
     pub(crate) fn is_stale(&self) -> bool {
-        if self.blocked.load(Ordering::Acquire) || self.halted.load(Ordering::Acquire) {
+        if self.blocked.load(Ordering::Acquire) || self.halted.load(Ordering::Acquire) || self.forked() {
             return true;
         }
         let heard = self.heard.load(Ordering::Acquire);
@@ -425,6 +443,7 @@ impl Link {
 
     /// Appends `op` and waits until this process applied it; the outcome of applying it.
     pub(crate) fn write(&self, op: Op) -> Result<serde_json::Value> {
+        self.usable_backend()?;
         if self.halted.load(Ordering::Acquire) {
             return Err(Error::fleet(format!(
                 "this process stopped following its fleet feed: {}",
@@ -568,6 +587,7 @@ impl Link {
 
     /// Checkpoints now; the sequence number it covers.
     pub(crate) fn checkpoint(&self, target: &Target) -> Result<u64> {
+        self.usable_backend()?;
         let _apply = self.apply_lock.lock().map_err(|_| Error::internal("fleet apply lock poisoned"))?;
         let seq = self.applied();
         if seq == 0 {
