@@ -258,7 +258,7 @@ impl Decision {
     /// field other than `allowed` is read. The text is ASCII only (every other character as a
     /// `\u` escape, as JSON allows), so a host can take it as one-byte text without decoding.
     pub fn to_camel_json_string(&self) -> String {
-        let mut w = AsciiJson(String::with_capacity(512));
+        let mut w = crate::ascii::AsciiJson(String::with_capacity(512));
         w.raw(if self.allowed { r#"{"allowed":true,"decisionId":"# } else { r#"{"allowed":false,"decisionId":"# });
         w.string(&self.decision_id);
         w.raw(r#","denyCause":"#);
@@ -283,11 +283,11 @@ impl Decision {
             w.raw(if h.evaluated { r#","evaluated":true,"reasons":"# } else { r#","evaluated":false,"reasons":"# });
             w.strings(&h.reasons);
             w.raw(r#","errors":"#);
-            w.errors(&h.errors);
+            write_errors(&mut w, &h.errors);
             w.raw("}");
         }
         w.raw(r#"],"errors":"#);
-        w.errors(&self.errors);
+        write_errors(&mut w, &self.errors);
         w.raw(r#","action":"#);
         w.string(&self.action);
         w.raw(r#","resource":"#);
@@ -303,111 +303,25 @@ impl Decision {
     }
 }
 
-/// JSON text written by hand, ASCII only: a decision is a few known keys, strings, numbers and
-/// booleans, and a generic serialiser spent a quarter of a Node decision's time writing them.
-pub(crate) struct AsciiJson(pub(crate) String);
-
-impl AsciiJson {
-    pub(crate) fn raw(&mut self, text: &str) {
-        self.0.push_str(text);
+/// Policy errors as the camel view writes them: `[{"policyId":…,"message":…}]`.
+fn write_errors(w: &mut crate::ascii::AsciiJson, list: &[EvaluationError]) {
+    w.raw("[");
+    for (i, e) in list.iter().enumerate() {
+        w.raw(if i == 0 { r#"{"policyId":"# } else { r#",{"policyId":"# });
+        w.string(&e.policy_id);
+        w.raw(r#","message":"#);
+        w.string(&e.message);
+        w.raw("}");
     }
-
-    fn number(&mut self, n: u64) {
-        use std::fmt::Write as _;
-        let _ = write!(self.0, "{n}");
-    }
-
-    /// A JSON string: `"` and `\` escaped, control characters and every non-ASCII character
-    /// as `\u` escapes (UTF-16 code units: a surrogate pair above U+FFFF). Runs of characters
-    /// that need no escape are copied whole.
-    pub(crate) fn string(&mut self, s: &str) {
-        use std::fmt::Write as _;
-        self.0.push('"');
-        let bytes = s.as_bytes();
-        let (mut run, mut i) = (0, 0);
-        while let Some(&b) = bytes.get(i) {
-            if (b' '..0x7f).contains(&b) && b != b'"' && b != b'\\' {
-                i += 1;
-                continue;
-            }
-            // `i` is at a character boundary: an ASCII byte, or the first byte of a character
-            self.0.push_str(s.get(run..i).unwrap_or_default());
-            let width = match b {
-                b'"' => self.push(r#"\""#),
-                b'\\' => self.push(r"\\"),
-                b'\n' => self.push(r"\n"),
-                b'\r' => self.push(r"\r"),
-                b'\t' => self.push(r"\t"),
-                _ => {
-                    let c = s.get(i..).and_then(|rest| rest.chars().next()).unwrap_or(char::REPLACEMENT_CHARACTER);
-                    let mut units = [0u16; 2];
-                    for unit in c.encode_utf16(&mut units) {
-                        let _ = write!(self.0, r"\u{unit:04x}");
-                    }
-                    c.len_utf8()
-                }
-            };
-            i += width;
-            run = i;
-        }
-        self.0.push_str(s.get(run..).unwrap_or_default());
-        self.0.push('"');
-    }
-
-    /// Writes an escape standing for one ASCII byte; that byte's width.
-    fn push(&mut self, escape: &str) -> usize {
-        self.0.push_str(escape);
-        1
-    }
-
-    fn strings(&mut self, list: &[String]) {
-        self.0.push('[');
-        for (i, s) in list.iter().enumerate() {
-            if i > 0 {
-                self.0.push(',');
-            }
-            self.string(s);
-        }
-        self.0.push(']');
-    }
-
-    fn errors(&mut self, list: &[EvaluationError]) {
-        self.0.push('[');
-        for (i, e) in list.iter().enumerate() {
-            self.raw(if i == 0 { r#"{"policyId":"# } else { r#",{"policyId":"# });
-            self.string(&e.policy_id);
-            self.raw(r#","message":"#);
-            self.string(&e.message);
-            self.0.push('}');
-        }
-        self.0.push(']');
-    }
-}
-
-/// Bumped by [`after_fork`]: a thread whose seed was drawn under an older epoch draws again.
-static FORK_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Tells ambit this process is a fork's child: decision ids are drawn from per-thread seeds
-/// and counters, which a fork copies, so without this a parent and its child (a pre-forking
-/// server's workers) could give two decisions the same id in the same millisecond. Python's
-/// package calls it from `os.register_at_fork`; a Rust program that forks calls it in the child.
-pub fn after_fork() {
-    FORK_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// How many times [`after_fork`] was called in this process's line: what was built under an
-/// older epoch was built by a parent process, before a fork.
-pub(crate) fn fork_epoch() -> u64 {
-    FORK_EPOCH.load(std::sync::atomic::Ordering::Relaxed)
+    w.raw("]");
 }
 
 /// A UUID v7: millisecond timestamp first (time-ordered), then a per-thread random seed plus
 /// a per-thread counter (unique without a shared atomic that every decision on every core
-/// would write; the seed is drawn again after [`after_fork`]). Decision ids need not be secret,
+/// would write; the seed is drawn again after [`crate::after_fork`]). Decision ids need not be secret,
 /// so no randomness per call.
 pub(crate) fn new_decision_id() -> String {
     use std::cell::Cell;
-    use std::sync::atomic::Ordering;
     /// (epoch the seed was drawn under, seed, tag, count); epoch `u64::MAX`: not drawn yet
     type State = (u64, u64, u16, u64);
     fn draw(epoch: u64) -> State {
@@ -419,7 +333,7 @@ pub(crate) fn new_decision_id() -> String {
     thread_local! {
         static STATE: Cell<State> = const { Cell::new((u64::MAX, 0, 0, 0)) };
     }
-    let epoch = FORK_EPOCH.load(Ordering::Relaxed);
+    let epoch = crate::fork::fork_epoch();
     let (base, tag, n) = STATE.with(|s| {
         let mut state = s.get();
         if state.0 != epoch {
@@ -542,7 +456,7 @@ mod tests {
     fn after_fork_draws_a_new_seed() {
         let (a, b) = (new_decision_id(), new_decision_id());
         assert_eq!(counted(&b), counted(&a).wrapping_add(1));
-        super::after_fork();
+        crate::after_fork();
         let c = new_decision_id();
         assert_ne!(counted(&c), counted(&b).wrapping_add(1));
         assert_eq!(counted(&new_decision_id()), counted(&c).wrapping_add(1));

@@ -88,7 +88,7 @@ impl Error {
     /// [`crate::Decision::to_camel_json_string`]): a failed slot of a batch as the Node package
     /// reads it.
     pub fn to_camel_json_string(&self) -> String {
-        let mut w = crate::decision::AsciiJson(String::with_capacity(64));
+        let mut w = crate::ascii::AsciiJson(String::with_capacity(64));
         w.raw(r#"{"code":"#);
         w.string(self.code());
         w.raw(r#","message":"#);

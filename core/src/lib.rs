@@ -10,6 +10,7 @@
 //! the same call with a trace. Dependencies point one way, down this list (each module uses
 //! only modules above it, `core/tests/architecture.rs` fails on a cycle):
 //!
+//! - `ascii`: JSON text written by hand in ASCII. `fork`: the fork epoch (`after_fork`).
 //! - `error`: the error type and its stable codes. `clock`: time. `canonical`: RFC 8785 JSON.
 //! - `link`: template links. `request`: the request value. `plain`: plain JSON as Cedar values.
 //! - `policy`: a policy compiled once (condition, body, scopes, condition literals).
@@ -38,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod agent;
+mod ascii;
 pub mod audit;
 mod authorizer;
 mod canonical;
@@ -50,6 +52,7 @@ pub mod dpop;
 mod engine;
 pub mod error;
 pub mod fleet;
+mod fork;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -83,9 +86,10 @@ pub use config::{ErrorMode, Validation, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_PU
 pub use credential::{Algorithm, IssuerKey, TrustedIssuers};
 #[allow(deprecated, reason = "the old name, kept one release for users of the Rust API")]
 pub use decision::PolicyError;
-pub use decision::{after_fork, Decision, DenyCause, EvaluationError, Hop, PolicyTrace};
+pub use decision::{Decision, DenyCause, EvaluationError, Hop, PolicyTrace};
 pub use dpop::{DpopOptions, DpopProof};
 pub use error::{Error, Result};
+pub use fork::after_fork;
 pub use limit::Limits;
 pub use link::Link;
 pub use request::Request;

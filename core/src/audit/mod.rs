@@ -236,7 +236,7 @@ impl AuditBuilder {
             thread: Some(thread),
             writer,
             closed: std::sync::atomic::AtomicBool::new(false),
-            epoch: crate::decision::fork_epoch(),
+            epoch: crate::fork::fork_epoch(),
             overflow: self.overflow,
             dropped,
             errors,
@@ -290,7 +290,7 @@ impl Audit {
     /// Whether this is a fork's child of the process that built it: its writer thread did not
     /// survive the fork.
     pub(crate) fn forked(&self) -> bool {
-        self.epoch != crate::decision::fork_epoch()
+        self.epoch != crate::fork::fork_epoch()
     }
 
     fn send(&self, message: Message) {

@@ -374,7 +374,7 @@ const FORKED: &str = "this authorizer was built before a fork: its fleet followe
 impl Link {
     /// Whether this is a fork's child of the process that built the link.
     pub(crate) fn forked(&self) -> bool {
-        self.epoch != crate::decision::fork_epoch()
+        self.epoch != crate::fork::fork_epoch()
     }
 
     /// The backend for a call from this process: refused in a fork's child, whose copy of the
@@ -400,7 +400,7 @@ impl Link {
             applied_cond: Condvar::new(),
             apply_lock: Mutex::new(()),
             stats: Mutex::new(Stats::default()),
-            epoch: crate::decision::fork_epoch(),
+            epoch: crate::fork::fork_epoch(),
         }
     }
 
