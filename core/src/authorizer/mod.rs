@@ -42,6 +42,13 @@ const BATCH_PER_THREAD: usize = 64;
 /// Threads a batch is split across at most: one call should not take over a large machine.
 const BATCH_THREADS: usize = 4;
 
+/// The cores this process may use, asked once: the standard library reads cgroup files for it
+/// on Linux, which costs more than a small batch.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 /// Decides requests against one snapshot of Cedar policies and a registry of live agents.
 ///
 /// `Authorizer` is `Send + Sync`: share it in an `Arc` across threads. Decisions never block on
@@ -192,8 +199,11 @@ impl Authorizer {
     pub fn authorize_batch(&self, requests: &[Request]) -> Vec<Result<Decision>> {
         let snap = self.snapshot.load_full();
         let decide_all = |part: &[Request]| part.iter().map(|r| self.decide_audited(&snap, r)).collect::<Vec<_>>();
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let threads = cores.min(BATCH_THREADS).min(requests.len() / BATCH_PER_THREAD);
+        let parts = (requests.len() / BATCH_PER_THREAD).min(BATCH_THREADS);
+        if parts <= 1 {
+            return decide_all(requests);
+        }
+        let threads = parts.min(cores());
         if threads <= 1 {
             return decide_all(requests);
         }
