@@ -439,6 +439,16 @@ fn a_closed_trail_ends_with_a_closed_record_and_refuses_to_decide() {
     a.close();
     a.close(); // idempotent
     assert_eq!(a.authorize(&alice_reads()).unwrap_err().code(), "AMBIT_AUDIT", "nothing decided unrecorded");
+    // nothing granted unrecorded either: mints, reinstatements and links are refused, while
+    // revocations (which only take authority away) go on
+    let mint = AgentSpec::new(SERVICE, "t", 60).scopes(["read_ticket"]);
+    assert_eq!(a.mint_agent(&mint).unwrap_err().code(), "AMBIT_AUDIT");
+    assert_eq!(a.reinstate(r#"Helpdesk::User::"alice""#).unwrap_err().code(), "AMBIT_AUDIT");
+    let link = ambit::Link::new("any-template", "l1");
+    assert_eq!(a.link(&link).unwrap_err().code(), "AMBIT_AUDIT");
+    assert_eq!(a.revoke(r#"Helpdesk::User::"alice""#).unwrap(), 1);
+    // its record cannot follow the `closed` one: counted as dropped, and the log still ends closed
+    assert_eq!(a.audit().unwrap().dropped(), 1);
     let report = audit::verify(std::slice::from_ref(&log)).unwrap();
     assert!(report.ok && report.closed, "{report:?}");
     assert_eq!(report.records, 2);

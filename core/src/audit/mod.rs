@@ -219,6 +219,7 @@ impl AuditBuilder {
             include_context: self.include_context,
             dropped: Arc::clone(&dropped),
             dropped_reported: 0,
+            closed: false,
             errors: Arc::new(AtomicU64::new(0)),
             max_record_bytes: self.max_record_bytes,
         };
@@ -420,6 +421,8 @@ struct Writer {
     include_context: bool,
     dropped: Arc<AtomicU64>,
     dropped_reported: u64,
+    /// The `closed` record is written: nothing follows it (later drops are only counted).
+    closed: bool,
     errors: Arc<AtomicU64>,
     max_record_bytes: usize,
 }
@@ -435,6 +438,7 @@ impl Writer {
                     self.report_drops();
                     let dropped = self.dropped.load(Ordering::SeqCst);
                     self.append(AuditEvent::Closed { dropped }, crate::clock::system_millis());
+                    self.closed = true;
                 }
                 Ok(Message::Decision(d, context, ts)) => {
                     let event = decision_event(&d, context, self.include_context);
@@ -463,7 +467,7 @@ impl Writer {
 
     fn report_drops(&mut self) {
         let total = self.dropped.load(Ordering::SeqCst);
-        if total > self.dropped_reported {
+        if total > self.dropped_reported && !self.closed {
             self.dropped_reported = total;
             self.append(AuditEvent::RecordsDropped { total }, crate::clock::system_millis());
         }

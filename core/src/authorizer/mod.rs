@@ -106,6 +106,16 @@ impl Authorizer {
 
     /// One decision, recorded: a decision record, or a `request_failed` record for a request
     /// that could not be decided. An authorizer whose trail was closed decides nothing.
+    /// Refuses, as a decision is refused, an operation that grants authority while the audit
+    /// trail is closed (after `close`, or in a fork's child): nothing is granted unrecorded.
+    /// Revocations and unlinks, which take authority away, go on.
+    fn audit_open(&self) -> Result<()> {
+        match &self.audit {
+            Some(audit) if audit.is_closed() => Err(audit.closed_error()),
+            _ => Ok(()),
+        }
+    }
+
     fn decide_audited(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
         let Some(audit) = &self.audit else { return self.decide(snap, request, None) };
         if audit.is_closed() {
@@ -244,8 +254,10 @@ impl Authorizer {
     /// # Errors
     /// `AMBIT_INVALID_DELEGATION` when the parent is unknown, revoked or expired, a scope or
     /// resource exceeds the parent's, the depth limit is reached, or the agent does not fit
-    /// the schema; `AMBIT_INVALID_REQUEST` for a malformed uid.
+    /// the schema; `AMBIT_INVALID_REQUEST` for a malformed uid; `AMBIT_AUDIT` when the audit
+    /// trail is closed (nothing is granted unrecorded).
     pub fn mint_agent(&self, spec: &AgentSpec) -> Result<Agent> {
+        self.audit_open()?;
         spec.check_limits(&self.config.limits)?;
         let snap = self.snapshot.load();
         let now = self.clock.now();
@@ -316,8 +328,9 @@ impl Authorizer {
     ///
     /// # Errors
     /// `AMBIT_INVALID_DELEGATION` for an agent (agent revocation is final),
-    /// `AMBIT_INVALID_REQUEST` for a malformed uid.
+    /// `AMBIT_INVALID_REQUEST` for a malformed uid, `AMBIT_AUDIT` when the audit trail is closed.
     pub fn reinstate(&self, uid: &str) -> Result<bool> {
+        self.audit_open()?;
         let uid = crate::uid::parse_uid(uid, "reinstated")?;
         let snap = self.snapshot.load();
         let was = match &self.fleet {

@@ -64,8 +64,10 @@ impl Authorizer {
     /// # Errors
     /// `AMBIT_LINK` when the template is unknown, a slot is missing or extra, the link id is
     /// taken, a uid is malformed, or the linked policy fails validation; `AMBIT_RELOAD` when
-    /// the sources themselves no longer build (nothing changes then).
+    /// the sources themselves no longer build (nothing changes then); `AMBIT_AUDIT` when the
+    /// audit trail is closed.
     pub fn link(&self, link: &crate::Link) -> Result<ReloadOutcome> {
+        self.audit_open()?;
         let mut sources = self.sources.lock().map_err(|_| Error::internal("reload lock poisoned"))?;
         {
             let snap = self.snapshot.load();
