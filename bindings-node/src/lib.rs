@@ -670,9 +670,18 @@ impl Authorizer {
         if lines.len() != slots.len() {
             return Err(bad_arg(format!("{} requests for {} decision slots", lines.len(), slots.len())));
         }
-        let read: Vec<ambit::Result<ambit::Request>> =
-            lines.iter().map(|line| ambit::wire::json_from_text(line, "request")).collect();
-        let good: Vec<ambit::Request> = read.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        // each read request moves to the batch (no copy of its context); a slot keeps only its error
+        let mut good = Vec::with_capacity(lines.len());
+        let read: Vec<Option<ambit::Error>> = lines
+            .iter()
+            .map(|line| match ambit::wire::json_from_text::<ambit::Request>(line, "request") {
+                Ok(r) => {
+                    good.push(r);
+                    None
+                }
+                Err(e) => Some(e),
+            })
+            .collect();
         let mut decided = self.inner.authorize_batch(&good).into_iter();
         let mut out = String::with_capacity(lines.len() * 512);
         for (i, (r, slot)) in read.into_iter().zip(slots.iter_mut()).enumerate() {
@@ -680,8 +689,8 @@ impl Authorizer {
                 out.push('\n');
             }
             let answer = match r {
-                Ok(_) => decided.next().unwrap_or_else(|| Err(ambit::wire::internal("a batch answer is missing"))),
-                Err(e) => Err(e),
+                None => decided.next().unwrap_or_else(|| Err(ambit::wire::internal("a batch answer is missing"))),
+                Some(e) => Err(e),
             };
             match answer {
                 Ok(d) => {
