@@ -104,8 +104,6 @@ impl Authorizer {
         self.decide_audited(&snap, request)
     }
 
-    /// One decision, recorded: a decision record, or a `request_failed` record for a request
-    /// that could not be decided. An authorizer whose trail was closed decides nothing.
     /// Refuses, as a decision is refused, an operation that grants authority while the audit
     /// trail is closed (after `close`, or in a fork's child): nothing is granted unrecorded.
     /// Revocations and unlinks, which take authority away, go on.
@@ -116,6 +114,8 @@ impl Authorizer {
         }
     }
 
+    /// One decision, recorded: a decision record, or a `request_failed` record for a request
+    /// that could not be decided. An authorizer whose trail was closed decides nothing.
     fn decide_audited(&self, snap: &Snapshot, request: &Request) -> Result<Decision> {
         let Some(audit) = &self.audit else { return self.decide(snap, request, None) };
         if audit.is_closed() {
@@ -204,8 +204,9 @@ impl Authorizer {
     /// request does not fail the others. Answers come in the requests' order.
     ///
     /// A batch of 128 requests or more is split across up to 4 threads (64 requests each at
-    /// least, no more threads than the machine has cores), the calling thread deciding one part: each decision is the one [`Authorizer::authorize`] gives, and is audited as it
-    /// is made, so audit records of a large batch may interleave out of the batch's order.
+    /// least, no more threads than the machine has cores), the calling thread deciding one
+    /// part: each decision is the one [`Authorizer::authorize`] gives, and is audited as it is
+    /// made, so audit records of a large batch may interleave out of the batch's order.
     pub fn authorize_batch(&self, requests: &[Request]) -> Vec<Result<Decision>> {
         let snap = self.snapshot.load_full();
         let decide_all = |part: &[Request]| part.iter().map(|r| self.decide_audited(&snap, r)).collect::<Vec<_>>();
